@@ -1,0 +1,151 @@
+"""The events & contacts API: `/v1/events`, `/v1/events/batch`, `/v1/contacts`."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest
+from ninja import Header, Query, Router
+from ninja.errors import HttpError
+from pydantic import ValidationError
+
+from contacts import selectors, services
+from contacts.auth import ingest_auth, read_auth
+from contacts.models import Contact
+from contacts.schemas import (
+    BatchIn,
+    BatchItemResult,
+    BatchOut,
+    ContactIn,
+    ContactOut,
+    EventAccepted,
+    EventIn,
+    TimelineItem,
+    TimelineOut,
+)
+
+router = Router(tags=["events & contacts"])
+
+
+def _accepted(result: services.IngestResult) -> dict:
+    return {
+        "eventId": result.event.id,
+        "contactId": result.contact.id,
+        "duplicate": not result.created,
+        "exitedRuns": result.exited_run_ids,
+    }
+
+
+def _ingest(payload: EventIn, *, idempotency_key: str | None, dispatch: bool = True) -> services.IngestResult:
+    return services.event_ingest(
+        name=payload.name,
+        user_id=payload.userId,
+        email=payload.address,
+        properties=payload.eventProperties,
+        contact_properties=payload.contactProperties,
+        occurred_at=payload.timestamp,
+        idempotency_key=payload.idempotencyKey or idempotency_key,
+        dispatch=dispatch,
+    )
+
+
+@router.post("/events", auth=ingest_auth, response={202: EventAccepted, 200: EventAccepted})
+def event_create(
+    request: HttpRequest,
+    payload: EventIn,
+    idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
+):
+    """Accept one event: upsert the contact, store the event, apply exit rules, start journeys.
+
+    A repeated idempotency key (body `idempotencyKey` or the `Idempotency-Key` header) answers
+    200 with the first event's result and stores nothing new.
+    """
+    if idempotency_key is not None and len(idempotency_key) > 255:
+        raise HttpError(422, "Idempotency-Key header must be at most 255 characters")
+    result = _ingest(payload, idempotency_key=idempotency_key)
+    return (202 if result.created else 200), _accepted(result)
+
+
+@router.post("/events/batch", auth=ingest_auth, response={207: BatchOut, 202: BatchOut})
+def event_create_batch(request: HttpRequest, payload: BatchIn):
+    """Accept up to 1,000 events; each gets its own result, and one bad item sinks no other."""
+    if len(payload.events) > settings.EVENTS_BATCH_MAX:
+        raise HttpError(
+            413, f"a batch holds at most {settings.EVENTS_BATCH_MAX} events; got {len(payload.events)}"
+        )
+    results: list[BatchItemResult] = []
+    stored: list[services.IngestResult] = []
+    for index, raw in enumerate(payload.events):
+        try:
+            item = EventIn.model_validate(raw)
+        except ValidationError as error:
+            results.append(
+                BatchItemResult(index=index, status="rejected", errors=_field_errors(error, prefix=f"events[{index}]"))
+            )
+            continue
+        result = _ingest(item, idempotency_key=None, dispatch=False)
+        stored.append(result)
+        results.append(BatchItemResult(index=index, status="accepted" if result.created else "duplicate", **{
+            k: v for k, v in _accepted(result).items() if k != "duplicate"
+        }))
+    services.events_dispatch(results=stored)
+    rejected = sum(r.status == "rejected" for r in results)
+    body = {
+        "accepted": sum(r.status == "accepted" for r in results),
+        "duplicates": sum(r.status == "duplicate" for r in results),
+        "rejected": rejected,
+        "results": results,
+    }
+    return (207 if rejected else 202), body
+
+
+def _field_errors(error: ValidationError, prefix: str) -> list[dict]:
+    return [
+        {
+            "field": ".".join([prefix, *(str(part) for part in e["loc"])]),
+            "message": e["msg"],
+        }
+        for e in error.errors()
+    ]
+
+
+def _contact_out(contact: Contact) -> dict:
+    return {
+        "id": contact.id,
+        "userId": contact.user_id,
+        "email": contact.email,
+        "properties": contact.properties,
+        "subscribed": contact.is_subscribed,
+        "categoryOptOuts": contact.category_opt_outs,
+        "createdAt": contact.created_at,
+        "updatedAt": contact.updated_at,
+    }
+
+
+@router.put("/contacts", auth=ingest_auth, response={200: ContactOut, 201: ContactOut})
+def contact_put(request: HttpRequest, payload: ContactIn):
+    """Create or update a contact by `userId`; properties merge into what is there."""
+    contact, created = services.contact_upsert(
+        user_id=payload.userId, email=payload.email, properties=payload.properties
+    )
+    return (201 if created else 200), _contact_out(contact)
+
+
+def _contact_or_404(key: str) -> Contact:
+    contact = selectors.contact_get(key=key)
+    if contact is None:
+        raise HttpError(404, f"no contact with id or userId {key!r}")
+    return contact
+
+
+@router.get("/contacts/{key}", auth=read_auth, response=ContactOut)
+def contact_detail(request: HttpRequest, key: str):
+    """A contact by our id or by your user id."""
+    return _contact_out(_contact_or_404(key))
+
+
+@router.get("/contacts/{key}/timeline", auth=read_auth, response=TimelineOut)
+def contact_timeline(request: HttpRequest, key: str, limit: int = Query(100, ge=1, le=500)):
+    """The contact's events, journey runs and emails, newest first."""
+    contact = _contact_or_404(key)
+    items = [TimelineItem(**item) for item in selectors.contact_timeline(contact=contact, limit=limit)]
+    return {"contact": _contact_out(contact), "items": items}

@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models import Q
+
+
+class Contact(models.Model):
+    """A person your product knows, keyed by your product's user id."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user_id = models.CharField(max_length=255, unique=True)
+    email = models.EmailField(max_length=320, blank=True, db_index=True)
+    properties = models.JSONField(default=dict, blank=True)
+    # Consent lives on the contact: global unsubscribe and per-category opt-outs.
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    category_opt_outs = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    # Erasure keeps the row (aggregate counts stay right) but drops personal data.
+    erased_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["-created_at"], name="contact_created_idx")]
+
+    def __str__(self) -> str:
+        return self.email or self.user_id
+
+    @property
+    def is_subscribed(self) -> bool:
+        return self.unsubscribed_at is None
+
+
+class Suppression(models.Model):
+    """An address nothing may be sent to (bounces, complaints, operator decision)."""
+
+    class Reason(models.TextChoices):
+        BOUNCE = "bounce", "Hard bounces"
+        COMPLAINT = "complaint", "Spam complaint"
+        MANUAL = "manual", "Suppressed by an operator"
+
+    email = models.EmailField(max_length=320, unique=True)
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.reason})"
+
+
+class Event(models.Model):
+    """A product event. The row doubles as the outbox for the push to the engine."""
+
+    class DispatchState(models.TextChoices):
+        PENDING = "pending", "Waiting to reach the engine"
+        DISPATCHED = "dispatched", "Pushed to the engine"
+
+    class Source(models.TextChoices):
+        API = "api", "HTTP API"
+        JOURNEY = "journey", "Triggered by a journey"
+        SYSTEM = "system", "Emitted by Hogsend"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="events")
+    name = models.CharField(max_length=255)
+    properties = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.API)
+    dispatch_state = models.CharField(
+        max_length=16, choices=DispatchState.choices, default=DispatchState.PENDING
+    )
+    dispatch_attempts = models.PositiveIntegerField(default=0)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    # Runs this event ended through exit_on, kept so an idempotent retry answers the same.
+    exited_run_ids = ArrayField(models.UUIDField(), default=list, blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        indexes = [
+            models.Index(fields=["contact", "name", "occurred_at"], name="event_contact_name_idx"),
+            models.Index(fields=["contact", "-occurred_at"], name="event_contact_time_idx"),
+            models.Index(fields=["name", "-occurred_at"], name="event_name_time_idx"),
+            models.Index(
+                fields=["received_at"],
+                name="event_outbox_pending_idx",
+                condition=Q(dispatch_state="pending"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class ApiKey(models.Model):
+    """A bearer key. Only a SHA-256 of the secret is stored; the secret is shown once."""
+
+    class Scope(models.TextChoices):
+        INGEST = "ingest", "Send events and upsert contacts"
+        READ = "read", "Read contacts and timelines"
+        ADMIN = "admin", "Everything, including transactional sends"
+
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    scopes = ArrayField(models.CharField(max_length=16, choices=Scope.choices), default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} (hsk_{self.prefix}…)"
+
+    def allows(self, scope: str) -> bool:
+        return self.Scope.ADMIN in self.scopes or scope in self.scopes

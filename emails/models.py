@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+from contacts.models import Contact
+
+
+class EmailLog(models.Model):
+    """Every email we tried to send, and what became of it."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        DELIVERED = "delivered", "Delivered"
+        OPENED = "opened", "Opened"
+        CLICKED = "clicked", "Clicked"
+        BOUNCED = "bounced", "Bounced"
+        COMPLAINED = "complained", "Complained"
+        FAILED = "failed", "Failed"
+        SUPPRESSED = "suppressed", "Suppressed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    to_email = models.EmailField(max_length=320)
+    contact = models.ForeignKey(
+        Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="emails"
+    )
+    run = models.ForeignKey(
+        "journeys.JourneyRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="emails"
+    )
+    template = models.CharField(max_length=200)
+    subject = models.CharField(max_length=500)
+    category = models.CharField(max_length=64)
+    props = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    status_reason = models.TextField(blank=True)
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    provider_message_id = models.CharField(max_length=255, blank=True, db_index=True)
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    clicked_at = models.DateTimeField(null=True, blank=True)
+    bounced_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["to_email", "template", "-created_at"], name="email_to_template_idx"),
+            models.Index(fields=["contact", "-created_at"], name="email_contact_idx"),
+            models.Index(fields=["status", "-created_at"], name="email_status_idx"),
+            models.Index(fields=["-created_at"], name="email_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template} → {self.to_email} ({self.status})"

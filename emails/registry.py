@@ -1,0 +1,44 @@
+"""The template registry: every email key, its default subject, category and required props.
+
+Bodies are Django templates at `templates/emails/<key>/body.html` and `body.txt`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class UnknownTemplate(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class EmailTemplate:
+    key: str
+    subject: str
+    category: str = "journey"
+    required_props: tuple[str, ...] = ()
+    example_props: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+_templates: dict[str, EmailTemplate] = {}
+
+
+def register_template(template: EmailTemplate) -> EmailTemplate:
+    _templates[template.key] = template
+    return template
+
+
+def get_template(key: str) -> EmailTemplate:
+    try:
+        return _templates[key]
+    except KeyError:
+        raise UnknownTemplate(
+            f"unknown email template {key!r}; registered: {', '.join(sorted(_templates)) or 'none'}"
+        ) from None
+
+
+def all_templates() -> list[EmailTemplate]:
+    return sorted(_templates.values(), key=lambda t: t.key)

@@ -1,0 +1,86 @@
+"""`send_email`: what journeys and tasks call. Inside a journey it is a recorded, replay-safe step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from emails.services import TRANSACTIONAL, email_send
+
+
+@dataclass(frozen=True)
+class SendResult:
+    email_id: str
+    status: str
+    reason: str = ""
+
+
+def _result(log: Any) -> dict[str, Any]:
+    return {"email_id": str(log.id), "status": log.status, "reason": log.status_reason}
+
+
+async def send_email(
+    *,
+    to: str,
+    template: str,
+    user_id: str | None = None,
+    subject: str | None = None,
+    journey_name: str | None = None,
+    props: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
+    journey_state_id: str | None = None,
+) -> SendResult:
+    """Send a journey email. Consent and the journey's suppress window are checked for you.
+
+    Inside a journey the idempotency key defaults to the run and step, so a replay never sends
+    twice; outside one, pass `idempotency_key`.
+    """
+    from journeys.context import current_context
+    from journeys.durations import journey_time
+    from journeys.models import RunStep
+
+    ctx = current_context.get()
+    if ctx is None:
+        if not idempotency_key:
+            raise ValueError("send_email outside a journey needs an idempotency_key")
+        log = await sync_to_async(email_send)(
+            to=to, template=template, subject=subject, props=props, user_id=user_id, idempotency_key=idempotency_key
+        )
+        return SendResult(**_result(log))
+
+    async def send(seq: int) -> Any:
+        return await ctx.backend.db(
+            email_send,
+            to=to,
+            template=template,
+            subject=subject,
+            props=props,
+            user_id=user_id or ctx.user.id,
+            category=ctx.journey.category,
+            run_id=ctx.run_id,
+            journey_id=ctx.journey.id,
+            suppress_seconds=journey_time(ctx.journey.suppress).total_seconds(),
+            idempotency_key=idempotency_key or f"journey-run:{ctx.run_id}:{seq}",
+        )
+
+    result = await ctx.step(RunStep.Kind.SEND, template, send, encode=_result)
+    return SendResult(**result)
+
+
+async def send_operator_email(
+    *, to: str | None = None, template: str, subject: str | None, props: dict[str, Any], idempotency_key: str
+) -> SendResult:
+    """Operator mail (the CSM page): transactional, never gated by a contact's preferences."""
+    log = await sync_to_async(email_send)(
+        to=to or settings.CSM_ALERT_EMAIL,
+        template=template,
+        subject=subject,
+        props=props,
+        category=TRANSACTIONAL,
+        skip_preference_check=True,
+        idempotency_key=idempotency_key,
+    )
+    return SendResult(**_result(log))

@@ -1,0 +1,413 @@
+"""The journey context: what a journey's `ctx` can do, and the step log that makes it replayable.
+
+Every call a journey makes through `ctx` (and every `send_email`) takes the next position in the
+run's step log. The first time a position runs, its result is recorded; when the engine runs the
+function again from the top (eviction, a worker restart), recorded positions return what they
+returned before, so the replay takes the same branches and never repeats a send or a trigger.
+Durable waits (`sleep`, `wait_for_event`) are re-issued to the backend on replay so the engine's
+own positional log stays aligned; it answers them at once.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol, TypeVar
+from uuid import UUID
+
+from django.utils.dateparse import parse_datetime
+
+from journeys import selectors, services
+from journeys.conditions import Condition, WhereSpec, parse_where
+from journeys.definition import Journey
+from journeys.durations import Duration, journey_time
+from journeys.models import RunStep
+
+T = TypeVar("T")
+Kind = RunStep.Kind
+
+current_context: contextvars.ContextVar[JourneyContext | None] = contextvars.ContextVar(
+    "hogsend_journey_context", default=None
+)
+
+
+class NonDeterministicJourney(RuntimeError):
+    """A replay asked for a different kind of step at a recorded position."""
+
+
+class JourneyExit(Exception):
+    """Raised by `ctx.exit(reason)`; the runner marks the run exited."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class DurableBackend(Protocol):
+    """What the journey context needs from an engine (Hatchet, or the virtual-time harness)."""
+
+    def now(self) -> datetime: ...
+
+    async def db(self, fn: Callable[..., T], /, **kwargs: Any) -> T: ...
+
+    async def sleep(self, *, run_id: UUID, seq: int, duration: timedelta, deadline: datetime, label: str) -> None: ...
+
+    async def wait_for_event(
+        self,
+        *,
+        run_id: UUID,
+        seq: int,
+        contact_id: UUID,
+        event: str,
+        where: tuple[Condition, ...],
+        deadline: datetime,
+        timeout: timedelta,
+        label: str,
+        replay: dict[str, Any] | None,
+    ) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True)
+class JourneyUser:
+    """The enrolled contact, as the journey sees it."""
+
+    id: str
+    email: str
+    properties: dict[str, Any]
+    state_id: str
+    journey_id: str
+    journey_name: str
+    contact_id: str = ""
+
+
+@dataclass(frozen=True)
+class SleepResult:
+    slept_at: datetime
+    resumed_at: datetime
+
+
+@dataclass(frozen=True)
+class WaitResult:
+    timed_out: bool
+    properties: dict[str, Any] = field(default_factory=dict)
+    occurred_at: datetime | None = None
+    event_id: str | None = None
+
+
+@dataclass(frozen=True)
+class EventHistory:
+    found: bool
+    count: int
+
+
+@dataclass(frozen=True)
+class JourneyHistory:
+    completed: bool
+    last_completed_at: datetime | None
+    entry_count: int
+
+
+@dataclass(frozen=True)
+class EmailHistory:
+    sent: bool
+    last_sent_at: datetime | None
+    count: int
+
+
+def _dt(value: str | None) -> datetime | None:
+    return parse_datetime(value) if value else None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+class _Guard:
+    def __init__(self, ctx: JourneyContext) -> None:
+        self._ctx = ctx
+
+    async def is_subscribed(self) -> bool:
+        """False once the contact has unsubscribed from everything."""
+        ctx = self._ctx
+        result = await ctx.step(
+            Kind.GUARD,
+            "is_subscribed",
+            lambda seq: ctx.backend.db(selectors.contact_is_subscribed, contact_id=ctx.contact_id),
+            encode=lambda subscribed: {"subscribed": subscribed},
+        )
+        return bool(result["subscribed"])
+
+
+class _History:
+    def __init__(self, ctx: JourneyContext) -> None:
+        self._ctx = ctx
+
+    async def has_event(self, user_id: str, event: str, within: Duration | None = None) -> EventHistory:
+        ctx = self._ctx
+        since = ctx.backend.now() - journey_time(within) if within else None
+        result = await ctx.step(
+            Kind.HISTORY,
+            f"has_event:{event}",
+            lambda seq: ctx.backend.db(selectors.event_count, user_id=user_id, event=event, since=since),
+            encode=lambda count: {"found": count > 0, "count": count},
+        )
+        return EventHistory(found=result["found"], count=result["count"])
+
+    async def journey(self, user_id: str, journey_id: str) -> JourneyHistory:
+        ctx = self._ctx
+        result = await ctx.step(
+            Kind.HISTORY,
+            f"journey:{journey_id}",
+            lambda seq: ctx.backend.db(selectors.journey_history, user_id=user_id, journey_id=journey_id),
+            encode=lambda r: r,
+        )
+        return JourneyHistory(
+            completed=result["completed"],
+            last_completed_at=_dt(result["last_completed_at"]),
+            entry_count=result["entry_count"],
+        )
+
+    async def email(self, email: str, template: str) -> EmailHistory:
+        ctx = self._ctx
+        result = await ctx.step(
+            Kind.HISTORY,
+            f"email:{template}",
+            lambda seq: ctx.backend.db(selectors.email_history, email=email, template=template),
+            encode=lambda r: r,
+        )
+        return EmailHistory(
+            sent=result["sent"], last_sent_at=_dt(result["last_sent_at"]), count=result["count"]
+        )
+
+
+class JourneyContext:
+    """`ctx` inside a journey. Create one per execution of the run function."""
+
+    def __init__(self, *, journey: Journey, run_id: UUID, contact_id: UUID, user: JourneyUser, backend: DurableBackend) -> None:
+        self.journey = journey
+        self.run_id = run_id
+        self.contact_id = contact_id
+        self.user = user
+        self.backend = backend
+        self.guard = _Guard(self)
+        self.history = _History(self)
+        self._seq = 0
+
+    # --- the step log -------------------------------------------------------------------------
+
+    def next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    async def step(
+        self,
+        kind: str,
+        label: str,
+        compute: Callable[[int], Awaitable[Any]],
+        *,
+        encode: Callable[[Any], dict[str, Any]],
+    ) -> dict[str, Any]:
+        """Return the recorded result at the next position, or compute, record and return it.
+
+        A new position is only computed while the run is live, so nothing a journey does can
+        follow an exit.
+        """
+        seq = self.next_seq()
+        status, recorded = await self.backend.db(services.step_get, run_id=self.run_id, seq=seq)
+        if recorded is not None:
+            self._check_kind(recorded, kind, seq)
+            return recorded.result
+        if status not in ("active", "waiting"):
+            raise services.RunNotLive(self.run_id, status)
+        result = encode(await compute(seq))
+        await self.backend.db(
+            services.step_record, run_id=self.run_id, seq=seq, kind=kind, label=label, result=result
+        )
+        return result
+
+    def _check_kind(self, recorded: RunStep, kind: str, seq: int) -> None:
+        if recorded.kind != kind:
+            raise NonDeterministicJourney(
+                f"{self.journey.id}: step {seq} was a {recorded.kind} ({recorded.label!r}) when the run "
+                f"first executed but is a {kind} now; journeys must take the same path on replay"
+            )
+
+    # --- durable waits ------------------------------------------------------------------------
+
+    async def sleep(self, duration: Duration, label: str = "") -> SleepResult:
+        """Pause for `duration`. The run is `waiting` with `label` as its current node meanwhile."""
+        label = label or f"sleep:{duration}"
+        seq = self.next_seq()
+        status, recorded = await self.backend.db(services.step_get, run_id=self.run_id, seq=seq)
+        span = journey_time(duration)
+        if recorded is not None:
+            self._check_kind(recorded, Kind.SLEEP, seq)
+            slept_at, deadline = _dt(recorded.result["slept_at"]), _dt(recorded.result["until"])
+            assert slept_at and deadline
+        else:
+            if status not in ("active", "waiting"):
+                raise services.RunNotLive(self.run_id, status)
+            slept_at = self.backend.now()
+            deadline = slept_at + span
+            await self.backend.db(
+                services.run_park,
+                run_id=self.run_id,
+                seq=seq,
+                kind=Kind.SLEEP,
+                label=label,
+                until=deadline,
+                result={"slept_at": _iso(slept_at), "until": _iso(deadline)},
+            )
+        await self.backend.sleep(run_id=self.run_id, seq=seq, duration=span, deadline=deadline, label=label)
+        if recorded is not None and "resumed_at" in recorded.result:
+            return SleepResult(slept_at=slept_at, resumed_at=_dt(recorded.result["resumed_at"]))  # type: ignore[arg-type]
+        resumed_at = self.backend.now()
+        await self.backend.db(
+            services.run_resume,
+            run_id=self.run_id,
+            seq=seq,
+            result={"slept_at": _iso(slept_at), "until": _iso(deadline), "resumed_at": _iso(resumed_at)},
+        )
+        return SleepResult(slept_at=slept_at, resumed_at=resumed_at)
+
+    async def sleep_until(self, when: datetime, label: str = "") -> SleepResult:
+        """Pause until a moment (no time compression: a moment is a moment)."""
+        remaining = max((when - self.backend.now()).total_seconds(), 0.0)
+        scale = journey_time(Duration(1)).total_seconds() or 1.0
+        return await self.sleep(Duration(remaining / scale), label or f"until:{when.isoformat()}")
+
+    async def wait_for_event(
+        self,
+        event: str,
+        timeout: Duration,
+        label: str = "",
+        lookback: Duration | None = None,
+        where: WhereSpec = None,
+    ) -> WaitResult:
+        """Park until this contact sends `event` (matching `where`), or `timeout` passes.
+
+        `lookback` also accepts a matching event that arrived that long before the wait began.
+        """
+        label = label or f"wait:{event}"
+        conditions = parse_where(where)
+        seq = self.next_seq()
+        status, recorded = await self.backend.db(services.step_get, run_id=self.run_id, seq=seq)
+        if recorded is not None:
+            self._check_kind(recorded, Kind.WAIT, seq)
+            result = recorded.result
+            if "timed_out" in result and not result.get("durable", True):
+                return self._wait_result(result)
+            deadline = _dt(result["until"])
+            assert deadline
+        else:
+            if status not in ("active", "waiting"):
+                raise services.RunNotLive(self.run_id, status)
+            now = self.backend.now()
+            if lookback is not None:
+                earlier = await self.backend.db(
+                    selectors.event_find,
+                    contact_id=self.contact_id,
+                    name=event,
+                    where=conditions,
+                    since=now - journey_time(lookback),
+                    until=now,
+                )
+                if earlier is not None:
+                    result = {"timed_out": False, "durable": False, **earlier}
+                    await self.backend.db(
+                        services.step_record, run_id=self.run_id, seq=seq, kind=Kind.WAIT, label=label, result=result
+                    )
+                    return self._wait_result(result)
+            deadline = now + journey_time(timeout)
+            result = {"since": _iso(now), "until": _iso(deadline), "durable": True}
+            await self.backend.db(
+                services.run_park, run_id=self.run_id, seq=seq, kind=Kind.WAIT, label=label, until=deadline, result=result
+            )
+        arrived = await self.backend.wait_for_event(
+            run_id=self.run_id,
+            seq=seq,
+            contact_id=self.contact_id,
+            event=event,
+            where=conditions,
+            deadline=deadline,
+            timeout=journey_time(timeout),
+            label=label,
+            replay=result if "timed_out" in result else None,
+        )
+        if "timed_out" in result:
+            return self._wait_result(result)
+        outcome = {
+            **result,
+            "timed_out": arrived is None,
+            **(arrived or {}),
+            "resumed_at": _iso(self.backend.now()),
+        }
+        await self.backend.db(services.run_resume, run_id=self.run_id, seq=seq, result=outcome)
+        return self._wait_result(outcome)
+
+    @staticmethod
+    def _wait_result(result: dict[str, Any]) -> WaitResult:
+        return WaitResult(
+            timed_out=bool(result["timed_out"]),
+            properties=result.get("properties") or {},
+            occurred_at=_dt(result.get("occurred_at")),
+            event_id=result.get("event_id"),
+        )
+
+    # --- everything else ----------------------------------------------------------------------
+
+    async def checkpoint(self, label: str) -> None:
+        """Mark progress: the run's current node becomes `label`."""
+        seq = self.next_seq()
+        status, recorded = await self.backend.db(services.step_get, run_id=self.run_id, seq=seq)
+        if recorded is not None:
+            self._check_kind(recorded, Kind.CHECKPOINT, seq)
+            return
+        await self.backend.db(services.run_checkpoint, run_id=self.run_id, seq=seq, label=label)
+
+    async def now(self) -> datetime:
+        """The current time, fixed at first execution so replays see the same moment."""
+        result = await self.step(Kind.NOW, "now", self._now, encode=lambda now: {"now": _iso(now)})
+        return _dt(result["now"])  # type: ignore[return-value]
+
+    async def _now(self, seq: int) -> datetime:
+        return self.backend.now()
+
+    async def trigger(
+        self,
+        event: str,
+        user_id: str | None = None,
+        properties: dict[str, Any] | None = None,
+        user_email: str | None = None,
+    ) -> str:
+        """Ingest an event through the full pipeline (it can start journeys and exit runs).
+
+        Returns the event id. The idempotency key is the run and step, so a replay or a retry
+        never ingests it twice.
+        """
+        from contacts.services import event_ingest
+
+        async def ingest(seq: int) -> Any:
+            return await self.backend.db(
+                event_ingest,
+                name=event,
+                user_id=user_id or self.user.id,
+                email=user_email,
+                properties=properties or {},
+                idempotency_key=f"journey-run:{self.run_id}:{seq}",
+                source="journey",
+            )
+
+        result = await self.step(
+            Kind.TRIGGER,
+            event,
+            ingest,
+            encode=lambda r: {"event_id": str(r.event.id), "exited_run_ids": [str(i) for i in r.exited_run_ids]},
+        )
+        return result["event_id"]
+
+    async def exit(self, reason: str = "journey_exit") -> None:
+        """Stop the journey here; the run is marked exited with `reason`."""
+        raise JourneyExit(reason)

@@ -1,0 +1,160 @@
+"""`define_journey`: a journey is metadata plus an ordinary `async (user, ctx)` function."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from journeys.conditions import Condition, WhereSpec, all_match, parse_where
+from journeys.durations import Duration
+
+if TYPE_CHECKING:
+    from journeys.context import JourneyContext, JourneyUser
+
+RunFunction = Callable[["JourneyUser", "JourneyContext"], Awaitable[Any]]
+_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
+
+
+class JourneyDefinitionError(ValueError):
+    """A journey's metadata does not make sense; raised at import time, not at 3am."""
+
+
+class EntryLimit(str, enum.Enum):
+    ONCE = "once"
+    ONCE_PER_PERIOD = "once_per_period"
+    UNLIMITED = "unlimited"
+
+
+@dataclass(frozen=True)
+class EventRule:
+    """An event name plus conditions on its properties (a trigger or an exit rule)."""
+
+    event: str
+    where: tuple[Condition, ...] = ()
+
+    def matches(self, event_name: str, properties: dict[str, Any]) -> bool:
+        return event_name == self.event and all_match(self.where, properties)
+
+
+def on(event: str, where: WhereSpec = None) -> EventRule:
+    """`trigger=on(Events.USER_SIGNED_UP, where=lambda b: b.prop("plan").eq("enterprise"))`."""
+    return EventRule(event=event, where=parse_where(where))
+
+
+def _rule(spec: str | EventRule | dict[str, Any]) -> EventRule:
+    if isinstance(spec, EventRule):
+        return spec
+    if isinstance(spec, str):
+        return EventRule(spec)
+    if isinstance(spec, dict) and "event" in spec:
+        return on(spec["event"], spec.get("where"))
+    raise JourneyDefinitionError(f"not an event rule: {spec!r} (use an event name or on(event, where=...))")
+
+
+@dataclass(frozen=True)
+class Journey:
+    id: str
+    name: str
+    trigger: EventRule
+    run: RunFunction
+    entry_limit: EntryLimit = EntryLimit.ONCE
+    entry_period: Duration | None = None
+    exit_on: tuple[EventRule, ...] = ()
+    suppress: Duration = field(default_factory=lambda: Duration(0))
+    category: str = "journey"
+    description: str = ""
+    enabled: bool = True
+
+    def __str__(self) -> str:
+        return self.id
+
+    def exit_rule_for(self, event_name: str, properties: dict[str, Any]) -> EventRule | None:
+        return next((r for r in self.exit_on if r.matches(event_name, properties)), None)
+
+
+def define_journey(
+    *,
+    id: str,
+    name: str,
+    trigger: str | EventRule | dict[str, Any],
+    entry_limit: str | EntryLimit = EntryLimit.ONCE,
+    entry_period: Duration | None = None,
+    exit_on: Iterable[str | EventRule | dict[str, Any]] = (),
+    suppress: Duration | None = None,
+    category: str = "journey",
+    description: str = "",
+    enabled: bool = True,
+) -> Callable[[RunFunction], Journey]:
+    """Decorate an `async def run(user, ctx)` to make it a journey.
+
+    ```
+    @define_journey(id="activation-welcome", name="Activation — Welcome Series",
+                    trigger=Events.USER_CREATED, suppress=hours(12), exit_on=[Events.USER_DELETED])
+    async def activation_welcome(user, ctx): ...
+    ```
+    """
+    if not _ID_PATTERN.match(id):
+        raise JourneyDefinitionError(
+            f"journey id {id!r} must be lowercase letters, digits, '-' or '_' (at most 100)"
+        )
+    try:
+        limit = EntryLimit(entry_limit)
+    except ValueError:
+        raise JourneyDefinitionError(
+            f"{id}: entry_limit {entry_limit!r} must be one of "
+            + ", ".join(e.value for e in EntryLimit)
+        ) from None
+    if limit is EntryLimit.ONCE_PER_PERIOD and entry_period is None:
+        raise JourneyDefinitionError(f"{id}: entry_limit 'once_per_period' needs an entry_period")
+    trigger_rule = _rule(trigger)
+    exit_rules = tuple(_rule(spec) for spec in exit_on)
+
+    def decorate(fn: RunFunction) -> Journey:
+        import inspect
+
+        if not inspect.iscoroutinefunction(fn):
+            raise JourneyDefinitionError(f"{id}: the run function must be `async def`")
+        return Journey(
+            id=id,
+            name=name,
+            description=description or (inspect.getdoc(fn) or ""),
+            enabled=enabled,
+            trigger=trigger_rule,
+            entry_limit=limit,
+            entry_period=entry_period,
+            exit_on=exit_rules,
+            suppress=suppress or Duration(0),
+            category=category,
+            run=fn,
+        )
+
+    return decorate
+
+
+@dataclass(frozen=True)
+class DurableTask:
+    """A custom durable task beside the journeys, started by events (the CSM alert task)."""
+
+    name: str
+    on_events: tuple[str, ...]
+    fn: Callable[[dict[str, Any]], Awaitable[Any]]
+    retries: int = 2
+    timeout: Duration = field(default_factory=lambda: Duration(15 * 60))
+
+
+def durable_task(
+    *, name: str, on_events: Iterable[str], retries: int = 2, timeout: Duration | None = None
+) -> Callable[[Callable[[dict[str, Any]], Awaitable[Any]]], DurableTask]:
+    def decorate(fn: Callable[[dict[str, Any]], Awaitable[Any]]) -> DurableTask:
+        return DurableTask(
+            name=name,
+            on_events=tuple(on_events),
+            fn=fn,
+            retries=retries,
+            timeout=timeout or Duration(15 * 60),
+        )
+
+    return decorate

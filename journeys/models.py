@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+from contacts.models import Contact, Event
+
+
+class JourneyRun(models.Model):
+    """One contact's trip through one journey."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        WAITING = "waiting", "Waiting"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        EXITED = "exited", "Exited"
+
+    LIVE_STATUSES = (Status.ACTIVE, Status.WAITING)
+    # A status may only move along these edges; anything else is a bug worth raising.
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        Status.ACTIVE: frozenset({Status.WAITING, Status.COMPLETED, Status.FAILED, Status.EXITED}),
+        Status.WAITING: frozenset({Status.ACTIVE, Status.EXITED, Status.FAILED}),
+        Status.FAILED: frozenset({Status.ACTIVE}),  # an operator retry
+        Status.COMPLETED: frozenset(),
+        Status.EXITED: frozenset(),
+    }
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    journey_id = models.CharField(max_length=100)
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="journey_runs")
+    trigger_event = models.ForeignKey(
+        Event, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    properties = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    current_node = models.CharField(max_length=200, blank=True)
+    waiting_until = models.DateTimeField(null=True, blank=True)
+    entered_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    exit_reason = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    engine_run_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-entered_at"]
+        constraints = [
+            # The invariant: at most one live run per contact and journey, even under races.
+            models.UniqueConstraint(
+                fields=["contact", "journey_id"],
+                condition=Q(status__in=["active", "waiting"]),
+                name="journeyrun_one_live_per_contact",
+            ),
+            # One trigger event enrolls a contact at most once (a re-pushed event is harmless).
+            models.UniqueConstraint(
+                fields=["journey_id", "trigger_event"],
+                condition=Q(trigger_event__isnull=False),
+                name="journeyrun_once_per_trigger_event",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["journey_id", "status", "-entered_at"], name="run_journey_status_idx"),
+            models.Index(fields=["contact", "journey_id", "-entered_at"], name="run_contact_journey_idx"),
+            models.Index(fields=["status", "-entered_at"], name="run_status_idx"),
+            models.Index(fields=["journey_id", "current_node"], name="run_journey_node_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.journey_id} for {self.contact_id} ({self.status})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in self.LIVE_STATUSES
+
+
+class EnrollmentSkip(models.Model):
+    """A trigger that did not enroll, and the guard that said no."""
+
+    class Reason(models.TextChoices):
+        JOURNEY_DISABLED = "journey_disabled"
+        TRIGGER_CONDITIONS_NOT_MET = "trigger_conditions_not_met"
+        ALREADY_ENTERED_ONCE = "already_entered_once"
+        PERIOD_NOT_ELAPSED = "period_not_elapsed"
+        USER_UNSUBSCRIBED = "user_unsubscribed"
+        ALREADY_ACTIVE = "already_active"
+
+    journey_id = models.CharField(max_length=100)
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    trigger_event = models.ForeignKey(
+        Event, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reason = models.CharField(max_length=40, choices=Reason.choices)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["journey_id", "-created_at"], name="skip_journey_idx")]
+
+
+class RunStep(models.Model):
+    """The step log: what a run did at each position, so a replay returns the same answers."""
+
+    class Kind(models.TextChoices):
+        SLEEP = "sleep"
+        WAIT = "wait"
+        CHECKPOINT = "checkpoint"
+        TRIGGER = "trigger"
+        SEND = "send"
+        HISTORY = "history"
+        GUARD = "guard"
+        NOW = "now"
+        EXIT = "exit"
+
+    run = models.ForeignKey(JourneyRun, on_delete=models.CASCADE, related_name="steps")
+    seq = models.PositiveIntegerField()
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    label = models.CharField(max_length=200, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["run", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "seq"], name="runstep_unique_position"),
+        ]
+
+
+class JourneySetting(models.Model):
+    """An operator's runtime override of a journey's code-defined enabled flag."""
+
+    journey_id = models.CharField(max_length=100, primary_key=True)
+    enabled = models.BooleanField()
+    updated_at = models.DateTimeField(auto_now=True)

@@ -1,0 +1,106 @@
+"""Executing a journey or custom task once the engine hands it an event.
+
+The same code path serves the Hatchet worker and the virtual-time harness; only the backend
+differs.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any
+from uuid import UUID
+
+from journeys import services
+from journeys.context import DurableBackend, JourneyContext, JourneyExit, JourneyUser, current_context
+from journeys.definition import DurableTask, Journey
+
+logger = logging.getLogger(__name__)
+
+
+def event_payload(event: Any) -> dict[str, Any]:
+    """The JSON an event carries to the engine and into journey and task inputs."""
+    return {
+        "event_id": str(event.id),
+        "event": event.name,
+        "contact_id": str(event.contact_id),
+        "user_id": event.contact.user_id,
+        "user_email": event.contact.email,
+        "properties": event.properties,
+        "occurred_at": event.occurred_at.isoformat(),
+    }
+
+
+async def journey_execute(
+    *, journey: Journey, payload: dict[str, Any], engine_run_id: str, backend: DurableBackend
+) -> dict[str, Any]:
+    """Enroll (or resume, on replay) and run the journey function to its end.
+
+    Returns `{"status": ..., ...}`: skipped with the guard's reason, or the run's final status.
+    """
+    enrollment = await backend.db(
+        services.journey_enroll,
+        journey=journey,
+        contact_id=UUID(payload["contact_id"]),
+        trigger_event_id=UUID(payload["event_id"]) if payload.get("event_id") else None,
+        properties=payload.get("properties") or {},
+        engine_run_id=engine_run_id,
+        now=backend.now(),
+    )
+    if enrollment.run is None:
+        return {"status": "skipped", "reason": enrollment.skip_reason}
+    run = enrollment.run
+    if not run.is_live:
+        return {"status": run.status, "run_id": str(run.id)}
+
+    user = JourneyUser(
+        id=payload["user_id"],
+        email=payload.get("user_email") or "",
+        properties={**(payload.get("contact_properties") or {}), **(payload.get("properties") or {})},
+        state_id=str(run.id),
+        journey_id=journey.id,
+        journey_name=journey.name,
+        contact_id=payload["contact_id"],
+    )
+    ctx = JourneyContext(journey=journey, run_id=run.id, contact_id=run.contact_id, user=user, backend=backend)
+    token = current_context.set(ctx)
+    try:
+        await journey.run(user, ctx)
+    except JourneyExit as stop:
+        await backend.db(services.run_exit, run_id=run.id, reason=stop.reason)
+        return {"status": "exited", "run_id": str(run.id), "reason": stop.reason}
+    except services.RunNotLive as ended:
+        # Exited (or cancelled) while the function was still going: nothing more may happen.
+        return {"status": ended.status, "run_id": str(run.id)}
+    except Exception as error:  # noqa: BLE001 - a journey bug fails its run, not the worker
+        logger.exception("journey %s failed for run %s", journey.id, run.id)
+        detail = f"{type(error).__name__}: {error}\n\n{traceback.format_exc(limit=20)}"
+        if await backend.db(services.run_fail, run_id=run.id, error=detail):
+            await backend.db(_emit_lifecycle_event, run_id=run.id, name="journey.failed", error=str(error))
+        return {"status": "failed", "run_id": str(run.id), "error": str(error)}
+    finally:
+        current_context.reset(token)
+    if await backend.db(services.run_complete, run_id=run.id):
+        await backend.db(_emit_lifecycle_event, run_id=run.id, name="journey.completed")
+    return {"status": "completed", "run_id": str(run.id)}
+
+
+def _emit_lifecycle_event(*, run_id: UUID, name: str, error: str = "") -> None:
+    from contacts.services import event_ingest
+    from journeys.models import JourneyRun
+
+    run = JourneyRun.objects.select_related("contact").get(pk=run_id)
+    properties = {"journey_id": run.journey_id, "run_id": str(run.id)}
+    if error:
+        properties["error"] = error[:500]
+    event_ingest(
+        name=name,
+        user_id=run.contact.user_id,
+        properties=properties,
+        idempotency_key=f"{name}:{run.id}",
+        source="system",
+    )
+
+
+async def task_execute(*, task: DurableTask, payload: dict[str, Any]) -> Any:
+    return await task.fn(payload)
