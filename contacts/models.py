@@ -17,6 +17,8 @@ class Contact(models.Model):
     # Consent lives on the contact: global unsubscribe and per-category opt-outs.
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
     category_opt_outs = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    # Categories that are off by default and that the contact chose to receive.
+    category_opt_ins = ArrayField(models.CharField(max_length=64), default=list, blank=True)
     # Erasure keeps the row (aggregate counts stay right) but drops personal data.
     erased_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -121,3 +123,24 @@ class ApiKey(models.Model):
 
     def allows(self, scope: str) -> bool:
         return self.Scope.ADMIN in self.scopes or scope in self.scopes
+
+
+class AuditEntry(models.Model):
+    """One operator change made in Studio: who, what, when."""
+
+    actor = models.ForeignKey(
+        "auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_label = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=64)
+    target_type = models.CharField(max_length=64)
+    target_id = models.CharField(max_length=100)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "audit log"
+
+    def __str__(self) -> str:
+        return f"{self.actor_label or 'system'} {self.action} {self.target_type}:{self.target_id}"

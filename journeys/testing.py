@@ -1,0 +1,309 @@
+"""The virtual-time harness: test a week-long journey in milliseconds.
+
+Real database, real guards, real send pipeline; only the clock (time-machine) and the engine are
+simulated. The harness plays the engine's part: it routes ingested events to journeys and tasks,
+parks sleeps and waits, and wakes them as you move the clock.
+
+```
+def test_nudge_when_feature_unused(journey_harness):
+    journey_harness.start("activation-welcome", user_id="u1", email="u1@example.com")
+    journey_harness.advance(days(2))
+    assert journey_harness.templates_sent_to("u1@example.com") == ["activation/welcome", "activation/nudge"]
+```
+
+Use it as the `journey_harness` pytest fixture (`pytest_plugins = ["journeys.testing"]`) or as a
+context manager. Journeys run as plain coroutines stepped by the harness, so a journey must wait
+only through `ctx` (no bare `asyncio.sleep` or `gather`).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import uuid
+from collections.abc import Callable, Coroutine, Generator, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone as dt_timezone
+from typing import Any, TypeVar
+
+import time_machine
+from django.utils import timezone
+
+from contacts.models import Contact, Event
+from contacts.services import IngestResult, event_ingest
+from emails.models import EmailLog
+from journeys.conditions import Condition, all_match
+from journeys.definition import Journey
+from journeys.dispatch import install_dispatcher
+from journeys.durations import Duration, journey_time
+from journeys.models import EnrollmentSkip, JourneyRun
+from journeys.registry import registry
+from journeys.runner import event_payload, journey_execute, task_execute
+from journeys.selectors import event_as_wait_result
+
+T = TypeVar("T")
+DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=dt_timezone.utc)
+
+
+@dataclass
+class _Park:
+    """What a parked journey is waiting for; yielded up to the harness from inside the journey."""
+
+    deadline: datetime
+    run_id: uuid.UUID
+    label: str
+    event: str | None = None
+    contact_id: uuid.UUID | None = None
+    where: tuple[Condition, ...] = ()
+
+    def __await__(self) -> Generator[_Park, Any, Any]:
+        return (yield self)
+
+    def accepts(self, event: Event) -> bool:
+        return (
+            self.event == event.name
+            and self.contact_id == event.contact_id
+            and all_match(self.where, event.properties)
+        )
+
+
+class _SimulatedRun:
+    """One coroutine (a journey run or a task) stepped by the harness in its own context."""
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], *, engine_run_id: str, journey: Journey | None, payload: dict[str, Any]) -> None:
+        self.coro = coro
+        self.engine_run_id = engine_run_id
+        self.journey = journey
+        self.payload = payload
+        self.context = contextvars.copy_context()
+        self.parked: _Park | None = None
+        self.done = False
+        self.result: Any = None
+
+    def step(self, value: Any = None) -> None:
+        self.parked = None
+        try:
+            self.parked = self.context.run(self.coro.send, value)
+        except StopIteration as finished:
+            self.done, self.result = True, finished.value
+
+    def kill(self) -> None:
+        """Stop the coroutine where it stands, as a crash or a cancel would."""
+        if not self.done:
+            self.context.run(self.coro.close)
+            self.done, self.parked = True, None
+
+
+class _HarnessBackend:
+    def now(self) -> datetime:
+        return timezone.now()
+
+    async def db(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
+        return fn(**kwargs)
+
+    async def sleep(self, *, run_id: uuid.UUID, seq: int, duration: timedelta, deadline: datetime, label: str) -> None:
+        if timezone.now() < deadline:
+            await _Park(deadline=deadline, run_id=run_id, label=label)
+
+    async def wait_for_event(
+        self,
+        *,
+        run_id: uuid.UUID,
+        seq: int,
+        contact_id: uuid.UUID,
+        event: str,
+        where: tuple[Condition, ...],
+        deadline: datetime,
+        timeout: timedelta,
+        label: str,
+        replay: dict[str, Any] | None,
+    ) -> dict[str, Any] | None:
+        if replay is not None or timezone.now() >= deadline:
+            return None
+        return await _Park(deadline=deadline, run_id=run_id, label=label, event=event, contact_id=contact_id, where=where)
+
+
+class JourneyHarness:
+    """The simulated engine and clock. See the module docstring for an example."""
+
+    def __init__(self, *, start: datetime = DEFAULT_START, journeys: Iterable[str] | None = None) -> None:
+        self._traveller = time_machine.travel(start, tick=False)
+        self._clock = self._traveller.start()
+        self._previous_dispatcher = install_dispatcher(self)
+        self._only = set(journeys) if journeys is not None else None
+        self._backend = _HarnessBackend()
+        self._runs: list[_SimulatedRun] = []
+        self._inbox: list[tuple[list[uuid.UUID], list[uuid.UUID]]] = []
+        self._settling = False
+
+    def close(self) -> None:
+        for run in self._runs:
+            run.kill()
+        install_dispatcher(self._previous_dispatcher)
+        self._traveller.stop()
+
+    def __enter__(self) -> JourneyHarness:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the dispatcher's part ----------------------------------------------------------------
+
+    def after_ingest(self, *, event_ids: Sequence[uuid.UUID], exited_run_ids: Sequence[uuid.UUID]) -> None:
+        self._inbox.append((list(event_ids), list(exited_run_ids)))
+
+    def _settle(self) -> None:
+        """Route everything ingested so far, including what the routed runs ingest in turn."""
+        if self._settling:
+            return
+        self._settling = True
+        try:
+            while self._inbox:
+                event_ids, exited = self._inbox.pop(0)
+                for run in self._runs:
+                    if run.journey is not None and run.parked and run.parked.run_id in exited:
+                        run.kill()
+                for event in Event.objects.filter(pk__in=event_ids).select_related("contact").order_by("received_at"):
+                    self._route(event)
+        finally:
+            self._settling = False
+
+    def _route(self, event: Event) -> None:
+        for run in list(self._runs):
+            if run.parked is not None and run.parked.event and run.parked.accepts(event):
+                run.step(event_as_wait_result(event))
+        payload = event_payload(event)
+        for journey in registry.triggered_by(event.name):
+            if self._only is None or journey.id in self._only:
+                self._spawn_journey(journey, payload, engine_run_id=f"sim-{uuid.uuid4()}")
+        for task in registry.tasks_for(event.name):
+            self._spawn(task_execute(task=task, payload=payload), engine_run_id=f"sim-{uuid.uuid4()}", journey=None, payload=payload)
+
+    def _spawn_journey(self, journey: Journey, payload: dict[str, Any], *, engine_run_id: str) -> None:
+        coro = journey_execute(journey=journey, payload=payload, engine_run_id=engine_run_id, backend=self._backend)
+        self._spawn(coro, engine_run_id=engine_run_id, journey=journey, payload=payload)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], **kwargs: Any) -> None:
+        run = _SimulatedRun(coro, **kwargs)
+        self._runs.append(run)
+        run.step()
+
+    # --- what a test does ---------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return timezone.now()
+
+    def emit(
+        self,
+        event: str,
+        *,
+        user_id: str,
+        email: str | None = None,
+        properties: dict[str, Any] | None = None,
+        contact_properties: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> IngestResult:
+        """Ingest an event now, through the real pipeline, and let the engine route it."""
+        result = event_ingest(
+            name=event,
+            user_id=user_id,
+            email=email,
+            properties=properties,
+            contact_properties=contact_properties,
+            idempotency_key=idempotency_key,
+        )
+        self._settle()
+        return result
+
+    def start(
+        self, journey_id: str, *, user_id: str, email: str | None = None, properties: dict[str, Any] | None = None
+    ) -> JourneyRun | None:
+        """Send the journey's trigger event for a contact; returns the run it made, if any."""
+        journey = registry.get(journey_id)
+        if journey is None:
+            raise LookupError(f"no journey {journey_id!r}; known: {', '.join(j.id for j in registry.all())}")
+        self.emit(journey.trigger.event, user_id=user_id, email=email or f"{user_id}@example.com", properties=properties)
+        return self.run(journey_id, user_id)
+
+    def advance(self, duration: Duration | timedelta) -> None:
+        """Move the clock forward, waking every sleep and timing out every wait that falls due."""
+        span = journey_time(duration) if isinstance(duration, Duration) else duration
+        target = timezone.now() + span
+        while True:
+            due = [r for r in self._runs if r.parked is not None and r.parked.deadline <= target]
+            if not due:
+                break
+            run = min(due, key=lambda r: r.parked.deadline)  # type: ignore[union-attr]
+            assert run.parked is not None
+            self._clock.move_to(max(run.parked.deadline, timezone.now()))
+            run.step(None)
+            self._settle()
+        self._clock.move_to(target)
+
+    def replay(self, run: JourneyRun) -> None:
+        """Kill the run's coroutine and execute the journey again from the top, as after an
+        eviction or a worker restart."""
+        current = next((r for r in self._runs if r.engine_run_id == run.engine_run_id and not r.done), None)
+        if current is None:
+            raise LookupError(f"run {run.id} is not executing in this harness")
+        current.kill()
+        assert current.journey is not None
+        self._spawn_journey(current.journey, current.payload, engine_run_id=current.engine_run_id)
+        self._settle()
+
+    def replay_all(self) -> int:
+        runs = [r for r in self._runs if r.journey is not None and not r.done]
+        for run in runs:
+            self.replay(JourneyRun.objects.get(engine_run_id=run.engine_run_id))
+        return len(runs)
+
+    # --- what a test reads --------------------------------------------------------------------
+
+    def run(self, journey_id: str, user_id: str) -> JourneyRun | None:
+        return (
+            JourneyRun.objects.filter(journey_id=journey_id, contact__user_id=user_id).order_by("-entered_at").first()
+        )
+
+    def skip_reasons(self, journey_id: str, user_id: str) -> list[str]:
+        return list(
+            EnrollmentSkip.objects.filter(journey_id=journey_id, contact__user_id=user_id)
+            .order_by("created_at", "id")
+            .values_list("reason", flat=True)
+        )
+
+    def emails(self, to: str | None = None) -> list[EmailLog]:
+        logs = EmailLog.objects.order_by("created_at", "id")
+        return list(logs.filter(to_email=to) if to else logs)
+
+    def templates_sent_to(self, to: str) -> list[str]:
+        """Templates actually sent to an address (suppressed or failed ones are not sent)."""
+        return [log.template for log in self.emails(to) if log.status == EmailLog.Status.SENT]
+
+    def triggered(self, event: str | None = None) -> list[Event]:
+        """Events journeys fired with `ctx.trigger`, oldest first."""
+        events = Event.objects.filter(source=Event.Source.JOURNEY).order_by("received_at")
+        return list(events.filter(name=event) if event else events)
+
+    def contact(self, user_id: str) -> Contact:
+        return Contact.objects.get(user_id=user_id)
+
+    def parked(self) -> list[tuple[str, str, datetime]]:
+        """(journey id, label, deadline) of every run parked right now."""
+        return [
+            (r.journey.id if r.journey else "task", r.parked.label, r.parked.deadline)
+            for r in self._runs
+            if r.parked is not None
+        ]
+
+
+try:
+    import pytest
+except ImportError:  # pragma: no cover - pytest is a test dependency
+    pass
+else:
+
+    @pytest.fixture
+    def journey_harness(db: Any) -> Generator[JourneyHarness, None, None]:
+        harness = JourneyHarness()
+        yield harness
+        harness.close()
