@@ -8,9 +8,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from contacts.models import ApiKey, Contact, Event
@@ -178,3 +179,122 @@ def api_key_revoke(*, key: ApiKey) -> ApiKey:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
     return key
+
+
+# --- Studio: operator changes, each one audited ------------------------------------------------
+
+
+def audit_record(
+    *,
+    actor: Any,
+    action: str,
+    target_type: str,
+    target_id: str,
+    detail: dict[str, Any] | None = None,
+) -> Any:
+    """Write one audit row for an operator change (Studio calls this for every action)."""
+    from contacts.models import AuditEntry
+
+    label = ""
+    if actor is not None:
+        label = getattr(actor, "get_username", lambda: str(actor))()
+    return AuditEntry.objects.create(
+        actor=actor if getattr(actor, "pk", None) else None,
+        actor_label=label[:150],
+        action=action[:64],
+        target_type=target_type[:64],
+        target_id=str(target_id)[:100],
+        detail=detail or {},
+    )
+
+
+def suppression_add(*, email: str, note: str = "") -> Any:
+    """Suppress an address by operator decision; an existing suppression keeps its reason."""
+    from contacts.models import Suppression
+
+    suppression, _ = Suppression.objects.get_or_create(
+        email=email.strip().lower(), defaults={"reason": Suppression.Reason.MANUAL, "note": note}
+    )
+    return suppression
+
+
+def suppression_remove(*, email: str) -> int:
+    """Lift every suppression of an address (any reason); returns how many rows went."""
+    from contacts.models import Suppression
+
+    deleted, _ = Suppression.objects.filter(email__iexact=email.strip()).delete()
+    return deleted
+
+
+def contact_erase(*, contact: Contact) -> list[UUID]:
+    """Remove a contact's personal data but keep its rows, so aggregate counts stay right.
+
+    1. Lock the contact; blank its email, empty its properties, give it an `erased-<uuid>` user id,
+       unsubscribe it and stamp `erased_at`.
+    2. Empty its events' and runs' properties; scrub its email logs' address and props.
+    3. Mark its live runs exited (`contact_erased`) and return their ids for the engine cancel.
+    """
+    from emails.models import EmailLog
+    from journeys.models import JourneyRun
+    from journeys.services import run_exit
+
+    with transaction.atomic():
+        contact = Contact.objects.select_for_update().get(pk=contact.pk)
+        old_email = contact.email
+        now = timezone.now()
+        contact.email = ""
+        contact.properties = {}
+        contact.user_id = f"erased-{uuid4()}"
+        contact.unsubscribed_at = contact.unsubscribed_at or now
+        contact.erased_at = now
+        contact.save()
+        Event.objects.filter(contact=contact).update(properties={})
+        JourneyRun.objects.filter(contact=contact).update(properties={})
+        logs = EmailLog.objects.filter(contact=contact)
+        if old_email:
+            logs = EmailLog.objects.filter(Q(contact=contact) | Q(to_email=old_email))
+        logs.update(to_email="", props={})
+        live = list(
+            JourneyRun.objects.filter(contact=contact, status__in=JourneyRun.LIVE_STATUSES).values_list(
+                "pk", flat=True
+            )
+        )
+        for run_id in live:
+            run_exit(run_id=run_id, reason="contact_erased")
+    return live
+
+
+# --- consent: the preference center and operators change it through these ----------------------
+
+
+def contact_category_set(*, contact: Contact, category: str, subscribed: bool) -> Contact:
+    """Turn one category on or off for a contact. Default-on categories record an opt-out,
+    default-off ones an opt-in; the other list is cleared so a choice is never contradicted."""
+    from emails.categories import category_get
+
+    spec = category_get(category)
+    if not spec.user_manageable:
+        raise ValueError(f"category {category!r} cannot be switched off by a contact")
+    with transaction.atomic():
+        contact = Contact.objects.select_for_update().get(pk=contact.pk)
+        opt_outs = [c for c in contact.category_opt_outs if c != category]
+        opt_ins = [c for c in contact.category_opt_ins if c != category]
+        if spec.default_opt_in and not subscribed:
+            opt_outs.append(category)
+        if not spec.default_opt_in and subscribed:
+            opt_ins.append(category)
+        if opt_outs != contact.category_opt_outs or opt_ins != contact.category_opt_ins:
+            contact.category_opt_outs, contact.category_opt_ins = opt_outs, opt_ins
+            contact.save(update_fields=["category_opt_outs", "category_opt_ins", "updated_at"])
+    return contact
+
+
+def contact_preferences_save(*, contact: Contact, subscribed: Iterable[str]) -> Contact:
+    """Save the preference center form: every manageable category in `subscribed` is on, the rest off."""
+    from emails.categories import manageable_categories
+
+    wanted = set(subscribed)
+    with transaction.atomic():
+        for category in manageable_categories():
+            contact = contact_category_set(contact=contact, category=category.id, subscribed=category.id in wanted)
+    return contact

@@ -43,6 +43,15 @@ class EmailLog(models.Model):
     opened_at = models.DateTimeField(null=True, blank=True)
     clicked_at = models.DateTimeField(null=True, blank=True)
     bounced_at = models.DateTimeField(null=True, blank=True)
+    complained_at = models.DateTimeField(null=True, blank=True)
+    # Operator mail (skip_preference_check): consent is not re-checked when a retry delivers it.
+    operator_mail = models.BooleanField(default=False)
+    provider = models.CharField(max_length=32, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    # The http(s) links of the HTML body, in order; click tracking redirects only to these.
+    links = models.JSONField(default=list, blank=True)
+    open_count = models.PositiveIntegerField(default=0)
+    click_count = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -56,3 +65,33 @@ class EmailLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template} → {self.to_email} ({self.status})"
+
+
+class ProcessedWebhook(models.Model):
+    """One provider webhook event we acted on. The unique id makes a redelivery a no-op.
+
+    Permanent bounces are also counted here, per address, toward the suppression threshold.
+    """
+
+    class Kind(models.TextChoices):
+        DELIVERED = "delivered", "Delivered"
+        PERMANENT_BOUNCE = "permanent_bounce", "Permanent bounce"
+        TRANSIENT_BOUNCE = "transient_bounce", "Transient bounce"
+        COMPLAINT = "complaint", "Complaint"
+        OPENED = "opened", "Opened"
+        CLICKED = "clicked", "Clicked"
+        OTHER = "other", "Other"
+
+    event_id = models.CharField(max_length=255, unique=True)
+    esp = models.CharField(max_length=32)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    recipient = models.EmailField(max_length=320, blank=True, db_index=True)
+    provider_message_id = models.CharField(max_length=255, blank=True)
+    email = models.ForeignKey(EmailLog, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.esp} {self.kind} {self.recipient}"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from emails.services import TRANSACTIONAL, email_send
+from journeys.context import db_call
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,10 @@ async def send_email(
     if ctx is None:
         if not idempotency_key:
             raise ValueError("send_email outside a journey needs an idempotency_key")
-        log = await sync_to_async(email_send)(
-            to=to, template=template, subject=subject, props=props, user_id=user_id, idempotency_key=idempotency_key
+        log = await db_call(
+            email_send,
+            to=to,
+            template=template, subject=subject, props=props, user_id=user_id, idempotency_key=idempotency_key
         )
         return SendResult(**_result(log))
 
@@ -74,7 +76,8 @@ async def send_operator_email(
     *, to: str | None = None, template: str, subject: str | None, props: dict[str, Any], idempotency_key: str
 ) -> SendResult:
     """Operator mail (the CSM page): transactional, never gated by a contact's preferences."""
-    log = await sync_to_async(email_send)(
+    log = await db_call(
+        email_send,
         to=to or settings.CSM_ALERT_EMAIL,
         template=template,
         subject=subject,

@@ -20,7 +20,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "hogsend.admin.StudioAdminConfig",  # django.contrib.admin with the Studio site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
+from asgiref.sync import sync_to_async
 from django.utils.dateparse import parse_datetime
 
 from journeys import selectors, services
@@ -31,6 +32,19 @@ Kind = RunStep.Kind
 current_context: contextvars.ContextVar[JourneyContext | None] = contextvars.ContextVar(
     "hogsend_journey_context", default=None
 )
+# The backend of a custom durable task (no journey context, but the same engine underneath).
+current_backend: contextvars.ContextVar[DurableBackend | None] = contextvars.ContextVar(
+    "hogsend_task_backend", default=None
+)
+
+
+async def db_call(fn: Callable[..., T], /, **kwargs: Any) -> T:
+    """Run sync database code from a journey, a task, or plain async code."""
+    ctx = current_context.get()
+    backend = ctx.backend if ctx is not None else current_backend.get()
+    if backend is not None:
+        return await backend.db(fn, **kwargs)
+    return await sync_to_async(fn)(**kwargs)
 
 
 class NonDeterministicJourney(RuntimeError):
@@ -319,6 +333,8 @@ class JourneyContext:
                     await self.backend.db(
                         services.step_record, run_id=self.run_id, seq=seq, kind=Kind.WAIT, label=label, result=result
                     )
+                    # A replay after a crash mid-wait may find the run still marked waiting.
+                    await self.backend.db(services.run_resume, run_id=self.run_id, seq=seq, result=result)
                     return self._wait_result(result)
             deadline = now + journey_time(timeout)
             result = {"since": _iso(now), "until": _iso(deadline), "durable": True}

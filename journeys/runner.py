@@ -12,7 +12,14 @@ from typing import Any
 from uuid import UUID
 
 from journeys import services
-from journeys.context import DurableBackend, JourneyContext, JourneyExit, JourneyUser, current_context
+from journeys.context import (
+    DurableBackend,
+    JourneyContext,
+    JourneyExit,
+    JourneyUser,
+    current_backend,
+    current_context,
+)
 from journeys.definition import DurableTask, Journey
 
 logger = logging.getLogger(__name__)
@@ -102,5 +109,9 @@ def _emit_lifecycle_event(*, run_id: UUID, name: str, error: str = "") -> None:
     )
 
 
-async def task_execute(*, task: DurableTask, payload: dict[str, Any]) -> Any:
-    return await task.fn(payload)
+async def task_execute(*, task: DurableTask, payload: dict[str, Any], backend: DurableBackend) -> Any:
+    token = current_backend.set(backend)
+    try:
+        return await task.fn(payload)
+    finally:
+        current_backend.reset(token)

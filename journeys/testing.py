@@ -133,6 +133,7 @@ class JourneyHarness:
         self._backend = _HarnessBackend()
         self._runs: list[_SimulatedRun] = []
         self._inbox: list[tuple[list[uuid.UUID], list[uuid.UUID]]] = []
+        self._crashed: dict[str, _SimulatedRun] = {}
         self._settling = False
 
     def close(self) -> None:
@@ -177,7 +178,7 @@ class JourneyHarness:
             if self._only is None or journey.id in self._only:
                 self._spawn_journey(journey, payload, engine_run_id=f"sim-{uuid.uuid4()}")
         for task in registry.tasks_for(event.name):
-            self._spawn(task_execute(task=task, payload=payload), engine_run_id=f"sim-{uuid.uuid4()}", journey=None, payload=payload)
+            self._spawn(task_execute(task=task, payload=payload, backend=self._backend), engine_run_id=f"sim-{uuid.uuid4()}", journey=None, payload=payload)
 
     def _spawn_journey(self, journey: Journey, payload: dict[str, Any], *, engine_run_id: str) -> None:
         coro = journey_execute(journey=journey, payload=payload, engine_run_id=engine_run_id, backend=self._backend)
@@ -240,16 +241,28 @@ class JourneyHarness:
             self._settle()
         self._clock.move_to(target)
 
-    def replay(self, run: JourneyRun) -> None:
-        """Kill the run's coroutine and execute the journey again from the top, as after an
-        eviction or a worker restart."""
-        current = next((r for r in self._runs if r.engine_run_id == run.engine_run_id and not r.done), None)
+    def crash(self, run: JourneyRun) -> None:
+        """Kill the run's coroutine where it stands, as a worker crash would; `resume` restarts it."""
+        current = self._executing(run)
         if current is None:
             raise LookupError(f"run {run.id} is not executing in this harness")
         current.kill()
-        assert current.journey is not None
-        self._spawn_journey(current.journey, current.payload, engine_run_id=current.engine_run_id)
+        self._crashed[run.engine_run_id] = current
+
+    def resume(self, run: JourneyRun) -> None:
+        """Execute a crashed run's journey again from the top, as a new worker would."""
+        crashed = self._crashed.pop(run.engine_run_id)
+        assert crashed.journey is not None
+        self._spawn_journey(crashed.journey, crashed.payload, engine_run_id=crashed.engine_run_id)
         self._settle()
+
+    def replay(self, run: JourneyRun) -> None:
+        """Crash and resume at once: the function runs again from the top (eviction, restart)."""
+        self.crash(run)
+        self.resume(run)
+
+    def _executing(self, run: JourneyRun) -> _SimulatedRun | None:
+        return next((r for r in self._runs if r.engine_run_id == run.engine_run_id and not r.done), None)
 
     def replay_all(self) -> int:
         runs = [r for r in self._runs if r.journey is not None and not r.done]
