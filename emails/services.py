@@ -1,4 +1,8 @@
-"""The send pipeline: consent, suppress window, idempotency, render, hand to the mail backend."""
+"""The send pipeline: consent, suppress window, idempotency, render, hand to the provider, retry.
+
+Also the writes operators and webhooks make: suppressions and provider-reported outcomes
+(see emails/webhooks.py for bounces and complaints, emails/tracking.py for opens and clicks).
+"""
 
 from __future__ import annotations
 
@@ -7,24 +11,32 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import css_inline
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import get_connection
 from django.db import transaction
 from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
 from django.utils import timezone
+from email_validator import EmailNotValidError, validate_email
 
 from contacts.models import Contact, Suppression
+from emails.backends import error_is_transient
+from emails.categories import TRANSACTIONAL, UnknownCategory, category_allows, category_get
 from emails.models import EmailLog
 from emails.registry import get_template
+from emails.status import Status, email_status_advance
 
 logger = logging.getLogger(__name__)
-Status = EmailLog.Status
-TRANSACTIONAL = "transactional"
+__all__ = ["TRANSACTIONAL", "EmailError", "email_render", "email_send"]
 
 
 class EmailError(ValueError):
     """A send that cannot be attempted as asked; the message says why."""
+
+
+class EmailDeliveryDeferred(Exception):
+    """A transient provider failure: the log stays queued and the Celery task retries it."""
 
 
 @dataclass(frozen=True)
@@ -34,18 +46,33 @@ class RenderedEmail:
     html: str
 
 
-def email_render(*, template: str, props: dict[str, Any], subject: str | None = None) -> RenderedEmail:
+_inliner = css_inline.CSSInliner(keep_style_tags=False)
+
+
+def email_render(
+    *, template: str, props: dict[str, Any], subject: str | None = None, context: dict[str, Any] | None = None
+) -> RenderedEmail:
+    """Render subject, text and HTML (CSS inlined). `context` adds the consent links at send time;
+    previews may leave it out and get a footer without them."""
     spec = get_template(template)
     missing = [name for name in spec.required_props if props.get(name) in (None, "")]
     if missing:
         raise EmailError(f"template {template!r} needs props: {', '.join(missing)}")
-    context = {**props, "props": props}
+    full_context = {**props, "props": props, **(context or {})}
     try:
-        html = render_to_string(f"emails/{template}/body.html", context)
+        html = render_to_string(f"emails/{template}/body.html", full_context)
     except TemplateDoesNotExist:
         raise EmailError(f"template {template!r} has no templates/emails/{template}/body.html") from None
-    text = render_to_string(f"emails/{template}/body.txt", context)
-    return RenderedEmail(subject=subject or spec.subject, text=text.strip() + "\n", html=html)
+    text = render_to_string(f"emails/{template}/body.txt", full_context)
+    return RenderedEmail(subject=subject or spec.subject, text=text.strip() + "\n", html=_inliner.inline(html))
+
+
+def email_address_check(address: str) -> str:
+    """The normalized address, or EmailError saying what is wrong with it."""
+    try:
+        return validate_email(address, check_deliverability=False).normalized
+    except EmailNotValidError as error:
+        raise EmailError(f"{address!r} is not a valid email address: {error}") from None
 
 
 def _consent_block(*, to: str, contact: Contact | None, category: str) -> str | None:
@@ -53,10 +80,11 @@ def _consent_block(*, to: str, contact: Contact | None, category: str) -> str | 
     suppression = Suppression.objects.filter(email__iexact=to).values_list("reason", flat=True).first()
     if suppression:
         return f"suppressed:{suppression}"
-    if contact is not None:
-        if contact.unsubscribed_at is not None:
+    contacts = [contact] if contact is not None else list(Contact.objects.filter(email__iexact=to))
+    for person in contacts:
+        if person.unsubscribed_at is not None:
             return "unsubscribed"
-        if category in contact.category_opt_outs:
+        if not category_allows(contact=person, category_id=category):
             return f"category_opt_out:{category}"
     return None
 
@@ -79,9 +107,10 @@ def email_send(
 
     1. A key already in the log returns that log row; nothing is sent again.
     2. Under a lock on the run (if any): refuse a run that is no longer live; check consent
-       (suppression, unsubscribe, category opt-out) unless this is operator mail that skips it;
+       (suppression, unsubscribe, category choice) unless this is operator mail that skips it;
        hold the send if the journey's suppress window has not passed; write the log row.
-    3. Render and hand to the mail backend outside the transaction; record sent or failed.
+    3. Deliver at once (email_deliver). A transient provider failure leaves the row queued and
+       the Celery task `emails.email_deliver` retries it with backoff after commit.
     """
     from journeys.models import JourneyRun
     from journeys.services import RunNotLive
@@ -89,6 +118,10 @@ def email_send(
     props = props or {}
     spec = get_template(template)
     category = category or spec.category
+    try:
+        category_get(category)
+    except UnknownCategory as error:
+        raise EmailError(str(error)) from None
     if skip_preference_check and category != TRANSACTIONAL:
         raise EmailError("only transactional (operator) mail may skip the preference check")
     if not to:
@@ -126,37 +159,112 @@ def email_send(
                 "props": props,
                 "status": Status.SUPPRESSED if block else Status.QUEUED,
                 "status_reason": block or "",
+                "operator_mail": skip_preference_check,
                 "created_at": now,
             },
         )
     if not created or log.status != Status.QUEUED:
         return log
-    return _deliver(log)
-
-
-def _deliver(log: EmailLog) -> EmailLog:
     try:
-        rendered = email_render(template=log.template, props=log.props, subject=log.subject)
-        message = EmailMultiAlternatives(
-            subject=rendered.subject,
-            body=rendered.text,
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            to=[log.to_email],
-            headers={"X-Hogsend-Email-Id": str(log.id)},
-        )
-        message.attach_alternative(rendered.html, "text/html")
-        message.send()
-    except Exception as error:  # noqa: BLE001 - recorded on the log, surfaced in Studio
-        logger.warning("email %s to %s failed: %s", log.template, log.to_email, error)
-        EmailLog.objects.filter(pk=log.pk).update(
-            status=Status.FAILED, status_reason=str(error)[:2000], updated_at=timezone.now()
-        )
+        return email_deliver(email_id=log.pk)
+    except EmailDeliveryDeferred:
+        email_id = str(log.pk)
+        transaction.on_commit(lambda: _enqueue_retry(email_id))
         log.refresh_from_db()
         return log
-    status = getattr(message, "anymail_status", None)
-    provider_id = getattr(status, "message_id", None) or ""
-    EmailLog.objects.filter(pk=log.pk).update(
-        status=Status.SENT, sent_at=timezone.now(), provider_message_id=provider_id, updated_at=timezone.now()
-    )
+
+
+def _enqueue_retry(email_id: str) -> None:
+    from emails.tasks import email_deliver_task
+
+    email_deliver_task.apply_async(args=[email_id], countdown=settings.EMAIL_RETRY_FIRST_DELAY_SECONDS)
+
+
+def email_deliver(*, email_id: UUID | str, final_attempt: bool = False) -> EmailLog:
+    """Hand one queued email to the provider.
+
+    1. Lock the row (skip if another worker holds it or it is no longer queued): one delivery at a time.
+    2. Re-check what may have changed since it was queued: the run is still live, the address
+       is not suppressed and the contact has not unsubscribed (operator mail excepted).
+    3. Build the message (render, consent headers, tracked links) and send it.
+    4. Success → sent. Permanent failure → failed with the provider's reason. Transient failure →
+       stays queued with the reason and raises EmailDeliveryDeferred (failed if `final_attempt`).
+    """
+    from emails.message import email_message_build
+    from journeys.models import JourneyRun
+
+    with transaction.atomic():
+        log = (
+            EmailLog.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("contact")
+            .filter(pk=email_id, status=Status.QUEUED)
+            .first()
+        )
+        if log is None:
+            return EmailLog.objects.get(pk=email_id)
+        if log.run_id is not None:
+            run_status = JourneyRun.objects.filter(pk=log.run_id).values_list("status", flat=True).first()
+            if run_status not in JourneyRun.LIVE_STATUSES:
+                return _finish(log, Status.SUPPRESSED, reason=f"run_not_live:{run_status or 'gone'}")
+        if not log.operator_mail:
+            block = _consent_block(to=log.to_email, contact=log.contact, category=log.category)
+            if block:
+                return _finish(log, Status.SUPPRESSED, reason=block)
+        try:
+            email_address_check(log.to_email)
+            built = email_message_build(log=log, contact=log.contact)
+        except EmailError as error:
+            return _finish(log, Status.FAILED, reason=str(error))
+        log.attempts += 1
+        log.links = built.links
+        log.provider = getattr(settings, "EMAIL_PROVIDER", "")
+        log.save(update_fields=["attempts", "links", "provider", "updated_at"])
+        try:
+            get_connection().send_messages([built.message])
+        except Exception as error:  # noqa: BLE001 - classified, recorded on the log, shown in Studio
+            reason = f"{type(error).__name__}: {error}"[:2000]
+            if not (error_is_transient(error) and not final_attempt):
+                logger.warning("email %s to %s failed: %s", log.template, log.to_email, reason)
+                if error_is_transient(error):
+                    reason = f"gave up after {log.attempts} attempts: {reason}"
+                return _finish(log, Status.FAILED, reason=reason)
+            # Transient: keep the row queued (committed below), then let the caller schedule a retry.
+            logger.info("email %s deferred (attempt %s): %s", log.pk, log.attempts, reason)
+            EmailLog.objects.filter(pk=log.pk).update(status_reason=f"retrying: {reason}", updated_at=timezone.now())
+            deferred = error
+        else:
+            status = getattr(built.message, "anymail_status", None)
+            provider_id = getattr(status, "message_id", None) or built.message_id
+            return _finish(log, Status.SENT, reason="", sent_at=timezone.now(), provider_message_id=str(provider_id))
+    raise EmailDeliveryDeferred(str(deferred)) from deferred
+
+
+def _finish(log: EmailLog, to: str, *, reason: str, **fields: Any) -> EmailLog:
+    email_status_advance(email_id=log.pk, to=to, reason=reason, strict=True, **fields)
     log.refresh_from_db()
     return log
+
+
+# --- suppressions ------------------------------------------------------------------------------
+
+
+def suppression_create(*, email: str, reason: str = Suppression.Reason.MANUAL, note: str = "") -> Suppression:
+    """Suppress an address. A complaint outranks an earlier bounce or manual entry; otherwise the
+    first reason stays (the note explains the latest)."""
+    if reason not in Suppression.Reason.values:
+        raise EmailError(f"reason must be one of {', '.join(Suppression.Reason.values)}")
+    address = email.strip().lower()
+    with transaction.atomic():
+        suppression, created = Suppression.objects.select_for_update().get_or_create(
+            email=address, defaults={"reason": reason, "note": note}
+        )
+        if not created and reason == Suppression.Reason.COMPLAINT and suppression.reason != reason:
+            suppression.reason, suppression.note = reason, note or suppression.note
+            suppression.save(update_fields=["reason", "note"])
+    return suppression
+
+
+def suppression_remove(*, email: str) -> int:
+    """Lift the suppression of an address (any reason); returns how many rows went."""
+    deleted, _ = Suppression.objects.filter(email__iexact=email.strip()).delete()
+    return deleted

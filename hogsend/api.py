@@ -9,6 +9,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from contacts.api import router as contacts_router
 from contacts.services import IngestError
+from emails.api import router as emails_router
 
 api = NinjaAPI(
     title="Hogsend",
@@ -17,6 +18,7 @@ api = NinjaAPI(
     urls_namespace="api",
 )
 api.add_router("/", contacts_router)
+api.add_router("/", emails_router)
 
 
 @api.exception_handler(ValidationError)

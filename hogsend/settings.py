@@ -108,14 +108,29 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=5 * 1024 * 10
 EVENTS_BATCH_MAX = 1000
 
 # --- email ---------------------------------------------------------------------------------
-EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# EMAIL_PROVIDER picks the backend (console|smtp|resend|postmark|ses|sendgrid|mailgun) and reads its
+# keys from the environment; EMAIL_BACKEND / ANYMAIL still override it outright.
+from emails.provider_config import provider_settings  # noqa: E402
+
+EMAIL_PROVIDER = env("EMAIL_PROVIDER", default="console")
+_provider_backend, _provider_anymail = provider_settings(EMAIL_PROVIDER, env)
+EMAIL_BACKEND = env("EMAIL_BACKEND", default=_provider_backend)
 EMAIL_HOST = env("EMAIL_HOST", default="127.0.0.1")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Hogsend <hello@example.com>")
-ANYMAIL = env.json("ANYMAIL", default={})
+ANYMAIL = {**_provider_anymail, **env.json("ANYMAIL", default={})}
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+# Permanent bounces (since the address last took a delivery) that suppress an address.
+EMAIL_BOUNCE_SUPPRESS_THRESHOLD = env.int("EMAIL_BOUNCE_SUPPRESS_THRESHOLD", default=3)
+# First retry of a transiently failed send; later ones back off exponentially (Celery task).
+EMAIL_RETRY_FIRST_DELAY_SECONDS = env.int("EMAIL_RETRY_FIRST_DELAY_SECONDS", default=5)
+# Opens and clicks this soon after the send are scanners and prefetchers, not people.
+EMAIL_TRACKING_BOT_WINDOW_SECONDS = env.float("EMAIL_TRACKING_BOT_WINDOW_SECONDS", default=2.0)
+# How long a preference-center / unsubscribe link in an email keeps working.
+PREFERENCE_LINK_MAX_AGE_DAYS = env.int("PREFERENCE_LINK_MAX_AGE_DAYS", default=365)
 # The CSM team inbox: operator mail, never a contact.
 CSM_ALERT_EMAIL = env("CSM_ALERT_EMAIL", default="csm@example.com")
 

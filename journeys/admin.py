@@ -271,6 +271,7 @@ class JourneyRunAdmin(StudioModelAdmin):
 @admin.register(EnrollmentSkip)
 class EnrollmentSkipAdmin(StudioModelAdmin):
     list_display = ("journey_id", "contact", "reason", "created_at")
+    ordering = ("-created_at",)
     list_filter = (JourneyFilter, "reason")
     list_select_related = ("contact",)
     readonly_fields = ("journey_id", "contact", "trigger_event", "reason", "created_at")

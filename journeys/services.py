@@ -230,6 +230,13 @@ def run_exit(*, run_id: UUID, reason: str) -> bool:
     )
 
 
+def run_retry(*, run_id: UUID) -> bool:
+    """An operator retry: a failed run goes back to active and the engine replays it."""
+    return bool(
+        _transition(run_id=run_id, to=Status.ACTIVE, allowed_from=(Status.FAILED,), ended_at=None, error="")
+    )
+
+
 def runs_exit_for_event(*, event: Event) -> list[UUID]:
     """Mark exited every live run of the event's contact whose journey lists it in `exit_on`.
 

@@ -1,0 +1,369 @@
+"""Studio for contacts, events, suppressions, API keys and the audit log."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from contacts.models import ApiKey, AuditEntry, Contact, Event, Suppression
+from contacts.services import (
+    IngestError,
+    api_key_create,
+    api_key_revoke,
+    audit_record,
+    contact_erase,
+    contact_resubscribe,
+    contact_unsubscribe,
+    event_ingest,
+    suppression_add,
+    suppression_remove,
+)
+from hogsend.admin import StudioModelAdmin, engine_call
+
+logger = logging.getLogger(__name__)
+PAGE_ROWS = 50
+
+
+def contact_search(queryset: QuerySet, term: str) -> QuerySet:
+    """Exact id, exact user id, or email prefix: each one an index lookup, never a scan."""
+    term = term.strip()
+    if not term:
+        return queryset
+    try:
+        return queryset.filter(pk=uuid.UUID(term))
+    except ValueError:
+        pass
+    return queryset.filter(
+        Q(user_id=term) | Q(email__startswith=term) | Q(email__startswith=term.lower())
+    )
+
+
+class EnrollForm(forms.Form):
+    journey_id = forms.ChoiceField(label="Journey")
+    properties = forms.CharField(
+        label="Trigger event properties (JSON object)", required=False, initial="{}",
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from journeys.registry import registry
+
+        super().__init__(*args, **kwargs)
+        self.fields["journey_id"].choices = [
+            (j.id, f"{j.name} — emits {j.trigger.event}") for j in registry.all()
+        ]
+
+    def clean_properties(self) -> dict[str, Any]:
+        raw = (self.cleaned_data.get("properties") or "").strip() or "{}"
+        try:
+            value = json.loads(raw)
+        except ValueError as error:
+            raise forms.ValidationError(f"not valid JSON: {error}") from None
+        if not isinstance(value, dict):
+            raise forms.ValidationError("properties must be a JSON object, e.g. {\"plan\": \"pro\"}")
+        return value
+
+
+@admin.register(Contact)
+class ContactAdmin(StudioModelAdmin):
+    list_display = ("email_or_id", "user_id", "subscribed", "erased_at", "created_at")
+    search_fields = ("user_id",)  # shows the box; contact_search decides the (indexed) lookups
+    search_help_text = "Exact user id, exact contact id, or the start of an email address."
+    change_form_template = "studio/contact_detail.html"
+
+    @admin.display(description="contact", ordering="email")
+    def email_or_id(self, contact: Contact) -> str:
+        return contact.email or contact.user_id
+
+    @admin.display(description="subscribed", boolean=True)
+    def subscribed(self, contact: Contact) -> bool:
+        return contact.is_subscribed
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Erase keeps the rows so counts stay right; deleting would cascade through history.
+        return False
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        return contact_search(queryset, search_term), False
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "<uuid:contact_id>/studio/<str:action>/",
+                self.admin_site.admin_view(self.action_view),
+                name="contacts_contact_studio_action",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> HttpResponse:
+        from emails.models import EmailLog
+        from journeys.models import JourneyRun
+        from journeys.registry import registry
+
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        contact = get_object_or_404(Contact, pk=object_id)
+        suppression = (
+            Suppression.objects.filter(email__iexact=contact.email).first() if contact.email else None
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": str(contact),
+            "opts": self.opts,
+            "contact": contact,
+            "properties": json.dumps(contact.properties, indent=2, sort_keys=True, default=str),
+            "suppression": suppression,
+            "events": list(contact.events.order_by("-occurred_at")[:PAGE_ROWS]),
+            "runs": list(JourneyRun.objects.filter(contact=contact).order_by("-entered_at")[:PAGE_ROWS]),
+            "emails": list(EmailLog.objects.filter(contact=contact).order_by("-created_at")[:PAGE_ROWS]),
+            "journey_names": {j.id: j.name for j in registry.all()},
+            "enroll_form": EnrollForm(),
+            "can_change": self.has_change_permission(request, contact),
+            "page_rows": PAGE_ROWS,
+        }
+        return TemplateResponse(request, self.change_form_template, context)
+
+    # --- operator actions, each audited -----------------------------------------------------------
+
+    def action_view(self, request: HttpRequest, contact_id: uuid.UUID, action: str) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        contact = get_object_or_404(Contact, pk=contact_id)
+        if not self.has_change_permission(request, contact):
+            raise PermissionDenied
+        handler = getattr(self, f"_do_{action}", None)
+        if handler is None:
+            messages.error(request, f"Unknown action {action!r}.")
+        elif contact.erased_at is not None and action != "unsuppress":
+            messages.error(request, "This contact was erased; there is nothing left to change.")
+        else:
+            response = handler(request, contact)
+            if response is not None:
+                return response
+        return HttpResponseRedirect(reverse("admin:contacts_contact_change", args=[contact.pk]))
+
+    def _audit(self, request: HttpRequest, contact: Contact, action: str, **detail: Any) -> None:
+        audit_record(actor=request.user, action=action, target_type="contact", target_id=str(contact.pk),
+                     detail=detail)
+
+    def _do_unsubscribe(self, request: HttpRequest, contact: Contact) -> None:
+        contact_unsubscribe(contact=contact)
+        self._audit(request, contact, "contact.unsubscribe")
+        messages.success(request, "Unsubscribed: no journey or marketing mail will reach this contact.")
+
+    def _do_resubscribe(self, request: HttpRequest, contact: Contact) -> None:
+        contact_resubscribe(contact=contact)
+        self._audit(request, contact, "contact.resubscribe")
+        messages.success(request, "Resubscribed.")
+
+    def _do_suppress(self, request: HttpRequest, contact: Contact) -> None:
+        if not contact.email:
+            messages.error(request, "This contact has no email address to suppress.")
+            return
+        note = request.POST.get("note", "")[:500]
+        suppression = suppression_add(email=contact.email, note=note)
+        self._audit(request, contact, "contact.suppress", email=contact.email, reason=suppression.reason, note=note)
+        messages.success(request, f"{contact.email} is suppressed ({suppression.reason}).")
+
+    def _do_unsuppress(self, request: HttpRequest, contact: Contact) -> None:
+        removed = suppression_remove(email=contact.email) if contact.email else 0
+        self._audit(request, contact, "contact.unsuppress", email=contact.email, removed=removed)
+        messages.success(request, f"Lifted {removed} suppression(s).")
+
+    def _do_enroll(self, request: HttpRequest, contact: Contact) -> HttpResponse | None:
+        from journeys.registry import registry
+
+        form = EnrollForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "Not enrolled: " + "; ".join(
+                f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()))
+            return None
+        journey = registry.get(form.cleaned_data["journey_id"])
+        assert journey is not None
+        properties = form.cleaned_data["properties"]
+        key = f"studio-enroll:{uuid.uuid4()}"
+        try:
+            result = event_ingest(
+                name=journey.trigger.event,
+                user_id=contact.user_id,
+                properties=properties,
+                idempotency_key=key,
+                source=Event.Source.SYSTEM,
+            )
+            pushed = True
+        except IngestError as error:
+            messages.error(request, f"Not enrolled: {error}")
+            return None
+        except Exception as error:  # noqa: BLE001 - the after-commit push failed; the event is stored
+            logger.warning("studio enroll: engine push failed: %s", error)
+            result, pushed = None, False
+        event = result.event if result else Event.objects.filter(idempotency_key=key).first()
+        self._audit(request, contact, "contact.enroll", journey_id=journey.id, event=journey.trigger.event,
+                    event_id=str(event.pk) if event else None, properties=properties)
+        if event is None:
+            messages.error(request, "The trigger event could not be stored.")
+        elif pushed:
+            messages.success(request, f"Emitted {journey.trigger.event} for this contact; "
+                                      f"{journey.name} enrolls it unless a guard says no.")
+        else:
+            messages.warning(request, f"Stored {journey.trigger.event}, but the engine did not take it yet; "
+                                      "the outbox will push it again.")
+        return None
+
+    def _do_erase(self, request: HttpRequest, contact: Contact) -> None:
+        if request.POST.get("confirm") != "ERASE":
+            messages.error(request, "Not erased: type ERASE to confirm.")
+            return
+        old_user_id = contact.user_id
+        exited = contact_erase(contact=contact)
+        self._audit(request, contact, "contact.erase", exited_runs=[str(r) for r in exited],
+                    previous_user_id_hash=hashlib.sha256(old_user_id.encode()).hexdigest()[:16])
+        if exited:
+            ok, problem = engine_call("engine_cancel_runs", run_ids=exited)
+            if not ok:
+                messages.warning(request, f"{len(exited)} live run(s) marked exited, but {problem}.")
+        messages.success(request, "Erased: personal data removed; rows kept for aggregate counts.")
+
+
+@admin.register(Event)
+class EventAdmin(StudioModelAdmin):
+    list_display = ("name", "contact", "source", "dispatch_state", "occurred_at")
+    list_filter = ("source", "dispatch_state")
+    list_select_related = ("contact",)
+    search_fields = ("name",)
+    search_help_text = "Exact event name, or a contact's exact user id."
+    readonly_fields = [f.name for f in Event._meta.fields]
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(Q(name=term) | Q(contact__user_id=term)), False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(StudioModelAdmin):
+    list_display = ("email", "reason", "note", "created_at")
+    list_filter = ("reason",)
+    search_fields = ("email",)
+    fields = ("email", "reason", "note")
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(Q(email__startswith=term) | Q(email__startswith=term.lower())), False
+
+    def save_model(self, request: HttpRequest, obj: Suppression, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        audit_record(actor=request.user, action="suppression.change" if change else "suppression.add",
+                     target_type="suppression", target_id=obj.email, detail={"reason": obj.reason})
+
+    def delete_model(self, request: HttpRequest, obj: Suppression) -> None:
+        audit_record(actor=request.user, action="suppression.remove", target_type="suppression",
+                     target_id=obj.email, detail={"reason": obj.reason})
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+
+class ApiKeyCreateForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(choices=ApiKey.Scope.choices, widget=forms.CheckboxSelectMultiple)
+
+    class Meta:
+        model = ApiKey
+        fields = ("name", "scopes", "expires_at")
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(StudioModelAdmin):
+    list_display = ("name", "masked", "scopes", "created_at", "last_used_at", "expires_at", "revoked_at")
+    actions = ["revoke_selected"]
+    readonly_fields = ("name", "masked", "scopes", "created_at", "last_used_at", "expires_at", "revoked_at")
+
+    @admin.display(description="key")
+    def masked(self, key: ApiKey) -> str:
+        return f"hsk_{key.prefix}_…"
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = ApiKeyCreateForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ("name", "scopes", "expires_at") if obj is None else self.readonly_fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return () if obj is None else self.readonly_fields
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # revoke instead: the row explains requests made with the key
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
+        if change:
+            return
+        key, secret = api_key_create(
+            name=form.cleaned_data["name"], scopes=form.cleaned_data["scopes"],
+            expires_at=form.cleaned_data.get("expires_at"),
+        )
+        obj.pk, obj.prefix = key.pk, key.prefix
+        obj._state.adding = False
+        audit_record(actor=request.user, action="api_key.create", target_type="api_key", target_id=str(key.pk),
+                     detail={"name": key.name, "scopes": key.scopes, "prefix": key.prefix})
+        messages.warning(request, format_html(
+            "Copy the new key now — it is shown only this once: <code id=\"api-key-secret\">{}</code>", secret))
+
+    @admin.action(description="Revoke selected keys", permissions=["change"])
+    def revoke_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        revoked = 0
+        for key in queryset.filter(revoked_at__isnull=True):
+            api_key_revoke(key=key)
+            audit_record(actor=request.user, action="api_key.revoke", target_type="api_key",
+                         target_id=str(key.pk), detail={"name": key.name, "prefix": key.prefix})
+            revoked += 1
+        self.message_user(request, f"Revoked {revoked} key(s).", messages.SUCCESS)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(StudioModelAdmin):
+    list_display = ("created_at", "actor_label", "action", "target_type", "target_id")
+    list_filter = ("action", "target_type")
+    list_select_related = ("actor",)
+    readonly_fields = ("created_at", "actor", "actor_label", "action", "target_type", "target_id", "detail")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

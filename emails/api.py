@@ -1,0 +1,56 @@
+"""`POST /v1/emails`: a transactional send through the same pipeline journeys use (admin scope)."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from ninja import Header, Router
+from ninja.errors import HttpError
+
+from contacts.auth import admin_auth
+from emails.categories import TRANSACTIONAL
+from emails.models import EmailLog
+from emails.registry import UnknownTemplate, get_template
+from emails.schemas import EmailSendIn, EmailSendOut
+from emails.services import EmailError, email_address_check, email_render, email_send
+
+router = Router(tags=["emails"])
+
+
+@router.post("/emails", auth=admin_auth, response={202: EmailSendOut, 200: EmailSendOut})
+def email_create(
+    request: HttpRequest,
+    payload: EmailSendIn,
+    idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
+):
+    """Send one transactional email. Needs an idempotency key (body `idempotencyKey` or the
+    `Idempotency-Key` header): a repeat answers 200 with the first result and sends nothing.
+    Suppressed or unsubscribed recipients are not mailed (status `suppressed`)."""
+    key = payload.idempotencyKey or idempotency_key
+    if not key:
+        raise HttpError(422, "an idempotency key is required: send idempotencyKey or an Idempotency-Key header")
+    key = f"api:{key}"
+    first = EmailLog.objects.filter(idempotency_key=key).first()
+    if first is not None:
+        return 200, _out(first, duplicate=True)
+    try:
+        get_template(payload.template)
+        email_address_check(payload.to)
+        email_render(template=payload.template, props=payload.props, subject=payload.subject)  # props complete?
+        log = email_send(
+            to=payload.to,
+            template=payload.template,
+            subject=payload.subject,
+            props=payload.props,
+            user_id=payload.userId,
+            category=TRANSACTIONAL,
+            idempotency_key=key,
+        )
+    except UnknownTemplate as error:
+        raise HttpError(422, str(error)) from None
+    except EmailError as error:
+        raise HttpError(422, str(error)) from None
+    return 202, _out(log, duplicate=False)
+
+
+def _out(log: EmailLog, *, duplicate: bool) -> dict:
+    return {"emailId": log.id, "status": log.status, "reason": log.status_reason, "duplicate": duplicate}

@@ -1,0 +1,65 @@
+"""The message builder: one email log row → the MIME message handed to the backend.
+
+Rendered template (CSS inlined), preference links in the footer, List-Unsubscribe and
+List-Unsubscribe-Post (RFC 8058), tracked links and the open pixel, a Message-ID, and the
+idempotency key for providers that dedupe on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.utils import make_msgid, parseaddr
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+
+from contacts.models import Contact
+from emails.backends import IDEMPOTENCY_ATTR
+from emails.models import EmailLog
+
+
+@dataclass
+class BuiltEmail:
+    message: EmailMultiAlternatives
+    links: list[str]
+    message_id: str
+
+
+def _message_domain() -> str:
+    _, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
+    return address.rpartition("@")[2] or "hogsend.local"
+
+
+def email_message_build(*, log: EmailLog, contact: Contact | None) -> BuiltEmail:
+    from contacts.preferences import preference_center_url, unsubscribe_url
+    from emails.services import email_render
+    from emails.tracking import html_links_track
+
+    context: dict[str, str] = {}
+    headers = {"X-Hogsend-Email-Id": str(log.id)}
+    consent_prefixes: tuple[str, ...] = ()
+    if contact is not None:
+        # Consent links go to the contact the mail is about; operator mail has none.
+        context = {
+            "preferences_url": preference_center_url(contact=contact),
+            "unsubscribe_url": unsubscribe_url(contact=contact),
+        }
+        headers["List-Unsubscribe"] = f"<{context['unsubscribe_url']}>"
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        consent_prefixes = (context["preferences_url"], context["unsubscribe_url"])
+    rendered = email_render(template=log.template, props=log.props, subject=log.subject, context=context)
+    tracked = html_links_track(html_body=rendered.html, email_id=log.id, skip_prefixes=consent_prefixes)
+    message_id = make_msgid(idstring=log.id.hex[:12], domain=_message_domain())
+    headers["Message-ID"] = message_id
+    message = EmailMultiAlternatives(
+        subject=rendered.subject,
+        body=rendered.text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[log.to_email],
+        headers=headers,
+    )
+    message.attach_alternative(tracked.html, "text/html")
+    # anymail: metadata comes back on webhooks; the key becomes Resend's Idempotency-Key header.
+    message.metadata = {"email_id": str(log.id)}  # type: ignore[attr-defined]
+    setattr(message, IDEMPOTENCY_ATTR, log.idempotency_key)
+    return BuiltEmail(message=message, links=tracked.links, message_id=message_id)

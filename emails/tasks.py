@@ -1,0 +1,23 @@
+"""Thin Celery tasks: each calls one service and owns only its retry policy."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from emails.services import EmailDeliveryDeferred, email_deliver
+
+
+@shared_task(
+    name="emails.email_deliver",
+    bind=True,
+    autoretry_for=(EmailDeliveryDeferred,),
+    retry_backoff=5,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=6,
+    acks_late=True,
+)
+def email_deliver_task(self, email_id: str) -> str:
+    """Retry a transiently failed send (timeout, 429, 5xx). The last attempt records `failed`."""
+    log = email_deliver(email_id=email_id, final_attempt=self.request.retries >= self.max_retries)
+    return log.status

@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from emails import views
+
+app_name = "emails"
+urlpatterns = [
+    path("o/<str:token>/", views.email_open, name="open"),
+    path("c/<str:token>/", views.email_click, name="click"),
+]

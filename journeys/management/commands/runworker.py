@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Run the Hatchet worker: every enabled journey and custom durable task. SIGTERM drains and exits."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--slots", type=int, default=200, help="concurrent non-durable task slots")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from journeys.runtime.worker import run_worker
+
+        run_worker(slots=options["slots"])

@@ -1,0 +1,126 @@
+"""The journey context's backend on Hatchet: durable sleeps and event waits, and DB access."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+from uuid import UUID
+
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections
+from django.utils import timezone
+
+from journeys.conditions import Condition
+
+T = TypeVar("T")
+EVENT_KEY = "event"
+TIMEOUT_KEY = "timeout"
+
+
+def _with_fresh_connection(fn: Callable[..., T], kwargs: dict[str, Any]) -> T:
+    # A long-lived worker outlives database restarts and idle timeouts: drop broken or expired
+    # connections before each unit of work rather than failing a journey step on a dead socket.
+    close_old_connections()
+    return fn(**kwargs)
+
+
+async def run_db(fn: Callable[..., T], /, **kwargs: Any) -> T:
+    return await sync_to_async(_with_fresh_connection, thread_sensitive=True)(fn, kwargs)
+
+
+def condition_to_cel(condition: Condition) -> str:
+    """One property condition as a CEL expression over the pushed event's `properties`."""
+    path = "input.properties." + ".".join(condition.property.split("."))
+    literal = json.dumps(condition.value)
+    presence = f"has({path})"
+    match condition.operator:
+        case "exists":
+            return f"({presence} && {path} != null)"
+        case "not_exists":
+            return f"(!{presence} || {path} == null)"
+        case "eq":
+            return f"({presence} && {path} == {literal})"
+        case "neq":
+            return f"(!{presence} || {path} != {literal})"
+        case "contains":
+            return f"({presence} && {path}.contains({literal}))"
+        case _:
+            op = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[condition.operator]
+            return f"({presence} && {path} {op} {literal})"
+
+
+def wait_expression(*, contact_id: UUID, where: tuple[Condition, ...]) -> str:
+    """Only this contact's events, and only those that satisfy `where`."""
+    parts = [f"input.contact_id == {json.dumps(str(contact_id))}"]
+    parts += [condition_to_cel(c) for c in where]
+    return " && ".join(parts)
+
+
+def parse_wait_result(result: dict[str, Any]) -> dict[str, Any] | None:
+    """The event's payload if the user-event condition won the or-group, else None (timed out).
+
+    The engine answers `{"CREATE": {<readable key>: [match, ...]}}`; the match of a user event
+    carries the pushed payload.
+    """
+    groups = result.get("CREATE", result)
+    matches = groups.get(EVENT_KEY) if isinstance(groups, dict) else None
+    if not matches:
+        return None
+    match = matches[0] if isinstance(matches, list) else matches
+    payload = match.get("data", match) if isinstance(match, dict) else {}
+    if isinstance(payload, str):
+        payload = json.loads(payload)
+    return {
+        "event_id": payload.get("event_id"),
+        "properties": payload.get("properties") or {},
+        "occurred_at": payload.get("occurred_at"),
+    }
+
+
+class HatchetBackend:
+    """Backs one execution of a journey (or task) with a Hatchet durable context."""
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+
+    def now(self) -> datetime:
+        return timezone.now()
+
+    async def db(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
+        return await run_db(fn, **kwargs)
+
+    async def sleep(self, *, run_id: UUID, seq: int, duration: timedelta, deadline: datetime, label: str) -> None:
+        # Always the written duration, never "what is left": the engine matches a replayed durable
+        # call by position, and remembers when the original sleep began.
+        await self.ctx.aio_sleep_for(duration, label=label)
+
+    async def wait_for_event(
+        self,
+        *,
+        run_id: UUID,
+        seq: int,
+        contact_id: UUID,
+        event: str,
+        where: tuple[Condition, ...],
+        deadline: datetime,
+        timeout: timedelta,
+        label: str,
+        replay: dict[str, Any] | None,
+    ) -> dict[str, Any] | None:
+        from hatchet_sdk import SleepCondition, UserEventCondition, or_
+
+        result = await self.ctx.aio_wait_for(
+            f"wait:{seq}",
+            or_(
+                UserEventCondition(
+                    event_key=event,
+                    expression=wait_expression(contact_id=contact_id, where=where),
+                    readable_data_key=EVENT_KEY,
+                ),
+                SleepCondition(timeout, readable_data_key=TIMEOUT_KEY),
+            ),
+            label=label,
+        )
+        return parse_wait_result(result)

@@ -1,0 +1,154 @@
+"""The connection to the Hatchet engine, and the few things the web side asks of it.
+
+Where the engine is, in order of precedence:
+1. `HATCHET_CLIENT_TOKEN` (Hatchet Cloud or a self-hosted engine): the SDK reads every
+   `HATCHET_CLIENT_*` setting from the environment, exactly as Hatchet documents.
+2. `HATCHET_CLIENT_EMBEDDED_BINARY_PATH` or `HOGSEND_ENGINE=embedded`: `Hatchet.from_embedded()`,
+   the SDK's sidecar engine, owned by this process.
+3. Otherwise the project's local engine: `bin/engine start` owns it and writes its connection to
+   `HOGSEND_ENGINE_FILE` (.run/engine.json); every process connects to it as a plain client.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterable
+from uuid import UUID
+
+from django.conf import settings
+from django.db.models import F
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+_client = None
+_client_lock = threading.Lock()
+
+
+class EngineUnavailable(RuntimeError):
+    """No engine is configured or reachable; events stay in the outbox until one is."""
+
+
+def hatchet_client():  # -> hatchet_sdk.Hatchet
+    """The process-wide Hatchet client (created on first use)."""
+    global _client
+    with _client_lock:
+        if _client is None:
+            _client = _connect()
+        return _client
+
+
+def reset_client() -> None:
+    """Forget the client (tests; or after the engine file changed)."""
+    global _client
+    with _client_lock:
+        _client = None
+
+
+def _connect():
+    from hatchet_sdk import ClientConfig, Hatchet
+    from hatchet_sdk.config import ClientTLSConfig
+
+    if settings.HATCHET_CLIENT_TOKEN or os.environ.get("HATCHET_CLIENT_TOKEN"):
+        return Hatchet()
+    if os.environ.get("HATCHET_CLIENT_EMBEDDED_BINARY_PATH") or os.environ.get("HOGSEND_ENGINE") == "embedded":
+        return Hatchet.from_embedded()
+    path = settings.HOGSEND_ENGINE_FILE
+    try:
+        connection = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise EngineUnavailable(
+            f"no engine connection at {path} ({error}); start one with `bin/engine start`, "
+            "or set HATCHET_CLIENT_TOKEN for Hatchet Cloud or a self-hosted engine"
+        ) from None
+    return Hatchet(
+        config=ClientConfig(
+            token=connection["token"],
+            host_port=connection["host_port"],
+            server_url=connection["server_url"],
+            tenant_id=connection["tenant_id"],
+            tls_config=ClientTLSConfig(strategy="none"),
+        )
+    )
+
+
+def engine_push_events(*, event_ids: Iterable[UUID]) -> int:
+    """Push stored events to the engine and mark them dispatched; returns how many were pushed.
+
+    A failure leaves them pending (and counts the attempt) for the periodic redispatch.
+    """
+    from hatchet_sdk.types.trigger import BulkPushEventWithMetadata
+
+    from contacts.models import Event
+    from contacts.services import event_mark_dispatched
+    from journeys.runner import event_payload
+
+    events = list(
+        Event.objects.select_related("contact").filter(
+            pk__in=list(event_ids), dispatch_state=Event.DispatchState.PENDING
+        )
+    )
+    if not events:
+        return 0
+    try:
+        client = hatchet_client()
+        batch = [
+            BulkPushEventWithMetadata(
+                key=event.name,
+                payload=event_payload(event),
+                additional_metadata={"hogsend_event_id": str(event.id), "contact_id": str(event.contact_id)},
+            )
+            for event in events
+        ]
+        for start in range(0, len(batch), 500):
+            client.event.bulk_push(batch[start : start + 500])
+    except Exception as error:  # noqa: BLE001 - the outbox keeps the event; say why in the log
+        Event.objects.filter(pk__in=[e.pk for e in events]).update(dispatch_attempts=F("dispatch_attempts") + 1)
+        logger.warning("engine push of %d events failed, will retry: %s", len(events), error)
+        return 0
+    return event_mark_dispatched(event_ids=[e.pk for e in events])
+
+
+def engine_cancel_runs(*, run_ids: Iterable[UUID]) -> None:
+    """Cancel the engine's executions of these journey runs (already marked ended in our DB)."""
+    from journeys.models import JourneyRun
+
+    engine_ids = [
+        rid
+        for rid in JourneyRun.objects.filter(pk__in=list(run_ids)).values_list("engine_run_id", flat=True)
+        if rid
+    ]
+    if not engine_ids:
+        return
+    try:
+        from hatchet_sdk.features.runs import BulkCancelReplayOpts
+
+        hatchet_client().runs.bulk_cancel(BulkCancelReplayOpts(ids=engine_ids))
+    except Exception as error:  # noqa: BLE001 - the run is already exited here; sends are refused
+        logger.warning("engine cancel of %s failed: %s", engine_ids, error)
+
+
+def engine_retry_run(*, run_id: UUID) -> None:
+    """Replay a failed run's engine execution; the step log skips what it already did."""
+    from journeys.models import JourneyRun
+    from journeys.services import run_retry
+
+    run = JourneyRun.objects.get(pk=run_id)
+    run_retry(run_id=run.id)
+    if run.engine_run_id:
+        hatchet_client().runs.replay(run.engine_run_id)
+
+
+def events_redispatch(*, older_than_seconds: float = 2.0, limit: int = 5000) -> int:
+    """Push events still pending (the engine was down, or a push failed). Returns how many."""
+    from contacts.models import Event
+
+    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
+    pending = list(
+        Event.objects.filter(dispatch_state=Event.DispatchState.PENDING, received_at__lte=cutoff)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return engine_push_events(event_ids=pending) if pending else 0

@@ -1,0 +1,152 @@
+"""Every loaded journey and custom task as a Hatchet durable task, and the worker that runs them."""
+
+# No `from __future__ import annotations` here: the SDK reads the task functions' type hints at
+# runtime, and string annotations would not resolve inside the factory functions.
+
+import json
+import logging
+import os
+import socket
+import threading
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from hatchet_sdk import DurableContext, EmptyModel
+from django.utils import timezone
+
+from journeys.definition import DurableTask, Journey
+from journeys.durations import journey_time
+from journeys.registry import registry
+from journeys.runner import journey_execute, task_execute
+from journeys.runtime.backend import HatchetBackend
+
+logger = logging.getLogger(__name__)
+HEARTBEAT_KEY = "hogsend:workers"
+HEARTBEAT_EVERY = 10
+# Journeys last weeks: the engine must not time out a run that is mostly parked in durable waits.
+JOURNEY_EXECUTION_TIMEOUT = timedelta(days=365)
+
+
+def journey_task_name(journey: Journey) -> str:
+    return f"journey-{journey.id}"
+
+
+def build_workflows(hatchet: Any) -> list[Any]:
+    """One durable task per loaded journey (listening on its trigger) and per custom task."""
+    workflows = []
+
+    def journey_task(journey: Journey) -> Any:
+        @hatchet.durable_task(
+            name=journey_task_name(journey),
+            on_events=[journey.trigger.event],
+            execution_timeout=JOURNEY_EXECUTION_TIMEOUT,
+            schedule_timeout=timedelta(days=1),
+            retries=0,
+        )
+        async def run(input: EmptyModel, ctx: DurableContext) -> dict[str, Any]:
+            return await journey_execute(
+                journey=journey,
+                payload=input.model_dump(),
+                engine_run_id=ctx.workflow_run_id,
+                backend=HatchetBackend(ctx),
+            )
+
+        return run
+
+    def custom_task(task: DurableTask) -> Any:
+        @hatchet.durable_task(
+            name=task.name,
+            on_events=list(task.on_events),
+            execution_timeout=max(journey_time(task.timeout), timedelta(minutes=1)),
+            schedule_timeout=timedelta(days=1),
+            retries=task.retries,
+        )
+        async def run(input: EmptyModel, ctx: DurableContext) -> Any:
+            return await task_execute(task=task, payload=input.model_dump(), backend=HatchetBackend(ctx))
+
+        return run
+
+    for journey in registry.loaded():
+        workflows.append(journey_task(journey))
+    for task in registry.tasks():
+        workflows.append(custom_task(task))
+    return workflows
+
+
+def worker_name() -> str:
+    return f"hogsend-{socket.gethostname()}-{os.getpid()}"
+
+
+class Heartbeat(threading.Thread):
+    """Every few seconds, records this worker in a Redis hash that the rest of the product reads."""
+
+    def __init__(self, name: str, journeys: list[str]) -> None:
+        super().__init__(name="hogsend-heartbeat", daemon=True)
+        self.worker = name
+        self.journeys = journeys
+        self.started_at = timezone.now().isoformat()
+        self.stopped = threading.Event()
+
+    def beat(self) -> None:
+        record = {"worker": self.worker, "at": timezone.now().isoformat(), "started_at": self.started_at, "journeys": self.journeys}
+        try:
+            _redis().hset(HEARTBEAT_KEY, self.worker, json.dumps(record))
+        except Exception as error:  # noqa: BLE001 - a Redis outage must not stop journeys
+            logger.warning("worker heartbeat failed: %s", error)
+
+    def run(self) -> None:
+        while not self.stopped.wait(HEARTBEAT_EVERY):
+            self.beat()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        try:
+            _redis().hdel(HEARTBEAT_KEY, self.worker)
+        except Exception:  # noqa: BLE001 - best effort; readers ignore stale beats anyway
+            pass
+
+
+def _redis() -> Any:
+    import redis
+
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+
+
+def worker_heartbeats(*, max_age_seconds: float = HEARTBEAT_EVERY * 3) -> list[dict[str, Any]]:
+    """Workers that beat recently (read by Studio and /v1/health)."""
+    from django.utils.dateparse import parse_datetime
+
+    now = timezone.now()
+    live = []
+    for raw in _redis().hgetall(HEARTBEAT_KEY).values():
+        record = json.loads(raw)
+        age = (now - parse_datetime(record["at"])).total_seconds()
+        if age <= max_age_seconds:
+            live.append({**record, "age_seconds": round(age, 1)})
+    return sorted(live, key=lambda r: r["worker"])
+
+
+def run_worker(*, slots: int = 200) -> None:
+    """Run the Hatchet worker until SIGTERM/SIGINT; the SDK drains in-flight work and exits."""
+    from journeys.runtime.engine import hatchet_client
+
+    hatchet = hatchet_client()
+    workflows = build_workflows(hatchet)
+    name = worker_name()
+    loaded = [j.id for j in registry.loaded()]
+    logger.info(
+        "worker %s starting: journeys %s; tasks %s; time scale %s",
+        name,
+        ", ".join(loaded) or "none",
+        ", ".join(t.name for t in registry.tasks()) or "none",
+        settings.HOGSEND_TIME_SCALE,
+    )
+    heartbeat = Heartbeat(name, loaded)
+    heartbeat.beat()
+    heartbeat.start()
+    try:
+        worker = hatchet.worker(name, slots=slots, durable_slots=max(slots, 1000), workflows=workflows)
+        worker.start()
+    finally:
+        heartbeat.stop()
