@@ -31,8 +31,8 @@ ALLOWED_FROM: dict[str, frozenset[str]] = {
 
 class InvalidEmailTransition(ValueError):
     def __init__(self, email_id: UUID | str, current: str, target: str) -> None:
-        super().__init__(f"email {email_id} cannot move from {current!r} to {target!r}")
-        self.current, self.target = current, target
+        super().__init__(f"email {email_id} cannot move from {str(current)!r} to {str(target)!r}")
+        self.current, self.target = str(current), str(target)
 
 
 def can_transition(current: str, target: str) -> bool:

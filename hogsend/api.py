@@ -21,6 +21,20 @@ api.add_router("/", contacts_router)
 api.add_router("/", emails_router)
 
 
+@api.get("/health", tags=["operations"], auth=None)
+def health(request: HttpRequest):
+    """Liveness for load balancers and operators: database, outbox backlog, live journey workers."""
+    from contacts.models import Event
+    from journeys.runtime.worker import worker_heartbeats
+
+    try:
+        workers = worker_heartbeats()
+    except Exception:  # noqa: BLE001 - Redis down is reported, not raised
+        workers = None
+    pending = Event.objects.filter(dispatch_state=Event.DispatchState.PENDING).count()
+    return {"ok": True, "outbox_pending": pending, "workers": workers}
+
+
 @api.exception_handler(ValidationError)
 def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     errors = []

@@ -87,9 +87,9 @@ class WaitingUntilFilter(admin.SimpleListFilter):
             return waiting.filter(waiting_until__lt=now)
         spans = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7)}
         if value in spans:
-            return waiting.filter(waiting_until__gte=now, waiting_until__lt=now + spans[value])
+            return waiting.filter(waiting_until__gte=now, waiting_until__lte=now + spans[value])
         if value == "later":
-            return waiting.filter(waiting_until__gte=now + timedelta(days=7))
+            return waiting.filter(waiting_until__gt=now + timedelta(days=7))
         return queryset
 
 
@@ -180,9 +180,12 @@ class JourneyRunAdmin(StudioModelAdmin):
             return queryset.filter(pk=uuid.UUID(term)), False
         except ValueError:
             pass
-        from django.db.models import Q
+        from contacts.models import Contact
 
-        return queryset.filter(Q(engine_run_id=term) | Q(contact__user_id=term)), False
+        contact_id = Contact.objects.filter(user_id=term).values_list("pk", flat=True).first()
+        if contact_id is not None:
+            return queryset.filter(contact_id=contact_id), False
+        return queryset.filter(engine_run_id=term), False
 
     # --- actions --------------------------------------------------------------------------------
 

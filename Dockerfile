@@ -1,0 +1,9 @@
+FROM python:3.11-slim
+ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+WORKDIR /app
+COPY requirements/ requirements/
+RUN pip install --no-cache-dir -r requirements/base.txt
+COPY . .
+RUN python manage.py collectstatic --noinput -v0 || true
+EXPOSE 8000
+CMD ["uvicorn", "hogsend.asgi:application", "--host", "0.0.0.0", "--port", "8000"]
