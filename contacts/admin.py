@@ -211,7 +211,7 @@ class ContactAdmin(StudioModelAdmin):
         except IngestError as error:
             messages.error(request, f"Not enrolled: {error}")
             return None
-        except Exception as error:  # noqa: BLE001 - the after-commit push failed; the event is stored
+        except Exception as error:
             logger.warning("studio enroll: engine push failed: %s", error)
             result, pushed = None, False
         event = result.event if result else Event.objects.filter(idempotency_key=key).first()

@@ -87,6 +87,7 @@ class Event(models.Model):
             models.Index(fields=["contact", "name", "occurred_at"], name="event_contact_name_idx"),
             models.Index(fields=["contact", "-occurred_at"], name="event_contact_time_idx"),
             models.Index(fields=["name", "-occurred_at"], name="event_name_time_idx"),
+            models.Index(fields=["-occurred_at"], name="event_time_idx"),
             models.Index(
                 fields=["received_at"],
                 name="event_outbox_pending_idx",

@@ -33,11 +33,16 @@ def _consent_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
             contact = preference_token_read(token=token)
         except PreferenceLinkError as error:
             response = render(
-                request, "preferences/invalid.html", {"title": error.title, "message": error.message}, status=error.status
+                request,
+                "preferences/invalid.html",
+                {"title": error.title, "message": error.message},
+                status=error.status,
             )
         else:
             response = view(request, token, contact)
-        response["Referrer-Policy"] = "no-referrer"
+        # same-origin, not no-referrer: the token must not leak to other sites, but the page's own
+        # form POSTs need a real Origin header for CSRF checks ("no-referrer" sends Origin: null).
+        response["Referrer-Policy"] = "same-origin"
         response["X-Robots-Tag"] = "noindex"
         return response
 

@@ -27,7 +27,9 @@ def email_create(
     Suppressed or unsubscribed recipients are not mailed (status `suppressed`)."""
     key = payload.idempotencyKey or idempotency_key
     if not key:
-        raise HttpError(422, "an idempotency key is required: send idempotencyKey or an Idempotency-Key header")
+        raise HttpError(
+            422, "an idempotency key is required: send idempotencyKey or an Idempotency-Key header"
+        )
     key = f"api:{key}"
     first = EmailLog.objects.filter(idempotency_key=key).first()
     if first is not None:
@@ -35,7 +37,9 @@ def email_create(
     try:
         get_template(payload.template)
         email_address_check(payload.to)
-        email_render(template=payload.template, props=payload.props, subject=payload.subject)  # props complete?
+        email_render(
+            template=payload.template, props=payload.props, subject=payload.subject
+        )  # props complete?
         log = email_send(
             to=payload.to,
             template=payload.template,

@@ -71,7 +71,9 @@ for _category in (
         default_opt_in=True,
         user_manageable=False,
     ),
-    Category(JOURNEY, "Getting started and account tips", "Onboarding and lifecycle emails about your account."),
+    Category(
+        JOURNEY, "Getting started and account tips", "Onboarding and lifecycle emails about your account."
+    ),
     Category("product-updates", "Product updates", "New features and important changes."),
     Category("tips", "Tips and best practices", "Occasional how-tos and ideas.", default_opt_in=False),
 ):

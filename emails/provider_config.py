@@ -21,7 +21,10 @@ BACKENDS = {
 
 # provider → (ANYMAIL key, env var, required)
 _KEYS: dict[str, list[tuple[str, str, bool]]] = {
-    "resend": [("RESEND_API_KEY", "RESEND_API_KEY", True), ("RESEND_SIGNING_SECRET", "RESEND_SIGNING_SECRET", False)],
+    "resend": [
+        ("RESEND_API_KEY", "RESEND_API_KEY", True),
+        ("RESEND_SIGNING_SECRET", "RESEND_SIGNING_SECRET", False),
+    ],
     "postmark": [("POSTMARK_SERVER_TOKEN", "POSTMARK_SERVER_TOKEN", True)],
     "ses": [],  # boto3 reads AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_REGION itself
     "sendgrid": [("SENDGRID_API_KEY", "SENDGRID_API_KEY", True)],

@@ -6,6 +6,7 @@ Also the writes operators and webhooks make: suppressions and provider-reported 
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.core.mail import get_connection
 from django.db import transaction
 from django.template import TemplateDoesNotExist
+from django.template.backends.django import DjangoTemplates
 from django.template.loader import render_to_string
 from django.utils import timezone
 from email_validator import EmailNotValidError, validate_email
@@ -49,6 +51,21 @@ class RenderedEmail:
 _inliner = css_inline.CSSInliner(keep_style_tags=False)
 
 
+@functools.cache
+def _text_templates() -> DjangoTemplates:
+    """The project's template dirs without HTML autoescaping: the text part is not HTML, and
+    "O'Brien" must not arrive as "O&#x27;Brien"."""
+    base = settings.TEMPLATES[0]
+    return DjangoTemplates(
+        {
+            "NAME": "email-text",
+            "DIRS": base.get("DIRS", []),
+            "APP_DIRS": True,
+            "OPTIONS": {"autoescape": False},
+        }
+    )
+
+
 def email_render(
     *, template: str, props: dict[str, Any], subject: str | None = None, context: dict[str, Any] | None = None
 ) -> RenderedEmail:
@@ -63,8 +80,10 @@ def email_render(
         html = render_to_string(f"emails/{template}/body.html", full_context)
     except TemplateDoesNotExist:
         raise EmailError(f"template {template!r} has no templates/emails/{template}/body.html") from None
-    text = render_to_string(f"emails/{template}/body.txt", full_context)
-    return RenderedEmail(subject=subject or spec.subject, text=text.strip() + "\n", html=_inliner.inline(html))
+    text = _text_templates().get_template(f"emails/{template}/body.txt").render(full_context)
+    return RenderedEmail(
+        subject=subject or spec.subject, text=text.strip() + "\n", html=_inliner.inline(html)
+    )
 
 
 def email_address_check(address: str) -> str:
@@ -134,7 +153,12 @@ def email_send(
     now = timezone.now()
     with transaction.atomic():
         if run_id is not None:
-            status = JourneyRun.objects.select_for_update().filter(pk=run_id).values_list("status", flat=True).first()
+            status = (
+                JourneyRun.objects.select_for_update()
+                .filter(pk=run_id)
+                .values_list("status", flat=True)
+                .first()
+            )
             if status not in JourneyRun.LIVE_STATUSES:
                 raise RunNotLive(run_id, status or "gone")
         contact = Contact.objects.filter(user_id=user_id).first() if user_id else None
@@ -221,7 +245,7 @@ def email_deliver(*, email_id: UUID | str, final_attempt: bool = False) -> Email
         log.save(update_fields=["attempts", "links", "provider", "updated_at"])
         try:
             get_connection().send_messages([built.message])
-        except Exception as error:  # noqa: BLE001 - classified, recorded on the log, shown in Studio
+        except Exception as error:
             reason = f"{type(error).__name__}: {error}"[:2000]
             if not (error_is_transient(error) and not final_attempt):
                 logger.warning("email %s to %s failed: %s", log.template, log.to_email, reason)
@@ -230,12 +254,16 @@ def email_deliver(*, email_id: UUID | str, final_attempt: bool = False) -> Email
                 return _finish(log, Status.FAILED, reason=reason)
             # Transient: keep the row queued (committed below), then let the caller schedule a retry.
             logger.info("email %s deferred (attempt %s): %s", log.pk, log.attempts, reason)
-            EmailLog.objects.filter(pk=log.pk).update(status_reason=f"retrying: {reason}", updated_at=timezone.now())
+            EmailLog.objects.filter(pk=log.pk).update(
+                status_reason=f"retrying: {reason}", updated_at=timezone.now()
+            )
             deferred = error
         else:
             status = getattr(built.message, "anymail_status", None)
             provider_id = getattr(status, "message_id", None) or built.message_id
-            return _finish(log, Status.SENT, reason="", sent_at=timezone.now(), provider_message_id=str(provider_id))
+            return _finish(
+                log, Status.SENT, reason="", sent_at=timezone.now(), provider_message_id=str(provider_id)
+            )
     raise EmailDeliveryDeferred(str(deferred)) from deferred
 
 

@@ -64,7 +64,9 @@ class TrackedHtml:
     links: list[str]
 
 
-def html_links_track(*, html_body: str, email_id: UUID | str, skip_prefixes: tuple[str, ...] = ()) -> TrackedHtml:
+def html_links_track(
+    *, html_body: str, email_id: UUID | str, skip_prefixes: tuple[str, ...] = ()
+) -> TrackedHtml:
     """Rewrite every http(s) anchor to its click URL and append the open pixel."""
     links: list[str] = []
 
@@ -128,7 +130,12 @@ def _emit(log: EmailLog, *, name: str, key: str, properties: dict[str, Any]) -> 
         event_ingest(
             name=name,
             user_id=log.contact.user_id,
-            properties={"email_id": str(log.id), "template": log.template, "category": log.category, **properties},
+            properties={
+                "email_id": str(log.id),
+                "template": log.template,
+                "category": log.category,
+                **properties,
+            },
             idempotency_key=key,
             source="system",
         )
@@ -165,5 +172,10 @@ def email_click_record(*, token: str, method: str, user_agent: str) -> str:
     email_stamp_first(email_id=log.pk, field="opened_at", at=now)
     if email_stamp_first(email_id=log.pk, field="clicked_at", at=now):
         email_status_advance(email_id=log.pk, to=Status.CLICKED)
-    _emit(log, name="email.clicked", key=f"email.clicked:{log.pk}:{index}", properties={"url": url, "link_index": index})
+    _emit(
+        log,
+        name="email.clicked",
+        key=f"email.clicked:{log.pk}:{index}",
+        properties={"url": url, "link_index": index},
+    )
     return url

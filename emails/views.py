@@ -17,7 +17,9 @@ _PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBR
 @require_http_methods(["GET", "HEAD"])
 def email_open(request: HttpRequest, token: str) -> HttpResponse:
     try:
-        email_open_record(token=token, method=request.method or "GET", user_agent=request.headers.get("User-Agent", ""))
+        email_open_record(
+            token=token, method=request.method or "GET", user_agent=request.headers.get("User-Agent", "")
+        )
     except TrackingLinkError:
         pass  # still a pixel: a broken image in someone's inbox helps no one
     return HttpResponse(_PIXEL, content_type="image/gif")
@@ -27,7 +29,9 @@ def email_open(request: HttpRequest, token: str) -> HttpResponse:
 @require_http_methods(["GET", "HEAD"])
 def email_click(request: HttpRequest, token: str) -> HttpResponse:
     try:
-        url = email_click_record(token=token, method=request.method or "GET", user_agent=request.headers.get("User-Agent", ""))
+        url = email_click_record(
+            token=token, method=request.method or "GET", user_agent=request.headers.get("User-Agent", "")
+        )
     except TrackingLinkError:
         return HttpResponseNotFound("This link is not valid.", content_type="text/plain")
     response = HttpResponseRedirect(url)

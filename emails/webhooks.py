@@ -43,7 +43,11 @@ def _kind(event: AnymailTrackingEvent, esp_name: str) -> str:
         if esp_name == "Resend":
             bounce = (raw.get("data") or {}).get("bounce") or {}
             return Kind.TRANSIENT_BOUNCE if bounce.get("type") == "Transient" else Kind.PERMANENT_BOUNCE
-        return Kind.PERMANENT_BOUNCE if event.reject_reason in (RejectReason.BOUNCED, RejectReason.INVALID) else Kind.TRANSIENT_BOUNCE
+        return (
+            Kind.PERMANENT_BOUNCE
+            if event.reject_reason in (RejectReason.BOUNCED, RejectReason.INVALID)
+            else Kind.TRANSIENT_BOUNCE
+        )
     if event.event_type == EventType.REJECTED and event.reject_reason == RejectReason.INVALID:
         return Kind.PERMANENT_BOUNCE
     return Kind.OTHER
@@ -66,7 +70,7 @@ def _find_log(event: AnymailTrackingEvent) -> EmailLog | None:
     if email_id:
         try:
             return EmailLog.objects.filter(pk=email_id).first()
-        except Exception:  # noqa: BLE001 - a malformed id in metadata is just "not found"
+        except Exception:
             return None
     return None
 
@@ -115,7 +119,9 @@ def email_tracking_event_apply(*, event: AnymailTrackingEvent, esp_name: str) ->
                 email_stamp_first(email_id=log.pk, field="complained_at", at=at)
                 email_status_advance(email_id=log.pk, to=Status.COMPLAINED, reason=reason or "spam complaint")
         if recipient and kind == Kind.COMPLAINT:
-            suppression_create(email=recipient, reason=Suppression.Reason.COMPLAINT, note=f"{esp_name} spam complaint")
+            suppression_create(
+                email=recipient, reason=Suppression.Reason.COMPLAINT, note=f"{esp_name} spam complaint"
+            )
         if recipient and kind == Kind.PERMANENT_BOUNCE:
             bounces = address_permanent_bounce_count(email=recipient)
             if bounces >= settings.EMAIL_BOUNCE_SUPPRESS_THRESHOLD:
@@ -130,7 +136,12 @@ def email_tracking_event_apply(*, event: AnymailTrackingEvent, esp_name: str) ->
 def address_permanent_bounce_count(*, email: str) -> int:
     """Permanent bounces of an address since it last took a delivery."""
     seen = ProcessedWebhook.objects.filter(recipient__iexact=email)
-    last_delivery = seen.filter(kind=Kind.DELIVERED).order_by("-received_at").values_list("received_at", flat=True).first()
+    last_delivery = (
+        seen.filter(kind=Kind.DELIVERED)
+        .order_by("-received_at")
+        .values_list("received_at", flat=True)
+        .first()
+    )
     bounces = seen.filter(kind=Kind.PERMANENT_BOUNCE)
     if last_delivery is not None:
         bounces = bounces.filter(received_at__gt=last_delivery)

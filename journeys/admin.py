@@ -101,7 +101,7 @@ def cancel_runs(*, actor: Any, run_ids: Iterable[uuid.UUID]) -> tuple[list[uuid.
                      detail={"reason": CANCEL_REASON})
     problem = ""
     if cancelled:
-        ok, problem = engine_call("engine_cancel_runs", run_ids=cancelled)
+        _, problem = engine_call("engine_cancel_runs", run_ids=cancelled)
     return cancelled, problem
 
 

@@ -96,7 +96,9 @@ def _emit_lifecycle_event(*, run_id: UUID, name: str, error: str = "") -> None:
     from contacts.services import event_ingest
     from journeys.models import JourneyRun
 
-    run = JourneyRun.objects.select_related("contact").get(pk=run_id)
+    run = JourneyRun.objects.select_related("contact").filter(pk=run_id).first()
+    if run is None:  # deleted meanwhile (an erased contact): nothing to announce
+        return
     properties = {"journey_id": run.journey_id, "run_id": str(run.id)}
     if error:
         properties["error"] = error[:500]

@@ -196,12 +196,12 @@ def skip_counts(*, journey_id: str, days: int = CHART_DAYS) -> list[tuple[str, i
 def funnel_svg(nodes: list[FunnelNode], *, runs_url: str, journey_id: str) -> SafeString:
     """Horizontal bars, one row per node: parked now, then completed / exited / failed there."""
     width, label_w, row_h, pad = 900, 300, 30, 10
-    bar_w = width - label_w - 110
+    bar_w = width - label_w - 170
     biggest = max((n.total for n in nodes), default=0) or 1
     height = pad * 2 + row_h * max(len(nodes), 1) + 24
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="studio-funnel" role="img" width="{width}" '
-        f'height="{height}" viewBox="0 0 {width} {height}" aria-label="Funnel of {escape(journey_id)}">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="studio-funnel" role="img" width="100%" '
+        f'style="max-width:{width}px" viewBox="0 0 {width} {height}" aria-label="Funnel of {escape(journey_id)}">',
         '<style>text{font:12px sans-serif;fill:#333}.n{fill:#666}</style>',
     ]
     if not nodes:
@@ -238,7 +238,7 @@ def funnel_svg(nodes: list[FunnelNode], *, runs_url: str, journey_id: str) -> Sa
         out.append(f'<text x="{lx + 16}" y="{legend_y}">{name}</text>')
         lx += 130
     out.append("</svg>")
-    return mark_safe("".join(out))  # noqa: S308 - every dynamic value above is escaped
+    return mark_safe("".join(out))  # every dynamic value above is escaped
 
 
 def daily_svg(series: dict[str, list[int]]) -> SafeString:
@@ -255,8 +255,8 @@ def daily_svg(series: dict[str, list[int]]) -> SafeString:
         return f"{x:.1f},{y:.1f}"
 
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="studio-daily" role="img" width="{width}" '
-        f'height="{height + 20}" viewBox="0 0 {width} {height + 20}" aria-label="Runs per day">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="studio-daily" role="img" width="100%" '
+        f'style="max-width:{width}px" viewBox="0 0 {width} {height + 20}" aria-label="Runs per day">',
         '<style>text{font:11px sans-serif;fill:#555}</style>',
         f'<line x1="{left}" y1="{top + inner_h}" x2="{width - 10}" y2="{top + inner_h}" stroke="#ccc"/>',
         f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + inner_h}" stroke="#ccc"/>',
@@ -276,7 +276,7 @@ def daily_svg(series: dict[str, list[int]]) -> SafeString:
         out.append(f'<text x="{lx + 16}" y="{height + 14}">{name} ({sum(series[key])})</text>')
         lx += 150
     out.append("</svg>")
-    return mark_safe("".join(out))  # noqa: S308 - only numbers and escaped dates
+    return mark_safe("".join(out))  # only numbers and escaped dates
 
 
 # --- views -------------------------------------------------------------------------------------

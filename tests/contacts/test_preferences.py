@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pytest
 import time_machine
-from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
 from contacts.models import Contact
 from contacts.preferences import preference_center_url, preference_token_make, unsubscribe_url
-from emails.models import EmailLog
-from emails.services import email_send
+from journeys.durations import days
 
 pytestmark = pytest.mark.django_db
 
@@ -24,13 +23,17 @@ def contact(db) -> Contact:
 
 
 def local(url: str) -> str:
-    return url.split("://", 1)[1].split("/", 1)[1].join(["/", ""])
+    """The path of an absolute link from an email, for the test client."""
+    return urlsplit(url).path
 
 
 def test_one_click_unsubscribe_is_a_post_needing_no_cookie_or_csrf_token(contact):
     client = Client(enforce_csrf_checks=True)
-    response = client.post(local(unsubscribe_url(contact=contact)), "List-Unsubscribe=One-Click",
-                           content_type="application/x-www-form-urlencoded")
+    response = client.post(
+        local(unsubscribe_url(contact=contact)),
+        "List-Unsubscribe=One-Click",
+        content_type="application/x-www-form-urlencoded",
+    )
     assert response.status_code == 200
     contact.refresh_from_db()
     assert contact.unsubscribed_at is not None
@@ -85,7 +88,10 @@ def test_a_tampered_link_gets_a_friendly_400_page(client, contact):
     token = preference_token_make(contact=contact)
     response = client.get(f"/preferences/{token[:-2]}xx/")
     assert response.status_code == 400
-    assert b"This link doesn" in response.content and b"Nothing about your email settings has changed" in response.content
+    assert (
+        b"This link doesn" in response.content
+        and b"Nothing about your email settings has changed" in response.content
+    )
     post = client.post(f"/unsubscribe/{token[:-2]}xx/")
     assert post.status_code == 400
     contact.refresh_from_db()
@@ -106,12 +112,23 @@ def test_an_expired_link_gets_a_friendly_410_page(client, contact, settings):
 def test_consent_pages_are_not_cached_and_do_not_leak_the_token(client, contact):
     response = client.get(local(preference_center_url(contact=contact)))
     assert "no-store" in response["Cache-Control"] or "max-age=0" in response["Cache-Control"]
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
 
 
-def test_unsubscribing_does_not_end_runs_but_no_journey_email_follows(client, contact, settings):
-    """The run carries on (it may still branch on events); the send pipeline refuses its emails."""
-    client.post(local(unsubscribe_url(contact=contact)))
-    log = email_send(to=contact.email, template="activation/nudge", user_id=contact.user_id, idempotency_key="after")
-    assert (log.status, log.status_reason) == (EmailLog.Status.SUPPRESSED, "unsubscribed")
-    assert mail.outbox == []
+def test_unsubscribing_mid_journey_keeps_the_run_but_no_journey_email_follows(client, journey_harness):
+    journey_harness.start("activation-welcome", user_id="ada", email="ada@example.com")
+    contact = journey_harness.contact("ada")
+
+    assert client.post(local(unsubscribe_url(contact=contact))).status_code == 200
+    run = journey_harness.run("activation-welcome", "ada")
+    assert run.status == "waiting"  # unsubscribing is not an exit
+    journey_harness.advance(days(2))
+
+    assert journey_harness.run("activation-welcome", "ada").status == "completed"
+    assert journey_harness.templates_sent_to("ada@example.com") == ["activation/welcome"]
+    nudge = journey_harness.emails("ada@example.com")[-1]
+    assert (nudge.template, nudge.status, nudge.status_reason) == (
+        "activation/nudge",
+        "suppressed",
+        "unsubscribed",
+    )

@@ -62,7 +62,9 @@ def test_an_ingest_key_may_not_send_email(client, api_key_secret):
         ({"to": "not an address"}, "is not a valid email address"),
     ],
 )
-def test_bad_input_is_a_422_that_says_what_is_wrong_and_stores_nothing(client, admin_headers, change, message):
+def test_bad_input_is_a_422_that_says_what_is_wrong_and_stores_nothing(
+    client, admin_headers, change, message
+):
     response = post(client, {**CSM, **change}, admin_headers)
     assert response.status_code == 422
     assert message in response.json()["detail"]

@@ -30,10 +30,14 @@ class FakeResend:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                fake.requests.append({"path": self.path, "headers": dict(self.headers), "json": json.loads(body)})
-                status, reply = fake.replies.pop(0) if fake.replies else (200, {"id": f"re_{len(fake.requests)}"})
+                fake.requests.append(
+                    {"path": self.path, "headers": dict(self.headers), "json": json.loads(body)}
+                )
+                status, reply = (
+                    fake.replies.pop(0) if fake.replies else (200, {"id": f"re_{len(fake.requests)}"})
+                )
                 data = json.dumps(reply).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -74,12 +78,19 @@ def test_email_provider_selects_the_backend_and_reads_its_keys_from_the_environm
     )
     assert backend == "emails.backends.ResendEmailBackend"
     assert anymail == {"RESEND_API_KEY": "re_1", "RESEND_SIGNING_SECRET": "whsec_x", "WEBHOOK_SECRET": "u:p"}
-    assert provider_settings("postmark", _env(POSTMARK_SERVER_TOKEN="pm"))[1] == {"POSTMARK_SERVER_TOKEN": "pm"}
+    assert provider_settings("postmark", _env(POSTMARK_SERVER_TOKEN="pm"))[1] == {
+        "POSTMARK_SERVER_TOKEN": "pm"
+    }
     assert provider_settings("ses", _env(AWS_REGION="eu-west-1"))[1] == {
         "AMAZON_SES_CLIENT_PARAMS": {"region_name": "eu-west-1"}
     }
-    assert provider_settings("sendgrid", _env(SENDGRID_API_KEY="sg"))[0] == "anymail.backends.sendgrid.EmailBackend"
-    assert provider_settings("mailgun", _env(MAILGUN_API_KEY="mg"))[0] == "anymail.backends.mailgun.EmailBackend"
+    assert (
+        provider_settings("sendgrid", _env(SENDGRID_API_KEY="sg"))[0]
+        == "anymail.backends.sendgrid.EmailBackend"
+    )
+    assert (
+        provider_settings("mailgun", _env(MAILGUN_API_KEY="mg"))[0] == "anymail.backends.mailgun.EmailBackend"
+    )
 
 
 def test_a_provider_without_its_key_or_an_unknown_provider_fails_at_start_up():
@@ -90,7 +101,9 @@ def test_a_provider_without_its_key_or_an_unknown_provider_fails_at_start_up():
 
 
 @pytest.mark.django_db
-def test_resend_gets_the_email_logs_idempotency_key_as_its_idempotency_header(resend, make_contact, send_welcome):
+def test_resend_gets_the_email_logs_idempotency_key_as_its_idempotency_header(
+    resend, make_contact, send_welcome
+):
     contact = make_contact()
 
     log = send_welcome(contact, idempotency_key="welcome:user_1")
@@ -102,7 +115,9 @@ def test_resend_gets_the_email_logs_idempotency_key_as_its_idempotency_header(re
     assert request["path"] == "/emails"
     assert request["headers"]["Idempotency-Key"] == "welcome:user_1"
     assert request["json"]["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    assert "email_id" in request["headers"].get("X-Metadata", "") or "X-Metadata" in request["json"]["headers"]
+    assert (
+        "email_id" in request["headers"].get("X-Metadata", "") or "X-Metadata" in request["json"]["headers"]
+    )
 
 
 @pytest.mark.django_db
@@ -142,7 +157,9 @@ def test_a_transient_provider_error_stays_queued_and_the_task_retries_it(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_task_gives_up_after_its_retries_and_records_failed(resend, make_contact, send_welcome, monkeypatch):
+def test_the_task_gives_up_after_its_retries_and_records_failed(
+    resend, make_contact, send_welcome, monkeypatch
+):
     monkeypatch.setattr("emails.services._enqueue_retry", lambda email_id: None)
     resend.replies = [(500, {"message": "down"})] * 20
     log = send_welcome(make_contact())

@@ -114,6 +114,12 @@ def test_an_invalid_recipient_address_fails_without_reaching_the_provider(make_c
     assert mail.outbox == []
 
 
+def test_the_text_part_is_not_html_escaped_but_the_html_part_is():
+    rendered = email_render(template="activation/welcome", props={"first_name": "O'Brien <3"})
+    assert "Welcome, O'Brien <3!" in rendered.text
+    assert "Brien &lt;3" in rendered.html and "<3" not in rendered.html
+
+
 def test_render_without_consent_context_is_a_preview_without_links():
     rendered = email_render(template="activation/welcome", props={"first_name": "Ada"})
     assert "Welcome, Ada!" in rendered.html
@@ -145,8 +151,13 @@ def test_a_queued_send_rechecks_consent_when_it_is_finally_delivered(make_contac
 
     contact = make_contact()
     log = EmailLog.objects.create(
-        to_email=contact.email, contact=contact, template="activation/welcome", subject="Hi", category="journey",
-        idempotency_key="queued-1", created_at=timezone.now(),
+        to_email=contact.email,
+        contact=contact,
+        template="activation/welcome",
+        subject="Hi",
+        category="journey",
+        idempotency_key="queued-1",
+        created_at=timezone.now(),
     )
     contact_unsubscribe(contact=contact)
 

@@ -35,7 +35,9 @@ def test_a_journey_email_arrives_as_text_and_html_with_consent_headers_and_track
 
     # RFC 8058 one-click: an https URL in List-Unsubscribe plus the List-Unsubscribe-Post marker.
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    unsubscribe = re.fullmatch(r"<(https://mail\.hogsend\.test/unsubscribe/[^>]+/)>", message["List-Unsubscribe"].strip())
+    unsubscribe = re.fullmatch(
+        r"<(https://mail\.hogsend\.test/unsubscribe/[^>]+/)>", message["List-Unsubscribe"].strip()
+    )
     assert unsubscribe, message["List-Unsubscribe"]
 
     assert message.get_content_type() == "multipart/alternative"

@@ -73,7 +73,9 @@ def test_a_tampered_click_link_is_not_a_redirect(client, sent):
     forged = token.replace(f"{log.pk}.0", f"{log.pk}.1")
     assert client.get(f"/e/c/{forged}/", headers={"User-Agent": BROWSER_UA}).status_code == 404
     # A validly signed index that was never a link in this email is refused too.
-    assert client.get(f"/e/c/{click_token(log.pk, 7)}/", headers={"User-Agent": BROWSER_UA}).status_code == 404
+    assert (
+        client.get(f"/e/c/{click_token(log.pk, 7)}/", headers={"User-Agent": BROWSER_UA}).status_code == 404
+    )
     assert client.get("/e/c/https:%2F%2Fevil.example/", headers={"User-Agent": BROWSER_UA}).status_code == 404
 
 

@@ -29,9 +29,15 @@ def webhook_settings(settings):
 
 def sent_log(to: str = "ada@example.com", provider_id: str | None = None) -> EmailLog:
     return EmailLog.objects.create(
-        to_email=to, template="activation/welcome", subject="Hi", category="journey", status=Status.SENT,
-        idempotency_key=str(uuid.uuid4()), provider_message_id=provider_id or str(uuid.uuid4()),
-        created_at=timezone.now(), sent_at=timezone.now(),
+        to_email=to,
+        template="activation/welcome",
+        subject="Hi",
+        category="journey",
+        status=Status.SENT,
+        idempotency_key=str(uuid.uuid4()),
+        provider_message_id=provider_id or str(uuid.uuid4()),
+        created_at=timezone.now(),
+        sent_at=timezone.now(),
     )
 
 
@@ -45,7 +51,9 @@ def post_resend(client, event: dict, *, svix_id: str | None = None, secret: str 
     svix_id = svix_id or f"msg_{uuid.uuid4().hex}"
     timestamp = str(int(time.time()))
     key = base64.b64decode(secret.removeprefix("whsec_"))
-    signature = base64.b64encode(hmac.new(key, f"{svix_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest())
+    signature = base64.b64encode(
+        hmac.new(key, f"{svix_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest()
+    )
     return client.post(
         "/anymail/resend/tracking/",
         body,
@@ -88,7 +96,9 @@ def resend_bounce(log: EmailLog, bounce_type: str = "Permanent") -> dict:
 
 def post_postmark(client, event: dict, *, auth: str = POSTMARK_AUTH):
     return client.post(
-        "/anymail/postmark/tracking/", json.dumps(event), content_type="application/json",
+        "/anymail/postmark/tracking/",
+        json.dumps(event),
+        content_type="application/json",
         headers={"Authorization": basic_auth(auth)},
     )
 
@@ -216,7 +226,9 @@ def test_postmark_hard_bounces_suppress_at_the_threshold_and_redelivery_is_ignor
 
 def test_postmark_soft_bounces_do_not_suppress(client):
     for n in range(4):
-        post_postmark(client, postmark_bounce(sent_log(to="soft@example.com"), event_id=200 + n, kind="SoftBounce"))
+        post_postmark(
+            client, postmark_bounce(sent_log(to="soft@example.com"), event_id=200 + n, kind="SoftBounce")
+        )
     assert not Suppression.objects.exists()
     assert not EmailLog.objects.filter(status=Status.BOUNCED).exists()
 
@@ -227,8 +239,16 @@ def test_a_delivery_between_bounces_resets_the_count(client):
     post_postmark(client, postmark_bounce(logs[1], event_id=302))
     post_postmark(
         client,
-        {"RecordType": "Delivery", "MessageID": logs[3].provider_message_id, "Recipient": "flaky@example.com",
-         "DeliveredAt": "2026-11-20T16:10:00Z", "Details": "250 OK", "Tag": "", "ServerID": 23, "Metadata": {}},
+        {
+            "RecordType": "Delivery",
+            "MessageID": logs[3].provider_message_id,
+            "Recipient": "flaky@example.com",
+            "DeliveredAt": "2026-11-20T16:10:00Z",
+            "Details": "250 OK",
+            "Tag": "",
+            "ServerID": 23,
+            "Metadata": {},
+        },
     )
     post_postmark(client, postmark_bounce(logs[2], event_id=303))
     assert not Suppression.objects.exists()

@@ -15,7 +15,7 @@ LOGS = reverse("admin:emails_emaillog_changelist")
 
 def test_the_email_log_lists_status_opens_and_clicks(admin_client, studio_data, django_assert_max_num_queries):
     EmailLog.objects.filter(to_email="bob@example.com").update(opened_at="2026-01-06T10:00Z")
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(6):
         response = admin_client.get(LOGS)
     html = response.content.decode()
     assert "bob@example.com" in html and "icon-yes.svg" in html
@@ -25,12 +25,13 @@ def test_the_email_log_lists_status_opens_and_clicks(admin_client, studio_data, 
 
 def test_an_emails_page_previews_it_in_a_sandboxed_iframe(admin_client, studio_data, django_assert_max_num_queries):
     log = EmailLog.objects.filter(template="activation/welcome", to_email="ada@example.com").get()
+    EmailLog.objects.filter(pk=log.pk).update(props={"first_name": "Zed"})
     with django_assert_max_num_queries(3):
         response = admin_client.get(reverse("admin:emails_emaillog_change", args=[log.pk]))
     html = response.content.decode()
     assert '<iframe class="studio-preview" id="email-preview" sandbox=""' in html
     assert "srcdoc=\"&lt;" in html  # the rendered HTML, escaped into the attribute
-    assert "Ada" in response.context["preview"]["html"]
+    assert "Welcome, Zed!" in response.context["preview"]["html"]  # rendered from the log's props
 
 
 def test_a_template_preview_and_a_test_send_to_the_typed_address(admin_client):
