@@ -28,9 +28,8 @@ from contacts.services import (
     contact_resubscribe,
     contact_unsubscribe,
     event_ingest,
-    suppression_add,
-    suppression_remove,
 )
+from emails.services import suppression_create, suppression_remove
 from hogsend.admin import StudioModelAdmin, engine_call
 
 logger = logging.getLogger(__name__)
@@ -178,7 +177,7 @@ class ContactAdmin(StudioModelAdmin):
             messages.error(request, "This contact has no email address to suppress.")
             return
         note = request.POST.get("note", "")[:500]
-        suppression = suppression_add(email=contact.email, note=note)
+        suppression = suppression_create(email=contact.email, note=note)
         self._audit(request, contact, "contact.suppress", email=contact.email, reason=suppression.reason, note=note)
         messages.success(request, f"{contact.email} is suppressed ({suppression.reason}).")
 

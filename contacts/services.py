@@ -208,24 +208,6 @@ def audit_record(
     )
 
 
-def suppression_add(*, email: str, note: str = "") -> Any:
-    """Suppress an address by operator decision; an existing suppression keeps its reason."""
-    from contacts.models import Suppression
-
-    suppression, _ = Suppression.objects.get_or_create(
-        email=email.strip().lower(), defaults={"reason": Suppression.Reason.MANUAL, "note": note}
-    )
-    return suppression
-
-
-def suppression_remove(*, email: str) -> int:
-    """Lift every suppression of an address (any reason); returns how many rows went."""
-    from contacts.models import Suppression
-
-    deleted, _ = Suppression.objects.filter(email__iexact=email.strip()).delete()
-    return deleted
-
-
 def contact_erase(*, contact: Contact) -> list[UUID]:
     """Remove a contact's personal data but keep its rows, so aggregate counts stay right.
 

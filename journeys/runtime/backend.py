@@ -118,6 +118,9 @@ class HatchetBackend:
                     event_key=event,
                     expression=wait_expression(contact_id=contact_id, where=where),
                     readable_data_key=EVENT_KEY,
+                    # An event pushed between the wait's start and its registration in the engine
+                    # would be missed otherwise; the start is recorded, so replays ask the same.
+                    consider_events_since=deadline - timeout,
                 ),
                 SleepCondition(timeout, readable_data_key=TIMEOUT_KEY),
             ),
