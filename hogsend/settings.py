@@ -65,7 +65,8 @@ TEMPLATES = [
 # The project-local PostgreSQL cluster that bin/services starts; production sets DATABASE_URL.
 DATABASES = {
     "default": env.db(
-        "DATABASE_URL", default="postgres://hogsend@127.0.0.1:54329/hogsend"
+        "DATABASE_URL",
+        default=f"postgres://hogsend@127.0.0.1:{env.int('HOGSEND_PG_PORT', default=54329)}/hogsend",
     ),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
@@ -74,7 +75,7 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default=None)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:63799/0")
+REDIS_URL = env("REDIS_URL", default=f"redis://127.0.0.1:{env.int('HOGSEND_REDIS_PORT', default=63799)}/0")
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
