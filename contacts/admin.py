@@ -30,7 +30,7 @@ from contacts.services import (
     event_ingest,
 )
 from emails.services import suppression_create, suppression_remove
-from hogsend.admin import StudioModelAdmin, engine_call
+from hogsend.admin import ReadOnlyStudioAdmin, StudioModelAdmin, engine_call
 
 logger = logging.getLogger(__name__)
 PAGE_ROWS = 50
@@ -242,7 +242,7 @@ class ContactAdmin(StudioModelAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(StudioModelAdmin):
+class EventAdmin(ReadOnlyStudioAdmin):
     list_display = ("name", "contact", "source", "dispatch_state", "occurred_at")
     list_filter = ("source", "dispatch_state")
     list_select_related = ("contact",)
@@ -260,14 +260,6 @@ class EventAdmin(StudioModelAdmin):
             return queryset.filter(contact_id=contact_id), False
         return queryset.filter(name=term), False
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Suppression)
@@ -356,17 +348,9 @@ class ApiKeyAdmin(StudioModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(StudioModelAdmin):
+class AuditEntryAdmin(ReadOnlyStudioAdmin):
     list_display = ("created_at", "actor_label", "action", "target_type", "target_id")
     list_filter = ("action", "target_type")
     list_select_related = ("actor",)
     readonly_fields = ("created_at", "actor", "actor_label", "action", "target_type", "target_id", "detail")
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -15,6 +15,7 @@ from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.core.paginator import Paginator
 from django.db import connection
+from django.http import HttpRequest
 from django.urls import path, reverse
 from django.utils.functional import cached_property
 
@@ -117,6 +118,19 @@ class StudioModelAdmin(admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     list_per_page = 50
+
+
+class ReadOnlyStudioAdmin(StudioModelAdmin):
+    """A record operators read but never write by hand (events, skips, the audit log)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 def engine_call(function: str, **kwargs: Any) -> tuple[bool, str]:

@@ -20,7 +20,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from contacts.services import audit_record
-from hogsend.admin import StudioModelAdmin, engine_call
+from hogsend.admin import ReadOnlyStudioAdmin, StudioModelAdmin, engine_call
 from journeys.models import EnrollmentSkip, JourneyRun, RunStep
 from journeys.registry import registry
 from journeys.services import run_exit
@@ -272,15 +272,9 @@ class JourneyRunAdmin(StudioModelAdmin):
 
 
 @admin.register(EnrollmentSkip)
-class EnrollmentSkipAdmin(StudioModelAdmin):
+class EnrollmentSkipAdmin(ReadOnlyStudioAdmin):
     list_display = ("journey_id", "contact", "reason", "created_at")
     ordering = ("-created_at",)
     list_filter = (JourneyFilter, "reason")
     list_select_related = ("contact",)
     readonly_fields = ("journey_id", "contact", "trigger_event", "reason", "created_at")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
