@@ -45,15 +45,15 @@ def contact_search(queryset: QuerySet, term: str) -> QuerySet:
         return queryset.filter(pk=uuid.UUID(term))
     except ValueError:
         pass
-    return queryset.filter(
-        Q(user_id=term) | Q(email__startswith=term) | Q(email__startswith=term.lower())
-    )
+    return queryset.filter(Q(user_id=term) | Q(email__startswith=term) | Q(email__startswith=term.lower()))
 
 
 class EnrollForm(forms.Form):
     journey_id = forms.ChoiceField(label="Journey")
     properties = forms.CharField(
-        label="Trigger event properties (JSON object)", required=False, initial="{}",
+        label="Trigger event properties (JSON object)",
+        required=False,
+        initial="{}",
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
     )
 
@@ -72,7 +72,7 @@ class EnrollForm(forms.Form):
         except ValueError as error:
             raise forms.ValidationError(f"not valid JSON: {error}") from None
         if not isinstance(value, dict):
-            raise forms.ValidationError("properties must be a JSON object, e.g. {\"plan\": \"pro\"}")
+            raise forms.ValidationError('properties must be a JSON object, e.g. {"plan": "pro"}')
         return value
 
 
@@ -98,7 +98,9 @@ class ContactAdmin(StudioModelAdmin):
         # Erase keeps the rows so counts stay right; deleting would cascade through history.
         return False
 
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
         return contact_search(queryset, search_term), False
 
     def get_urls(self) -> list[Any]:
@@ -111,7 +113,9 @@ class ContactAdmin(StudioModelAdmin):
             *super().get_urls(),
         ]
 
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> HttpResponse:
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
         from emails.models import EmailLog
         from journeys.models import JourneyRun
         from journeys.registry import registry
@@ -159,8 +163,9 @@ class ContactAdmin(StudioModelAdmin):
         return HttpResponseRedirect(reverse("admin:contacts_contact_change", args=[contact.pk]))
 
     def _audit(self, request: HttpRequest, contact: Contact, action: str, **detail: Any) -> None:
-        audit_record(actor=request.user, action=action, target_type="contact", target_id=str(contact.pk),
-                     detail=detail)
+        audit_record(
+            actor=request.user, action=action, target_type="contact", target_id=str(contact.pk), detail=detail
+        )
 
     def _do_unsubscribe(self, request: HttpRequest, contact: Contact) -> None:
         contact_unsubscribe(contact=contact)
@@ -178,7 +183,9 @@ class ContactAdmin(StudioModelAdmin):
             return
         note = request.POST.get("note", "")[:500]
         suppression = suppression_create(email=contact.email, note=note)
-        self._audit(request, contact, "contact.suppress", email=contact.email, reason=suppression.reason, note=note)
+        self._audit(
+            request, contact, "contact.suppress", email=contact.email, reason=suppression.reason, note=note
+        )
         messages.success(request, f"{contact.email} is suppressed ({suppression.reason}).")
 
     def _do_unsuppress(self, request: HttpRequest, contact: Contact) -> None:
@@ -191,8 +198,11 @@ class ContactAdmin(StudioModelAdmin):
 
         form = EnrollForm(request.POST)
         if not form.is_valid():
-            messages.error(request, "Not enrolled: " + "; ".join(
-                f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()))
+            messages.error(
+                request,
+                "Not enrolled: "
+                + "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()),
+            )
             return None
         journey = registry.get(form.cleaned_data["journey_id"])
         assert journey is not None
@@ -214,16 +224,29 @@ class ContactAdmin(StudioModelAdmin):
             logger.warning("studio enroll: engine push failed: %s", error)
             result, pushed = None, False
         event = result.event if result else Event.objects.filter(idempotency_key=key).first()
-        self._audit(request, contact, "contact.enroll", journey_id=journey.id, event=journey.trigger.event,
-                    event_id=str(event.pk) if event else None, properties=properties)
+        self._audit(
+            request,
+            contact,
+            "contact.enroll",
+            journey_id=journey.id,
+            event=journey.trigger.event,
+            event_id=str(event.pk) if event else None,
+            properties=properties,
+        )
         if event is None:
             messages.error(request, "The trigger event could not be stored.")
         elif pushed:
-            messages.success(request, f"Emitted {journey.trigger.event} for this contact; "
-                                      f"{journey.name} enrolls it unless a guard says no.")
+            messages.success(
+                request,
+                f"Emitted {journey.trigger.event} for this contact; "
+                f"{journey.name} enrolls it unless a guard says no.",
+            )
         else:
-            messages.warning(request, f"Stored {journey.trigger.event}, but the engine did not take it yet; "
-                                      "the outbox will push it again.")
+            messages.warning(
+                request,
+                f"Stored {journey.trigger.event}, but the engine did not take it yet; "
+                "the outbox will push it again.",
+            )
         return None
 
     def _do_erase(self, request: HttpRequest, contact: Contact) -> None:
@@ -232,8 +255,13 @@ class ContactAdmin(StudioModelAdmin):
             return
         old_user_id = contact.user_id
         exited = contact_erase(contact=contact)
-        self._audit(request, contact, "contact.erase", exited_runs=[str(r) for r in exited],
-                    previous_user_id_hash=hashlib.sha256(old_user_id.encode()).hexdigest()[:16])
+        self._audit(
+            request,
+            contact,
+            "contact.erase",
+            exited_runs=[str(r) for r in exited],
+            previous_user_id_hash=hashlib.sha256(old_user_id.encode()).hexdigest()[:16],
+        )
         if exited:
             ok, problem = engine_call("engine_cancel_runs", run_ids=exited)
             if not ok:
@@ -250,7 +278,9 @@ class EventAdmin(ReadOnlyStudioAdmin):
     search_help_text = "Exact event name, or a contact's exact user id."
     readonly_fields = [f.name for f in Event._meta.fields]
 
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
         term = search_term.strip()
         if not term:
             return queryset, False
@@ -261,7 +291,6 @@ class EventAdmin(ReadOnlyStudioAdmin):
         return queryset.filter(name=term), False
 
 
-
 @admin.register(Suppression)
 class SuppressionAdmin(StudioModelAdmin):
     list_display = ("email", "reason", "note", "created_at")
@@ -269,7 +298,9 @@ class SuppressionAdmin(StudioModelAdmin):
     search_fields = ("email",)
     fields = ("email", "reason", "note")
 
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
         term = search_term.strip()
         if not term:
             return queryset, False
@@ -277,12 +308,22 @@ class SuppressionAdmin(StudioModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Suppression, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
-        audit_record(actor=request.user, action="suppression.change" if change else "suppression.add",
-                     target_type="suppression", target_id=obj.email, detail={"reason": obj.reason})
+        audit_record(
+            actor=request.user,
+            action="suppression.change" if change else "suppression.add",
+            target_type="suppression",
+            target_id=obj.email,
+            detail={"reason": obj.reason},
+        )
 
     def delete_model(self, request: HttpRequest, obj: Suppression) -> None:
-        audit_record(actor=request.user, action="suppression.remove", target_type="suppression",
-                     target_id=obj.email, detail={"reason": obj.reason})
+        audit_record(
+            actor=request.user,
+            action="suppression.remove",
+            target_type="suppression",
+            target_id=obj.email,
+            detail={"reason": obj.reason},
+        )
         super().delete_model(request, obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -326,23 +367,39 @@ class ApiKeyAdmin(StudioModelAdmin):
         if change:
             return
         key, secret = api_key_create(
-            name=form.cleaned_data["name"], scopes=form.cleaned_data["scopes"],
+            name=form.cleaned_data["name"],
+            scopes=form.cleaned_data["scopes"],
             expires_at=form.cleaned_data.get("expires_at"),
         )
         obj.pk, obj.prefix = key.pk, key.prefix
         obj._state.adding = False
-        audit_record(actor=request.user, action="api_key.create", target_type="api_key", target_id=str(key.pk),
-                     detail={"name": key.name, "scopes": key.scopes, "prefix": key.prefix})
-        messages.warning(request, format_html(
-            "Copy the new key now — it is shown only this once: <code id=\"api-key-secret\">{}</code>", secret))
+        audit_record(
+            actor=request.user,
+            action="api_key.create",
+            target_type="api_key",
+            target_id=str(key.pk),
+            detail={"name": key.name, "scopes": key.scopes, "prefix": key.prefix},
+        )
+        messages.warning(
+            request,
+            format_html(
+                'Copy the new key now — it is shown only this once: <code id="api-key-secret">{}</code>',
+                secret,
+            ),
+        )
 
     @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         revoked = 0
         for key in queryset.filter(revoked_at__isnull=True):
             api_key_revoke(key=key)
-            audit_record(actor=request.user, action="api_key.revoke", target_type="api_key",
-                         target_id=str(key.pk), detail={"name": key.name, "prefix": key.prefix})
+            audit_record(
+                actor=request.user,
+                action="api_key.revoke",
+                target_type="api_key",
+                target_id=str(key.pk),
+                detail={"name": key.name, "prefix": key.prefix},
+            )
             revoked += 1
         self.message_user(request, f"Revoked {revoked} key(s).", messages.SUCCESS)
 
@@ -353,4 +410,3 @@ class AuditEntryAdmin(ReadOnlyStudioAdmin):
     list_filter = ("action", "target_type")
     list_select_related = ("actor",)
     readonly_fields = ("created_at", "actor", "actor_label", "action", "target_type", "target_id", "detail")
-

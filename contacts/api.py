@@ -79,14 +79,20 @@ def event_create_batch(request: HttpRequest, payload: BatchIn):
             item = EventIn.model_validate(raw)
         except ValidationError as error:
             results.append(
-                BatchItemResult(index=index, status="rejected", errors=_field_errors(error, prefix=f"events[{index}]"))
+                BatchItemResult(
+                    index=index, status="rejected", errors=_field_errors(error, prefix=f"events[{index}]")
+                )
             )
             continue
         result = _ingest(item, idempotency_key=None, dispatch=False)
         stored.append(result)
-        results.append(BatchItemResult(index=index, status="accepted" if result.created else "duplicate", **{
-            k: v for k, v in _accepted(result).items() if k != "duplicate"
-        }))
+        results.append(
+            BatchItemResult(
+                index=index,
+                status="accepted" if result.created else "duplicate",
+                **{k: v for k, v in _accepted(result).items() if k != "duplicate"},
+            )
+        )
     services.events_dispatch(results=stored)
     rejected = sum(r.status == "rejected" for r in results)
     body = {

@@ -114,7 +114,9 @@ def _event_by_key(key: str) -> IngestResult | None:
     event = Event.objects.select_related("contact").filter(idempotency_key=key).first()
     if event is None:
         return None
-    return IngestResult(event=event, contact=event.contact, exited_run_ids=list(event.exited_run_ids), created=False)
+    return IngestResult(
+        event=event, contact=event.contact, exited_run_ids=list(event.exited_run_ids), created=False
+    )
 
 
 def events_dispatch(*, results: Iterable[IngestResult]) -> None:
@@ -278,5 +280,7 @@ def contact_preferences_save(*, contact: Contact, subscribed: Iterable[str]) -> 
     wanted = set(subscribed)
     with transaction.atomic():
         for category in manageable_categories():
-            contact = contact_category_set(contact=contact, category=category.id, subscribed=category.id in wanted)
+            contact = contact_category_set(
+                contact=contact, category=category.id, subscribed=category.id in wanted
+            )
     return contact

@@ -66,7 +66,9 @@ class EmailLogAdmin(StudioModelAdmin):
     def clicked(self, log: EmailLog) -> bool:
         return log.clicked_at is not None
 
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
         term = search_term.strip()
         if not term:
             return queryset, False
@@ -81,7 +83,9 @@ class EmailLogAdmin(StudioModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> HttpResponse:
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
         if not self.has_view_or_change_permission(request):
             raise PermissionDenied
         log = get_object_or_404(EmailLog.objects.select_related("contact", "run"), pk=object_id)
@@ -109,9 +113,15 @@ def _require(request: HttpRequest, perm: str) -> None:
 
 def templates_view(request: HttpRequest) -> HttpResponse:
     _require(request, "emails.view_emaillog")
-    return render(request, "studio/templates.html", {
-        **admin.site.each_context(request), "title": "Email templates", "templates": all_templates(),
-    })
+    return render(
+        request,
+        "studio/templates.html",
+        {
+            **admin.site.each_context(request),
+            "title": "Email templates",
+            "templates": all_templates(),
+        },
+    )
 
 
 def template_detail_view(request: HttpRequest, key: str) -> HttpResponse:
@@ -134,16 +144,27 @@ def template_detail_view(request: HttpRequest, key: str) -> HttpResponse:
                 skip_preference_check=True,
                 idempotency_key=f"studio-test:{uuid.uuid4()}",
             )
-            audit_record(actor=request.user, action="template.test_send", target_type="email_template",
-                         target_id=spec.key, detail={"to": to, "email_id": str(log.pk), "status": log.status})
+            audit_record(
+                actor=request.user,
+                action="template.test_send",
+                target_type="email_template",
+                target_id=spec.key,
+                detail={"to": to, "email_id": str(log.pk), "status": log.status},
+            )
             level = messages.SUCCESS if log.status == EmailLog.Status.SENT else messages.WARNING
-            messages.add_message(request, level, f"Test send to {to}: {log.status} {log.status_reason}".strip())
+            messages.add_message(
+                request, level, f"Test send to {to}: {log.status} {log.status_reason}".strip()
+            )
             return HttpResponseRedirect(reverse("admin:studio_template", args=[spec.key]))
-    return render(request, "studio/template_detail.html", {
-        **admin.site.each_context(request),
-        "title": f"Template {spec.key}",
-        "spec": spec,
-        "preview": preview(template=spec.key, props=dict(spec.example_props)),
-        "form": form,
-        "can_send": request.user.has_perm("emails.change_emaillog"),
-    })
+    return render(
+        request,
+        "studio/template_detail.html",
+        {
+            **admin.site.each_context(request),
+            "title": f"Template {spec.key}",
+            "spec": spec,
+            "preview": preview(template=spec.key, props=dict(spec.example_props)),
+            "form": form,
+            "can_send": request.user.has_perm("emails.change_emaillog"),
+        },
+    )

@@ -49,7 +49,11 @@ async def send_email(
         log = await db_call(
             email_send,
             to=to,
-            template=template, subject=subject, props=props, user_id=user_id, idempotency_key=idempotency_key
+            template=template,
+            subject=subject,
+            props=props,
+            user_id=user_id,
+            idempotency_key=idempotency_key,
         )
         return SendResult(**_result(log))
 

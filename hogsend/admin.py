@@ -33,14 +33,20 @@ class StudioAdminSite(admin.AdminSite):
 
         studio = [
             path("studio/journeys/", self.admin_view(journeys_view), name="studio_journeys"),
-            path("studio/journeys/<str:journey_id>/", self.admin_view(journey_detail_view), name="studio_journey"),
+            path(
+                "studio/journeys/<str:journey_id>/",
+                self.admin_view(journey_detail_view),
+                name="studio_journey",
+            ),
             path(
                 "studio/journeys/<str:journey_id>/enabled/",
                 self.admin_view(journey_set_enabled_view),
                 name="studio_journey_enabled",
             ),
             path("studio/templates/", self.admin_view(templates_view), name="studio_templates"),
-            path("studio/templates/<path:key>/", self.admin_view(template_detail_view), name="studio_template"),
+            path(
+                "studio/templates/<path:key>/", self.admin_view(template_detail_view), name="studio_template"
+            ),
         ]
         return studio + super().get_urls()
 

@@ -29,7 +29,7 @@ def health(request: HttpRequest):
 
     try:
         workers = worker_heartbeats()
-    except Exception:  # noqa: BLE001 - Redis down is reported, not raised
+    except Exception:
         workers = None
     pending = Event.objects.filter(dispatch_state=Event.DispatchState.PENDING).count()
     return {"ok": True, "outbox_pending": pending, "workers": workers}
@@ -42,7 +42,9 @@ def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse
         loc = [str(part) for part in e.get("loc", ()) if part not in ("body", "payload")]
         errors.append({"field": ".".join(loc) or "body", "message": e.get("msg", "invalid")})
     summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-    return api.create_response(request, {"detail": f"invalid request — {summary}", "errors": errors}, status=422)
+    return api.create_response(
+        request, {"detail": f"invalid request — {summary}", "errors": errors}, status=422
+    )
 
 
 @api.exception_handler(HttpError)

@@ -97,8 +97,13 @@ def cancel_runs(*, actor: Any, run_ids: Iterable[uuid.UUID]) -> tuple[list[uuid.
     """Mark live runs exited (cancelled_by_operator), audit each, then cancel them in the engine."""
     cancelled = [run_id for run_id in run_ids if run_exit(run_id=run_id, reason=CANCEL_REASON)]
     for run_id in cancelled:
-        audit_record(actor=actor, action="run.cancel", target_type="journey_run", target_id=str(run_id),
-                     detail={"reason": CANCEL_REASON})
+        audit_record(
+            actor=actor,
+            action="run.cancel",
+            target_type="journey_run",
+            target_id=str(run_id),
+            detail={"reason": CANCEL_REASON},
+        )
     problem = ""
     if cancelled:
         _, problem = engine_call("engine_cancel_runs", run_ids=cancelled)
@@ -108,16 +113,26 @@ def cancel_runs(*, actor: Any, run_ids: Iterable[uuid.UUID]) -> tuple[list[uuid.
 def retry_run(*, actor: Any, run: JourneyRun) -> tuple[bool, str]:
     """Ask the engine to run a failed run again; audited whether or not the engine answers."""
     ok, problem = engine_call("engine_retry_run", run_id=run.pk)
-    audit_record(actor=actor, action="run.retry", target_type="journey_run", target_id=str(run.pk),
-                 detail={"engine_ok": ok, "problem": problem, "error": run.error[:500]})
+    audit_record(
+        actor=actor,
+        action="run.retry",
+        target_type="journey_run",
+        target_id=str(run.pk),
+        detail={"engine_ok": ok, "problem": problem, "error": run.error[:500]},
+    )
     return ok, problem
 
 
 def step_view(step: RunStep) -> dict[str, Any]:
     """One timeline entry: what happened at this position, in an operator's words."""
     result = step.result or {}
-    entry: dict[str, Any] = {"seq": step.seq, "kind": step.kind, "label": step.label, "at": step.recorded_at,
-                             "result": result}
+    entry: dict[str, Any] = {
+        "seq": step.seq,
+        "kind": step.kind,
+        "label": step.label,
+        "at": step.recorded_at,
+        "result": result,
+    }
     if step.kind == RunStep.Kind.SLEEP:
         entry["deadline"] = parse_datetime(result.get("until") or "")
         resumed = parse_datetime(result.get("resumed_at") or "")
@@ -129,7 +144,9 @@ def step_view(step: RunStep) -> dict[str, Any]:
         elif result["timed_out"]:
             entry["outcome"] = "timed out"
         else:
-            entry["outcome"] = "event arrived" + (" (found by lookback)" if not result.get("durable", True) else "")
+            entry["outcome"] = "event arrived" + (
+                " (found by lookback)" if not result.get("durable", True) else ""
+            )
             entry["event_id"] = result.get("event_id")
     elif step.kind == RunStep.Kind.SEND:
         entry["email_id"] = result.get("email_id")
@@ -144,8 +161,16 @@ def step_view(step: RunStep) -> dict[str, Any]:
 
 @admin.register(JourneyRun)
 class JourneyRunAdmin(StudioModelAdmin):
-    list_display = ("short_id", "journey_id", "contact_link", "status_pill", "current_node",
-                    "waiting_until", "entered_at", "ended_at")
+    list_display = (
+        "short_id",
+        "journey_id",
+        "contact_link",
+        "status_pill",
+        "current_node",
+        "waiting_until",
+        "entered_at",
+        "ended_at",
+    )
     list_filter = (JourneyFilter, "status", CurrentNodeFilter, WaitingUntilFilter)
     list_select_related = ("contact",)
     search_help_text = "Exact run id, engine run id or contact user id."
@@ -172,7 +197,9 @@ class JourneyRunAdmin(StudioModelAdmin):
     def status_pill(self, run: JourneyRun) -> str:
         return format_html('<span class="studio-pill {}">{}</span>', run.status, run.status)
 
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
         term = search_term.strip()
         if not term:
             return queryset, False
@@ -189,7 +216,9 @@ class JourneyRunAdmin(StudioModelAdmin):
 
     # --- actions --------------------------------------------------------------------------------
 
-    @admin.action(description="Cancel selected runs (mark exited, stop in the engine)", permissions=["change"])
+    @admin.action(
+        description="Cancel selected runs (mark exited, stop in the engine)", permissions=["change"]
+    )
     def cancel_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         live = queryset.filter(status__in=JourneyRun.LIVE_STATUSES).values_list("pk", flat=True)
         cancelled, problem = cancel_runs(actor=request.user, run_ids=list(live))
@@ -216,7 +245,9 @@ class JourneyRunAdmin(StudioModelAdmin):
             *super().get_urls(),
         ]
 
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> HttpResponse:
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
         if not self.has_view_or_change_permission(request):
             raise PermissionDenied
         run = get_object_or_404(JourneyRun.objects.select_related("contact", "trigger_event"), pk=object_id)
@@ -246,9 +277,13 @@ class JourneyRunAdmin(StudioModelAdmin):
             raise PermissionDenied
         cancelled, problem = cancel_runs(actor=request.user, run_ids=[run.pk])
         if not cancelled:
-            self.message_user(request, f"This run is {run.status}; only a live run can be cancelled.", messages.ERROR)
+            self.message_user(
+                request, f"This run is {run.status}; only a live run can be cancelled.", messages.ERROR
+            )
         else:
-            self.message_user(request, "Run cancelled: marked exited (cancelled_by_operator).", messages.SUCCESS)
+            self.message_user(
+                request, "Run cancelled: marked exited (cancelled_by_operator).", messages.SUCCESS
+            )
             if problem:
                 self.message_user(request, f"The engine was not told: {problem}.", messages.WARNING)
         return self._back(run.pk)
@@ -261,7 +296,9 @@ class JourneyRunAdmin(StudioModelAdmin):
         if not self.has_change_permission(request, run):
             raise PermissionDenied
         if run.status != JourneyRun.Status.FAILED:
-            self.message_user(request, f"This run is {run.status}; only a failed run can be retried.", messages.ERROR)
+            self.message_user(
+                request, f"This run is {run.status}; only a failed run can be retried.", messages.ERROR
+            )
             return self._back(run.pk)
         ok, problem = retry_run(actor=request.user, run=run)
         if ok:

@@ -7,12 +7,16 @@ from journeys.definition import define_journey
 from journeys.durations import days
 
 
-@define_journey(id="bench-instant", name="Bench — send at once", trigger="bench.signup", entry_limit="unlimited")
+@define_journey(
+    id="bench-instant", name="Bench — send at once", trigger="bench.signup", entry_limit="unlimited"
+)
 async def bench_instant(user, ctx):
     await send_email(to=user.email, user_id=user.id, template="activation/welcome")
 
 
-@define_journey(id="bench-park", name="Bench — park for a month", trigger="bench.park", entry_limit="unlimited")
+@define_journey(
+    id="bench-park", name="Bench — park for a month", trigger="bench.park", entry_limit="unlimited"
+)
 async def bench_park(user, ctx):
     await ctx.sleep(days(30), label="parked")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 OPERATORS = ("eq", "neq", "gt", "gte", "lt", "lte", "exists", "not_exists", "contains")
 _MISSING = object()
@@ -132,8 +132,8 @@ class _Builder:
     prop = staticmethod(prop)
 
 
-ConditionLike = Union[Condition, Mapping[str, Any]]
-WhereSpec = Union[None, ConditionLike, Iterable[ConditionLike], Callable[[Any], Any]]
+ConditionLike = Condition | Mapping[str, Any]
+WhereSpec = ConditionLike | Iterable[ConditionLike] | Callable[[Any], Any] | None
 
 
 def parse_where(where: WhereSpec) -> tuple[Condition, ...]:

@@ -66,7 +66,9 @@ class DurableBackend(Protocol):
 
     async def db(self, fn: Callable[..., T], /, **kwargs: Any) -> T: ...
 
-    async def sleep(self, *, run_id: UUID, seq: int, duration: timedelta, deadline: datetime, label: str) -> None: ...
+    async def sleep(
+        self, *, run_id: UUID, seq: int, duration: timedelta, deadline: datetime, label: str
+    ) -> None: ...
 
     async def wait_for_event(
         self,
@@ -199,7 +201,9 @@ class _History:
 class JourneyContext:
     """`ctx` inside a journey. Create one per execution of the run function."""
 
-    def __init__(self, *, journey: Journey, run_id: UUID, contact_id: UUID, user: JourneyUser, backend: DurableBackend) -> None:
+    def __init__(
+        self, *, journey: Journey, run_id: UUID, contact_id: UUID, user: JourneyUser, backend: DurableBackend
+    ) -> None:
         self.journey = journey
         self.run_id = run_id
         self.contact_id = contact_id
@@ -331,7 +335,12 @@ class JourneyContext:
                 if earlier is not None:
                     result = {"timed_out": False, "durable": False, **earlier}
                     await self.backend.db(
-                        services.step_record, run_id=self.run_id, seq=seq, kind=Kind.WAIT, label=label, result=result
+                        services.step_record,
+                        run_id=self.run_id,
+                        seq=seq,
+                        kind=Kind.WAIT,
+                        label=label,
+                        result=result,
                     )
                     # A replay after a crash mid-wait may find the run still marked waiting.
                     await self.backend.db(services.run_resume, run_id=self.run_id, seq=seq, result=result)
@@ -339,7 +348,13 @@ class JourneyContext:
             deadline = now + journey_time(timeout)
             result = {"since": _iso(now), "until": _iso(deadline), "durable": True}
             await self.backend.db(
-                services.run_park, run_id=self.run_id, seq=seq, kind=Kind.WAIT, label=label, until=deadline, result=result
+                services.run_park,
+                run_id=self.run_id,
+                seq=seq,
+                kind=Kind.WAIT,
+                label=label,
+                until=deadline,
+                result=result,
             )
         arrived = await self.backend.wait_for_event(
             run_id=self.run_id,
@@ -377,7 +392,7 @@ class JourneyContext:
     async def checkpoint(self, label: str) -> None:
         """Mark progress: the run's current node becomes `label`."""
         seq = self.next_seq()
-        status, recorded = await self.backend.db(services.step_get, run_id=self.run_id, seq=seq)
+        _, recorded = await self.backend.db(services.step_get, run_id=self.run_id, seq=seq)
         if recorded is not None:
             self._check_kind(recorded, Kind.CHECKPOINT, seq)
             return
@@ -420,7 +435,10 @@ class JourneyContext:
             Kind.TRIGGER,
             event,
             ingest,
-            encode=lambda r: {"event_id": str(r.event.id), "exited_run_ids": [str(i) for i in r.exited_run_ids]},
+            encode=lambda r: {
+                "event_id": str(r.event.id),
+                "exited_run_ids": [str(i) for i in r.exited_run_ids],
+            },
         )
         return result["event_id"]
 

@@ -104,8 +104,7 @@ def define_journey(
         limit = EntryLimit(entry_limit)
     except ValueError:
         raise JourneyDefinitionError(
-            f"{id}: entry_limit {entry_limit!r} must be one of "
-            + ", ".join(e.value for e in EntryLimit)
+            f"{id}: entry_limit {entry_limit!r} must be one of " + ", ".join(e.value for e in EntryLimit)
         ) from None
     if limit is EntryLimit.ONCE_PER_PERIOD and entry_period is None:
         raise JourneyDefinitionError(f"{id}: entry_limit 'once_per_period' needs an entry_period")

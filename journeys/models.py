@@ -98,6 +98,9 @@ class EnrollmentSkip(models.Model):
     class Meta:
         indexes = [models.Index(fields=["journey_id", "-created_at"], name="skip_journey_idx")]
 
+    def __str__(self) -> str:
+        return f"{self.journey_id}: {self.reason}"
+
 
 class RunStep(models.Model):
     """The step log: what a run did at each position, so a replay returns the same answers."""
@@ -126,6 +129,9 @@ class RunStep(models.Model):
             models.UniqueConstraint(fields=["run", "seq"], name="runstep_unique_position"),
         ]
 
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.kind} {self.label}"
+
 
 class JourneySetting(models.Model):
     """An operator's runtime override of a journey's code-defined enabled flag."""
@@ -133,3 +139,6 @@ class JourneySetting(models.Model):
     journey_id = models.CharField(max_length=100, primary_key=True)
     enabled = models.BooleanField()
     updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.journey_id}: {'enabled' if self.enabled else 'disabled'}"

@@ -69,7 +69,9 @@ async def journey_execute(
         journey_name=journey.name,
         contact_id=payload["contact_id"],
     )
-    ctx = JourneyContext(journey=journey, run_id=run.id, contact_id=run.contact_id, user=user, backend=backend)
+    ctx = JourneyContext(
+        journey=journey, run_id=run.id, contact_id=run.contact_id, user=user, backend=backend
+    )
     token = current_context.set(ctx)
     try:
         await journey.run(user, ctx)
@@ -79,7 +81,7 @@ async def journey_execute(
     except services.RunNotLive as ended:
         # Exited (or cancelled) while the function was still going: nothing more may happen.
         return {"status": ended.status, "run_id": str(run.id)}
-    except Exception as error:  # noqa: BLE001 - a journey bug fails its run, not the worker
+    except Exception as error:
         logger.exception("journey %s failed for run %s", journey.id, run.id)
         detail = f"{type(error).__name__}: {error}\n\n{traceback.format_exc(limit=20)}"
         if await backend.db(services.run_fail, run_id=run.id, error=detail):

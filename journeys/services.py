@@ -68,9 +68,10 @@ def journey_enroll(
         existing = JourneyRun.objects.filter(engine_run_id=engine_run_id).first()
         if existing is not None:
             return Enrollment(run=existing, resumed=True)
-    if trigger_event_id and JourneyRun.objects.filter(
-        journey_id=journey.id, trigger_event_id=trigger_event_id
-    ).exists():
+    if (
+        trigger_event_id
+        and JourneyRun.objects.filter(journey_id=journey.id, trigger_event_id=trigger_event_id).exists()
+    ):
         return Enrollment(run=None, skip_reason="duplicate_trigger")
 
     contact = Contact.objects.get(pk=contact_id)
@@ -89,9 +90,12 @@ def journey_enroll(
                 )
             return Enrollment(run=run)
         except IntegrityError:
-            if trigger_event_id and JourneyRun.objects.filter(
-                journey_id=journey.id, trigger_event_id=trigger_event_id
-            ).exists():
+            if (
+                trigger_event_id
+                and JourneyRun.objects.filter(
+                    journey_id=journey.id, trigger_event_id=trigger_event_id
+                ).exists()
+            ):
                 return Enrollment(run=None, skip_reason="duplicate_trigger")
             reason = Skip.ALREADY_ACTIVE
     EnrollmentSkip.objects.create(
@@ -245,9 +249,7 @@ def runs_exit_for_event(*, event: Event) -> list[UUID]:
     """
     from journeys.registry import registry
 
-    journey_ids = [
-        j.id for j in registry.all() if j.exit_rule_for(event.name, event.properties) is not None
-    ]
+    journey_ids = [j.id for j in registry.all() if j.exit_rule_for(event.name, event.properties) is not None]
     if not journey_ids:
         return []
     live = list(

@@ -87,8 +87,9 @@ def status_counts(*, journey_id: str | None = None) -> dict[str, dict[str, int]]
 class FunnelNode:
     label: str
     parked: int = 0
-    ended: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
-        (Status.COMPLETED, Status.EXITED, Status.FAILED), 0))
+    ended: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys((Status.COMPLETED, Status.EXITED, Status.FAILED), 0)
+    )
     reached_in_sample: int = 0
     position: float = 1e9
 
@@ -118,9 +119,11 @@ def journey_funnel(*, journey_id: str) -> list[FunnelNode]:
             node.parked += row["n"]
         else:
             node.ended[row["status"]] += row["n"]
-    recent = JourneyRun.objects.filter(journey_id=journey_id).order_by("-entered_at").values("pk")[
-        :FUNNEL_SAMPLE_RUNS
-    ]
+    recent = (
+        JourneyRun.objects.filter(journey_id=journey_id)
+        .order_by("-entered_at")
+        .values("pk")[:FUNNEL_SAMPLE_RUNS]
+    )
     sample = (
         RunStep.objects.filter(
             run_id__in=recent,
@@ -202,7 +205,7 @@ def funnel_svg(nodes: list[FunnelNode], *, runs_url: str, journey_id: str) -> Sa
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="studio-funnel" role="img" width="100%" '
         f'style="max-width:{width}px" viewBox="0 0 {width} {height}" aria-label="Funnel of {escape(journey_id)}">',
-        '<style>text{font:12px sans-serif;fill:#333}.n{fill:#666}</style>',
+        "<style>text{font:12px sans-serif;fill:#333}.n{fill:#666}</style>",
     ]
     if not nodes:
         out.append(f'<text x="{pad}" y="{pad + 16}">No runs yet.</text>')
@@ -211,9 +214,7 @@ def funnel_svg(nodes: list[FunnelNode], *, runs_url: str, journey_id: str) -> Sa
         node_url = f"{runs_url}?journey_id={escape(journey_id)}&amp;current_node={escape(node.label)}"
         if node.position == -1:
             node_url = f"{runs_url}?journey_id={escape(journey_id)}&amp;current_node="
-        out.append(
-            f'<a href="{node_url}"><text x="{pad}" y="{y + 19}">{escape(node.label[:44])}</text></a>'
-        )
+        out.append(f'<a href="{node_url}"><text x="{pad}" y="{y + 19}">{escape(node.label[:44])}</text></a>')
         x = float(label_w)
         segments = [("parked", node.parked)] + [(s, node.ended[s]) for s in node.ended]
         for kind, count in segments:
@@ -232,8 +233,12 @@ def funnel_svg(nodes: list[FunnelNode], *, runs_url: str, journey_id: str) -> Sa
         )
     legend_y = height - 10
     lx = pad
-    for kind, name in (("parked", "parked now"), (Status.COMPLETED, "completed here"),
-                       (Status.EXITED, "exited here"), (Status.FAILED, "failed here")):
+    for kind, name in (
+        ("parked", "parked now"),
+        (Status.COMPLETED, "completed here"),
+        (Status.EXITED, "exited here"),
+        (Status.FAILED, "failed here"),
+    ):
         out.append(f'<rect x="{lx}" y="{legend_y - 10}" width="12" height="12" fill="{COLORS[kind]}"/>')
         out.append(f'<text x="{lx + 16}" y="{legend_y}">{name}</text>')
         lx += 130
@@ -257,7 +262,7 @@ def daily_svg(series: dict[str, list[int]]) -> SafeString:
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="studio-daily" role="img" width="100%" '
         f'style="max-width:{width}px" viewBox="0 0 {width} {height + 20}" aria-label="Runs per day">',
-        '<style>text{font:11px sans-serif;fill:#555}</style>',
+        "<style>text{font:11px sans-serif;fill:#555}</style>",
         f'<line x1="{left}" y1="{top + inner_h}" x2="{width - 10}" y2="{top + inner_h}" stroke="#ccc"/>',
         f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + inner_h}" stroke="#ccc"/>',
         f'<text x="4" y="{top + 8}">{biggest}</text><text x="4" y="{top + inner_h}">0</text>',
@@ -379,4 +384,3 @@ def journey_set_enabled_view(request: HttpRequest, journey_id: str) -> HttpRespo
     if not target.startswith("/admin/"):
         target = reverse("admin:studio_journey", args=[journey.id])
     return HttpResponseRedirect(target)
-

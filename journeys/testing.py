@@ -22,7 +22,7 @@ import contextvars
 import uuid
 from collections.abc import Callable, Coroutine, Generator, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import time_machine
@@ -41,7 +41,7 @@ from journeys.runner import event_payload, journey_execute, task_execute
 from journeys.selectors import event_as_wait_result
 
 T = TypeVar("T")
-DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=dt_timezone.utc)
+DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
 @dataclass
@@ -69,7 +69,14 @@ class _Park:
 class _SimulatedRun:
     """One coroutine (a journey run or a task) stepped by the harness in its own context."""
 
-    def __init__(self, coro: Coroutine[Any, Any, Any], *, engine_run_id: str, journey: Journey | None, payload: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        coro: Coroutine[Any, Any, Any],
+        *,
+        engine_run_id: str,
+        journey: Journey | None,
+        payload: dict[str, Any],
+    ) -> None:
         self.coro = coro
         self.engine_run_id = engine_run_id
         self.journey = journey
@@ -100,7 +107,9 @@ class _HarnessBackend:
     async def db(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
         return fn(**kwargs)
 
-    async def sleep(self, *, run_id: uuid.UUID, seq: int, duration: timedelta, deadline: datetime, label: str) -> None:
+    async def sleep(
+        self, *, run_id: uuid.UUID, seq: int, duration: timedelta, deadline: datetime, label: str
+    ) -> None:
         if timezone.now() < deadline:
             await _Park(deadline=deadline, run_id=run_id, label=label)
 
@@ -119,7 +128,9 @@ class _HarnessBackend:
     ) -> dict[str, Any] | None:
         if replay is not None or timezone.now() >= deadline:
             return None
-        return await _Park(deadline=deadline, run_id=run_id, label=label, event=event, contact_id=contact_id, where=where)
+        return await _Park(
+            deadline=deadline, run_id=run_id, label=label, event=event, contact_id=contact_id, where=where
+        )
 
 
 class JourneyHarness:
@@ -164,7 +175,9 @@ class JourneyHarness:
                 for run in self._runs:
                     if run.journey is not None and run.parked and run.parked.run_id in exited:
                         run.kill()
-                for event in Event.objects.filter(pk__in=event_ids).select_related("contact").order_by("received_at"):
+                for event in (
+                    Event.objects.filter(pk__in=event_ids).select_related("contact").order_by("received_at")
+                ):
                     self._route(event)
         finally:
             self._settling = False
@@ -178,10 +191,17 @@ class JourneyHarness:
             if self._only is None or journey.id in self._only:
                 self._spawn_journey(journey, payload, engine_run_id=f"sim-{uuid.uuid4()}")
         for task in registry.tasks_for(event.name):
-            self._spawn(task_execute(task=task, payload=payload, backend=self._backend), engine_run_id=f"sim-{uuid.uuid4()}", journey=None, payload=payload)
+            self._spawn(
+                task_execute(task=task, payload=payload, backend=self._backend),
+                engine_run_id=f"sim-{uuid.uuid4()}",
+                journey=None,
+                payload=payload,
+            )
 
     def _spawn_journey(self, journey: Journey, payload: dict[str, Any], *, engine_run_id: str) -> None:
-        coro = journey_execute(journey=journey, payload=payload, engine_run_id=engine_run_id, backend=self._backend)
+        coro = journey_execute(
+            journey=journey, payload=payload, engine_run_id=engine_run_id, backend=self._backend
+        )
         self._spawn(coro, engine_run_id=engine_run_id, journey=journey, payload=payload)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], **kwargs: Any) -> None:
@@ -217,13 +237,23 @@ class JourneyHarness:
         return result
 
     def start(
-        self, journey_id: str, *, user_id: str, email: str | None = None, properties: dict[str, Any] | None = None
+        self,
+        journey_id: str,
+        *,
+        user_id: str,
+        email: str | None = None,
+        properties: dict[str, Any] | None = None,
     ) -> JourneyRun | None:
         """Send the journey's trigger event for a contact; returns the run it made, if any."""
         journey = registry.get(journey_id)
         if journey is None:
             raise LookupError(f"no journey {journey_id!r}; known: {', '.join(j.id for j in registry.all())}")
-        self.emit(journey.trigger.event, user_id=user_id, email=email or f"{user_id}@example.com", properties=properties)
+        self.emit(
+            journey.trigger.event,
+            user_id=user_id,
+            email=email or f"{user_id}@example.com",
+            properties=properties,
+        )
         return self.run(journey_id, user_id)
 
     def advance(self, duration: Duration | timedelta) -> None:
@@ -274,7 +304,9 @@ class JourneyHarness:
 
     def run(self, journey_id: str, user_id: str) -> JourneyRun | None:
         return (
-            JourneyRun.objects.filter(journey_id=journey_id, contact__user_id=user_id).order_by("-entered_at").first()
+            JourneyRun.objects.filter(journey_id=journey_id, contact__user_id=user_id)
+            .order_by("-entered_at")
+            .first()
         )
 
     def skip_reasons(self, journey_id: str, user_id: str) -> list[str]:

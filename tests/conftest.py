@@ -22,10 +22,14 @@ def api(client, api_key_secret):
             self.headers = {"Authorization": f"Bearer {secret}"}
 
         def post(self, path: str, body=None, **headers):
-            return client.post(path, body, content_type="application/json", headers={**self.headers, **headers})
+            return client.post(
+                path, body, content_type="application/json", headers={**self.headers, **headers}
+            )
 
         def put(self, path: str, body=None, **headers):
-            return client.put(path, body, content_type="application/json", headers={**self.headers, **headers})
+            return client.put(
+                path, body, content_type="application/json", headers={**self.headers, **headers}
+            )
 
         def get(self, path: str, **headers):
             return client.get(path, headers={**self.headers, **headers})
@@ -54,7 +58,9 @@ def browser():
 
     from playwright.sync_api import sync_playwright
 
-    executable = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
+    executable = (
+        os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
+    )
     if not executable:
         pytest.fail("Chromium is not installed; bin/bootstrap installs Debian's chromium package")
     # Playwright's sync API runs its own event loop; Django must allow sync ORM calls beside it.

@@ -91,7 +91,9 @@ class HatchetBackend:
     async def db(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
         return await run_db(fn, **kwargs)
 
-    async def sleep(self, *, run_id: UUID, seq: int, duration: timedelta, deadline: datetime, label: str) -> None:
+    async def sleep(
+        self, *, run_id: UUID, seq: int, duration: timedelta, deadline: datetime, label: str
+    ) -> None:
         # Always the written duration, never "what is left": the engine matches a replayed durable
         # call by position, and remembers when the original sleep began.
         await self.ctx.aio_sleep_for(duration, label=label)

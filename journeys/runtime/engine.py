@@ -53,7 +53,10 @@ def _connect():
 
     if settings.HATCHET_CLIENT_TOKEN or os.environ.get("HATCHET_CLIENT_TOKEN"):
         return Hatchet()
-    if os.environ.get("HATCHET_CLIENT_EMBEDDED_BINARY_PATH") or os.environ.get("HOGSEND_ENGINE") == "embedded":
+    if (
+        os.environ.get("HATCHET_CLIENT_EMBEDDED_BINARY_PATH")
+        or os.environ.get("HOGSEND_ENGINE") == "embedded"
+    ):
         return Hatchet.from_embedded()
     path = settings.HOGSEND_ENGINE_FILE
     try:
@@ -104,8 +107,10 @@ def engine_push_events(*, event_ids: Iterable[UUID]) -> int:
         ]
         for start in range(0, len(batch), 500):
             client.event.bulk_push(batch[start : start + 500])
-    except Exception as error:  # noqa: BLE001 - the outbox keeps the event; say why in the log
-        Event.objects.filter(pk__in=[e.pk for e in events]).update(dispatch_attempts=F("dispatch_attempts") + 1)
+    except Exception as error:
+        Event.objects.filter(pk__in=[e.pk for e in events]).update(
+            dispatch_attempts=F("dispatch_attempts") + 1
+        )
         logger.warning("engine push of %d events failed, will retry: %s", len(events), error)
         return 0
     return event_mark_dispatched(event_ids=[e.pk for e in events])
@@ -126,7 +131,7 @@ def engine_cancel_runs(*, run_ids: Iterable[UUID]) -> None:
         from hatchet_sdk.features.runs import BulkCancelReplayOpts
 
         hatchet_client().runs.bulk_cancel(BulkCancelReplayOpts(ids=engine_ids))
-    except Exception as error:  # noqa: BLE001 - the run is already exited here; sends are refused
+    except Exception as error:
         logger.warning("engine cancel of %s failed: %s", engine_ids, error)
 
 

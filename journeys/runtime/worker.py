@@ -12,8 +12,8 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from hatchet_sdk import DurableContext, EmptyModel
 from django.utils import timezone
+from hatchet_sdk import DurableContext, EmptyModel
 
 from journeys.definition import DurableTask, Journey
 from journeys.durations import journey_time
@@ -89,10 +89,15 @@ class Heartbeat(threading.Thread):
         self.stopped = threading.Event()
 
     def beat(self) -> None:
-        record = {"worker": self.worker, "at": timezone.now().isoformat(), "started_at": self.started_at, "journeys": self.journeys}
+        record = {
+            "worker": self.worker,
+            "at": timezone.now().isoformat(),
+            "started_at": self.started_at,
+            "journeys": self.journeys,
+        }
         try:
             _redis().hset(HEARTBEAT_KEY, self.worker, json.dumps(record))
-        except Exception as error:  # noqa: BLE001 - a Redis outage must not stop journeys
+        except Exception as error:
             logger.warning("worker heartbeat failed: %s", error)
 
     def run(self) -> None:
@@ -103,7 +108,7 @@ class Heartbeat(threading.Thread):
         self.stopped.set()
         try:
             _redis().hdel(HEARTBEAT_KEY, self.worker)
-        except Exception:  # noqa: BLE001 - best effort; readers ignore stale beats anyway
+        except Exception:
             pass
 
 

@@ -9,7 +9,9 @@ pytestmark = pytest.mark.django_db
 
 
 def test_put_creates_then_merges_a_contact(api):
-    created = api.put("/v1/contacts", {"userId": "u1", "email": "a@example.com", "properties": {"plan": "pro"}})
+    created = api.put(
+        "/v1/contacts", {"userId": "u1", "email": "a@example.com", "properties": {"plan": "pro"}}
+    )
     assert created.status_code == 201
 
     updated = api.put("/v1/contacts", {"userId": "u1", "properties": {"seats": 5}})

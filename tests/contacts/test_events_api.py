@@ -37,7 +37,9 @@ def test_an_event_is_accepted_with_its_event_and_contact_ids(api):
 
 def test_contact_properties_merge_into_the_contact(api):
     api.post("/v1/events", event(contactProperties={"first_name": "Ada", "plan": "pro"}))
-    api.post("/v1/events", event(contactProperties={"plan": "enterprise"}, email="ada@new.example", userEmail=None))
+    api.post(
+        "/v1/events", event(contactProperties={"plan": "enterprise"}, email="ada@new.example", userEmail=None)
+    )
 
     contact = Contact.objects.get(user_id="user_1")
     assert contact.properties == {"first_name": "Ada", "plan": "enterprise"}
@@ -92,7 +94,10 @@ def test_bad_input_is_rejected_with_a_message_naming_the_problem(api, overrides,
 
 def test_malformed_json_is_a_4xx_not_a_500(api, client, api_key_secret):
     response = client.post(
-        "/v1/events", "{not json", content_type="application/json", headers={"Authorization": f"Bearer {api_key_secret}"}
+        "/v1/events",
+        "{not json",
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api_key_secret}"},
     )
     assert 400 <= response.status_code < 500
 
@@ -163,7 +168,10 @@ class TestAuth:
 
     def test_an_unknown_key_is_a_401(self, client, db):
         response = client.post(
-            "/v1/events", event(), content_type="application/json", headers={"Authorization": "Bearer hsk_nope"}
+            "/v1/events",
+            event(),
+            content_type="application/json",
+            headers={"Authorization": "Bearer hsk_nope"},
         )
         assert response.status_code == 401
         assert response.json()["detail"] == "unknown API key"
@@ -174,7 +182,10 @@ class TestAuth:
         key, secret = api_key_create(name="old", scopes=["ingest"])
         api_key_revoke(key=key)
         response = client.post(
-            "/v1/events", event(), content_type="application/json", headers={"Authorization": f"Bearer {secret}"}
+            "/v1/events",
+            event(),
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {secret}"},
         )
         assert response.status_code == 401
         assert "revoked" in response.json()["detail"]
@@ -186,9 +197,14 @@ class TestAuth:
 
         from contacts.services import api_key_create
 
-        _, secret = api_key_create(name="old", scopes=["ingest"], expires_at=timezone.now() - timedelta(seconds=1))
+        _, secret = api_key_create(
+            name="old", scopes=["ingest"], expires_at=timezone.now() - timedelta(seconds=1)
+        )
         response = client.post(
-            "/v1/events", event(), content_type="application/json", headers={"Authorization": f"Bearer {secret}"}
+            "/v1/events",
+            event(),
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {secret}"},
         )
         assert response.status_code == 401
         assert "expired" in response.json()["detail"]
@@ -198,7 +214,10 @@ class TestAuth:
 
         _, secret = api_key_create(name="reader", scopes=["read"])
         response = client.post(
-            "/v1/events", event(), content_type="application/json", headers={"Authorization": f"Bearer {secret}"}
+            "/v1/events",
+            event(),
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {secret}"},
         )
         assert response.status_code == 403
         assert "ingest" in response.json()["detail"]

@@ -48,9 +48,11 @@ class SmtpSink:
         self.port = _free_port()
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(self, server, session, envelope):
         with self.lock:
-            self.messages.append(message_from_bytes(envelope.original_content or envelope.content, policy=policy.default))
+            self.messages.append(
+                message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
+            )
         return "250 OK"
 
     def to(self, address: str) -> list:
@@ -92,11 +94,15 @@ class WorkerProcess:
 
     def start(self) -> None:
         self.log.parent.mkdir(exist_ok=True)
-        out = open(self.log, "ab")  # noqa: SIM115 - the child owns it
+        out = open(self.log, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "manage.py", "runworker"], cwd=ROOT, env=self.env, stdout=out, stderr=out
         )
-        wait_until(lambda: b"waiting for tasks" in self.log.read_bytes().split(b"== start")[-1], timeout=60, what="worker start")
+        wait_until(
+            lambda: b"waiting for tasks" in self.log.read_bytes().split(b"== start")[-1],
+            timeout=60,
+            what="worker start",
+        )
 
     def mark(self) -> None:
         with open(self.log, "ab") as f:

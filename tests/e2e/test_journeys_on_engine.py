@@ -23,7 +23,11 @@ def post(api, name, user_id, **fields):
 
 
 def run_of(journey_id, user_id):
-    return JourneyRun.objects.filter(journey_id=journey_id, contact__user_id=user_id).order_by("-entered_at").first()
+    return (
+        JourneyRun.objects.filter(journey_id=journey_id, contact__user_id=user_id)
+        .order_by("-entered_at")
+        .first()
+    )
 
 
 def wait_for_run(journey_id, user_id, status, timeout=20 * DAY):
@@ -62,7 +66,9 @@ def test_welcome_series_branches_on_whether_the_feature_was_used(api, live, smtp
 
 def test_an_exit_mid_sleep_stops_the_journey_and_nothing_more_is_sent(api, live, smtp):
     post(api, "payment.failed", "late")
-    wait_until(lambda: (r := run_of("churn-prevention", "late")) and r.status == "waiting", timeout=10, what="parked")
+    wait_until(
+        lambda: (r := run_of("churn-prevention", "late")) and r.status == "waiting", timeout=10, what="parked"
+    )
     exited = post(api, "payment.succeeded", "late")
 
     run = run_of("churn-prevention", "late")
@@ -79,7 +85,11 @@ def test_an_exit_mid_sleep_stops_the_journey_and_nothing_more_is_sent(api, live,
 
 def test_wait_for_event_resolves_and_the_csm_name_reaches_the_email(api, live, smtp):
     post(api, "user.signed_up", "acme", eventProperties={"plan": "enterprise", "seats": 40})
-    wait_until(lambda: (r := run_of("concierge-onboarding", "acme")) and r.current_node == "await-csm", timeout=10, what="await-csm")
+    wait_until(
+        lambda: (r := run_of("concierge-onboarding", "acme")) and r.current_node == "await-csm",
+        timeout=10,
+        what="await-csm",
+    )
     post(api, "csm.contacted", "acme", eventProperties={"csm_name": "Sarah", "channel": "email"})
 
     wait_for_run("concierge-onboarding", "acme", "completed")
@@ -119,7 +129,9 @@ def test_three_journeys_on_one_trigger_run_concurrently(api, live, smtp):
     post(api, "e2e.fanout", "fan")
 
     runs = wait_until(
-        lambda: (rs := list(JourneyRun.objects.filter(contact__user_id="fan", status="completed"))) and len(rs) == 3 and rs,
+        lambda: (rs := list(JourneyRun.objects.filter(contact__user_id="fan", status="completed")))
+        and len(rs) == 3
+        and rs,
         timeout=10 * DAY,
         what="three completed runs",
     )
@@ -169,7 +181,8 @@ def test_events_posted_while_the_engine_is_down_run_when_it_returns(api, live, s
     # are not redelivered to it); ops do the same after an engine upgrade.
     live.restart()
     wait_until(
-        lambda: events_redispatch(older_than_seconds=0) or not Event.objects.filter(dispatch_state="pending").exists(),
+        lambda: events_redispatch(older_than_seconds=0)
+        or not Event.objects.filter(dispatch_state="pending").exists(),
         timeout=60,
         what="the outbox sweep to push the event",
     )

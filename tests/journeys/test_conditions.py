@@ -35,7 +35,9 @@ def test_each_operator(condition, properties, expected):
 
 
 def test_plain_data_and_the_builder_mean_the_same():
-    as_data = parse_where([{"type": "property", "source": "context", "property": "plan", "operator": "eq", "value": "pro"}])
+    as_data = parse_where(
+        [{"type": "property", "source": "context", "property": "plan", "operator": "eq", "value": "pro"}]
+    )
     assert as_data == parse_where(prop("plan").eq("pro")) == parse_where(lambda b: b.prop("plan").eq("pro"))
 
 

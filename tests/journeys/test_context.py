@@ -26,7 +26,7 @@ def test_sleep_parks_the_run_as_waiting_with_its_label_then_resumes(journey_harn
     assert (run.status, run.current_node) == ("waiting", "two-days")
     assert run.waiting_until == start + timedelta(days=2)
 
-    journey_harness.advance(days(2) )
+    journey_harness.advance(days(2))
     run.refresh_from_db()
     assert (run.status, run.current_node) == ("waiting", "sleep:1h")
     assert RESULTS["slept"].slept_at == start
@@ -58,7 +58,9 @@ def test_sleep_until_wakes_at_that_moment(journey_harness, register):
 
 @define_journey(id="waiter", name="Waiter", trigger="go")
 async def waiter(user, ctx):
-    result = await ctx.wait_for_event("reply", timeout=days(1), label="await-reply", where=lambda b: b.prop("ok").eq(True))
+    result = await ctx.wait_for_event(
+        "reply", timeout=days(1), label="await-reply", where=lambda b: b.prop("ok").eq(True)
+    )
     RESULTS["wait"] = result
     await ctx.checkpoint("timed-out" if result.timed_out else "replied")
 
@@ -186,7 +188,9 @@ def test_guard_is_subscribed_reflects_unsubscribe_mid_journey(journey_harness, r
 def test_trigger_goes_through_the_full_pipeline(journey_harness, register):
     @define_journey(id="trigger-happy", name="Trigger", trigger="go", exit_on=["stop"])
     async def trigger_happy(user, ctx):
-        await ctx.trigger("user.created", user_id=user.id, user_email="u1@example.com", properties={"from": "journey"})
+        await ctx.trigger(
+            "user.created", user_id=user.id, user_email="u1@example.com", properties={"from": "journey"}
+        )
         await ctx.trigger("stop")  # exits this very run
         await ctx.checkpoint("never-reached")
 

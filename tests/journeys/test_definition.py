@@ -33,7 +33,10 @@ def test_define_journey_keeps_the_meta():
         trigger=on("user.created", where=lambda b: b.prop("plan").eq("pro")),
         entry_limit="once_per_period",
         entry_period=days(7),
-        exit_on=["user.deleted", on("plan.changed", where=[{"property": "plan", "operator": "eq", "value": "free"}])],
+        exit_on=[
+            "user.deleted",
+            on("plan.changed", where=[{"property": "plan", "operator": "eq", "value": "free"}]),
+        ],
         suppress=hours(12),
         category="onboarding",
     )(noop)

@@ -48,7 +48,10 @@ def test_a_replay_takes_the_recorded_branch_even_if_the_world_changed(journey_ha
 def test_replaying_a_concierge_run_mid_wait_neither_repages_nor_resends(journey_harness, settings):
     settings.CSM_ALERT_EMAIL = "csm@hogsend.example"
     journey_harness.start(
-        "concierge-onboarding", user_id="big", email="cto@big.example", properties={"plan": "enterprise", "seats": 300}
+        "concierge-onboarding",
+        user_id="big",
+        email="cto@big.example",
+        properties={"plan": "enterprise", "seats": 300},
     )
     journey_harness.advance(hours(25))  # first wait timed out: re-paged, parked in await-csm-2
     run = journey_harness.run("concierge-onboarding", "big")

@@ -16,16 +16,29 @@ from journeys.shipped.constants import Events
 def make_studio_data(harness) -> dict:
     """Realistic runs through the real pipeline: one completed, one parked in a sleep, one parked in
     a wait (with triggers), plus a failed run written directly (the harness does not fail runs)."""
-    harness.emit(Events.USER_CREATED, user_id="bob", email="bob@example.com", contact_properties={"first_name": "Bob"})
+    harness.emit(
+        Events.USER_CREATED, user_id="bob", email="bob@example.com", contact_properties={"first_name": "Bob"}
+    )
     harness.advance(days(2))
-    harness.emit(Events.USER_CREATED, user_id="ada", email="ada@example.com",
-                 contact_properties={"first_name": "Ada", "plan": "pro"})
-    harness.emit(Events.USER_SIGNED_UP, user_id="cy", email="cy@example.com", properties={"plan": "enterprise"})
+    harness.emit(
+        Events.USER_CREATED,
+        user_id="ada",
+        email="ada@example.com",
+        contact_properties={"first_name": "Ada", "plan": "pro"},
+    )
+    harness.emit(
+        Events.USER_SIGNED_UP, user_id="cy", email="cy@example.com", properties={"plan": "enterprise"}
+    )
     dan, _ = Contact.objects.get_or_create(user_id="dan", defaults={"email": "dan@example.com"})
     failed = JourneyRun.objects.create(
-        journey_id="churn-prevention", contact=dan, status=JourneyRun.Status.FAILED, current_node="first-retry",
-        entered_at=timezone.now() - timedelta(hours=3), ended_at=timezone.now(),
-        error="Traceback (most recent call last):\nTimeoutError: provider down", engine_run_id="eng-failed-1",
+        journey_id="churn-prevention",
+        contact=dan,
+        status=JourneyRun.Status.FAILED,
+        current_node="first-retry",
+        entered_at=timezone.now() - timedelta(hours=3),
+        ended_at=timezone.now(),
+        error="Traceback (most recent call last):\nTimeoutError: provider down",
+        engine_run_id="eng-failed-1",
     )
     return {
         "completed": harness.run("activation-welcome", "bob"),

@@ -14,8 +14,9 @@ CONTACTS = reverse("admin:contacts_contact_changelist")
 
 
 def act(client, contact, action, data=None):
-    return client.post(reverse("admin:contacts_contact_studio_action", args=[contact.pk, action]), data or {},
-                       follow=True)
+    return client.post(
+        reverse("admin:contacts_contact_studio_action", args=[contact.pk, action]), data or {}, follow=True
+    )
 
 
 def test_search_by_exact_user_id_or_email_prefix(admin_client, studio_data):
@@ -29,7 +30,9 @@ def test_search_by_exact_user_id_or_email_prefix(admin_client, studio_data):
     assert found("example.com") == set()  # a prefix, not a contains scan
 
 
-def test_the_contacts_list_does_not_grow_queries_with_rows(admin_client, studio_data, django_assert_max_num_queries):
+def test_the_contacts_list_does_not_grow_queries_with_rows(
+    admin_client, studio_data, django_assert_max_num_queries
+):
     Contact.objects.bulk_create([Contact(user_id=f"bulk{i}", email=f"b{i}@example.com") for i in range(40)])
     # session, user, table estimate, (small-table) count, the page: the same for 3 rows or 3 million.
     with django_assert_max_num_queries(5):
@@ -89,28 +92,47 @@ def test_enroll_emits_the_journeys_trigger_event_with_the_form_properties(admin_
 
     previous = install_dispatcher(Recorder())
     try:
-        response = act(admin_client, studio_data["ada"], "enroll",
-                       {"journey_id": "conversion-abandoned-checkout", "properties": '{"cart": 42}'})
+        response = act(
+            admin_client,
+            studio_data["ada"],
+            "enroll",
+            {"journey_id": "conversion-abandoned-checkout", "properties": '{"cart": 42}'},
+        )
     finally:
         install_dispatcher(previous)
     event = Event.objects.get(pk=pushed[0])
     assert (event.name, event.properties, event.source, event.contact_id) == (
-        "checkout.abandoned", {"cart": 42}, "system", studio_data["ada"].pk)
-    assert AuditEntry.objects.get(action="contact.enroll").detail["journey_id"] == "conversion-abandoned-checkout"
+        "checkout.abandoned",
+        {"cart": 42},
+        "system",
+        studio_data["ada"].pk,
+    )
+    assert (
+        AuditEntry.objects.get(action="contact.enroll").detail["journey_id"]
+        == "conversion-abandoned-checkout"
+    )
     assert any("Emitted checkout.abandoned" in m for m in messages_of(response))
 
 
 def test_enroll_with_bad_properties_says_why_and_stores_nothing(admin_client, studio_data):
     before = Event.objects.count()
-    response = act(admin_client, studio_data["ada"], "enroll",
-                   {"journey_id": "activation-welcome", "properties": "[1, 2]"})
+    response = act(
+        admin_client,
+        studio_data["ada"],
+        "enroll",
+        {"journey_id": "activation-welcome", "properties": "[1, 2]"},
+    )
     assert Event.objects.count() == before
     assert any("must be a JSON object" in m for m in messages_of(response))
 
 
 def test_erase_removes_personal_data_but_keeps_the_rows(admin_client, studio_data, fake_engine):
     ada = studio_data["ada"]
-    events, emails, runs = ada.events.count(), EmailLog.objects.filter(contact=ada).count(), ada.journey_runs.count()
+    events, emails, runs = (
+        ada.events.count(),
+        EmailLog.objects.filter(contact=ada).count(),
+        ada.journey_runs.count(),
+    )
     act(admin_client, ada, "erase", {"confirm": "nope"})
     ada.refresh_from_db()
     assert ada.erased_at is None
@@ -131,10 +153,14 @@ def test_erase_removes_personal_data_but_keeps_the_rows(admin_client, studio_dat
 
 
 def test_adding_and_removing_a_suppression_in_its_admin_is_audited(admin_client):
-    admin_client.post(reverse("admin:contacts_suppression_add"),
-                      {"email": "x@example.com", "reason": "manual", "note": "by hand"})
+    admin_client.post(
+        reverse("admin:contacts_suppression_add"),
+        {"email": "x@example.com", "reason": "manual", "note": "by hand"},
+    )
     suppression = Suppression.objects.get(email="x@example.com")
     admin_client.post(reverse("admin:contacts_suppression_delete", args=[suppression.pk]), {"post": "yes"})
     assert not Suppression.objects.exists()
     assert list(AuditEntry.objects.order_by("created_at").values_list("action", flat=True)) == [
-        "suppression.add", "suppression.remove"]
+        "suppression.add",
+        "suppression.remove",
+    ]

@@ -13,24 +13,29 @@ pytestmark = pytest.mark.django_db
 LOGS = reverse("admin:emails_emaillog_changelist")
 
 
-def test_the_email_log_lists_status_opens_and_clicks(admin_client, studio_data, django_assert_max_num_queries):
+def test_the_email_log_lists_status_opens_and_clicks(
+    admin_client, studio_data, django_assert_max_num_queries
+):
     EmailLog.objects.filter(to_email="bob@example.com").update(opened_at="2026-01-06T10:00Z")
     with django_assert_max_num_queries(6):
         response = admin_client.get(LOGS)
     html = response.content.decode()
     assert "bob@example.com" in html and "icon-yes.svg" in html
     assert {log.to_email for log in admin_client.get(LOGS, {"q": "bob@"}).context["cl"].result_list} == {
-        "bob@example.com"}
+        "bob@example.com"
+    }
 
 
-def test_an_emails_page_previews_it_in_a_sandboxed_iframe(admin_client, studio_data, django_assert_max_num_queries):
+def test_an_emails_page_previews_it_in_a_sandboxed_iframe(
+    admin_client, studio_data, django_assert_max_num_queries
+):
     log = EmailLog.objects.filter(template="activation/welcome", to_email="ada@example.com").get()
     EmailLog.objects.filter(pk=log.pk).update(props={"first_name": "Zed"})
     with django_assert_max_num_queries(3):
         response = admin_client.get(reverse("admin:emails_emaillog_change", args=[log.pk]))
     html = response.content.decode()
     assert '<iframe class="studio-preview" id="email-preview" sandbox=""' in html
-    assert "srcdoc=\"&lt;" in html  # the rendered HTML, escaped into the attribute
+    assert 'srcdoc="&lt;' in html  # the rendered HTML, escaped into the attribute
     assert "Welcome, Zed!" in response.context["preview"]["html"]  # rendered from the log's props
 
 
@@ -54,8 +59,9 @@ def test_the_template_gallery_lists_every_template(admin_client):
 
 
 def test_creating_an_api_key_shows_the_secret_once_and_never_the_hash(admin_client):
-    response = admin_client.post(reverse("admin:contacts_apikey_add"), {"name": "web", "scopes": ["ingest"]},
-                                 follow=True)
+    response = admin_client.post(
+        reverse("admin:contacts_apikey_add"), {"name": "web", "scopes": ["ingest"]}, follow=True
+    )
     key = ApiKey.objects.get()
     secret = next(m for m in messages_of(response) if "shown only this once" in m).split("<code")[1]
     assert f"hsk_{key.prefix}_" in secret
@@ -68,8 +74,10 @@ def test_creating_an_api_key_shows_the_secret_once_and_never_the_hash(admin_clie
 def test_revoking_keys_is_an_audited_action(admin_client):
     admin_client.post(reverse("admin:contacts_apikey_add"), {"name": "web", "scopes": ["ingest"]})
     key = ApiKey.objects.get()
-    admin_client.post(reverse("admin:contacts_apikey_changelist"),
-                      {"action": "revoke_selected", "_selected_action": [str(key.pk)]})
+    admin_client.post(
+        reverse("admin:contacts_apikey_changelist"),
+        {"action": "revoke_selected", "_selected_action": [str(key.pk)]},
+    )
     key.refresh_from_db()
     assert key.revoked_at is not None
     assert AuditEntry.objects.filter(action="api_key.revoke", target_id=str(key.pk)).exists()

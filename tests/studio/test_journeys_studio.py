@@ -29,7 +29,9 @@ def test_a_non_staff_user_is_sent_to_the_login_page(client, django_user_model, s
 
 
 def test_anonymous_cannot_toggle_a_journey(client):
-    response = client.post(reverse("admin:studio_journey_enabled", args=["activation-welcome"]), {"enabled": "0"})
+    response = client.post(
+        reverse("admin:studio_journey_enabled", args=["activation-welcome"]), {"enabled": "0"}
+    )
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
     assert not JourneySetting.objects.exists()
 
@@ -41,7 +43,9 @@ def test_the_admin_index_lists_the_studio_section(admin_client):
     assert reverse("admin:studio_templates") in response.content.decode()
 
 
-def test_every_registered_journey_is_listed_even_before_anyone_entered(admin_client, django_assert_max_num_queries):
+def test_every_registered_journey_is_listed_even_before_anyone_entered(
+    admin_client, django_assert_max_num_queries
+):
     with django_assert_max_num_queries(4):
         response = admin_client.get(reverse("admin:studio_journeys"))
     html = response.content.decode()
@@ -62,7 +66,9 @@ def test_the_overview_counts_runs_by_status(admin_client, studio_data):
     assert rows["conversion-abandoned-checkout"] == dict.fromkeys(rows["conversion-abandoned-checkout"], 0)
 
 
-def test_a_journeys_page_draws_its_funnel_and_daily_chart(admin_client, studio_data, django_assert_max_num_queries):
+def test_a_journeys_page_draws_its_funnel_and_daily_chart(
+    admin_client, studio_data, django_assert_max_num_queries
+):
     with django_assert_max_num_queries(9):
         response = admin_client.get(reverse("admin:studio_journey", args=["activation-welcome"]))
     html = response.content.decode()
@@ -88,7 +94,11 @@ def test_an_operator_disables_and_re_enables_a_journey_and_each_change_is_audite
     assert journey_is_enabled(journey=journey) is False
     entry = AuditEntry.objects.get()
     assert (entry.actor, entry.action, entry.target_type, entry.target_id) == (
-        admin_user, "journey.disable", "journey", journey.id)
+        admin_user,
+        "journey.disable",
+        "journey",
+        journey.id,
+    )
     assert entry.detail == {"before": True, "after": False}
     page = admin_client.get(reverse("admin:studio_journey", args=[journey.id])).content.decode()
     assert 'id="journey-state">disabled' in page
@@ -96,7 +106,9 @@ def test_an_operator_disables_and_re_enables_a_journey_and_each_change_is_audite
     admin_client.post(url, {"enabled": "1"})
     assert journey_is_enabled(journey=journey) is True
     assert list(AuditEntry.objects.order_by("created_at").values_list("action", flat=True)) == [
-        "journey.disable", "journey.enable"]
+        "journey.disable",
+        "journey.enable",
+    ]
 
 
 def test_toggling_needs_a_post_with_a_csrf_token(admin_user):

@@ -16,30 +16,42 @@ def listed(response) -> set:
 
 
 def test_runs_filter_by_journey_status_node_and_deadline(admin_client, studio_data):
-    sleeping, waiting, completed, failed = (studio_data[k] for k in ("sleeping", "waiting", "completed", "failed"))
+    sleeping, waiting, completed, failed = (
+        studio_data[k] for k in ("sleeping", "waiting", "completed", "failed")
+    )
     assert listed(admin_client.get(RUNS)) == {sleeping.pk, waiting.pk, completed.pk, failed.pk}
     assert listed(admin_client.get(RUNS, {"journey_id": "activation-welcome"})) == {sleeping.pk, completed.pk}
     assert listed(admin_client.get(RUNS, {"status": "failed"})) == {failed.pk}
-    assert listed(admin_client.get(RUNS, {"journey_id": "concierge-onboarding", "current_node": "await-csm"})) == {
-        waiting.pk}
+    assert listed(
+        admin_client.get(RUNS, {"journey_id": "concierge-onboarding", "current_node": "await-csm"})
+    ) == {waiting.pk}
     # ada sleeps two days; cy's wait times out in one: both within 7 days, only cy within 24 hours.
     assert listed(admin_client.get(RUNS, {"waiting_until": "24h"})) == {waiting.pk}
     assert listed(admin_client.get(RUNS, {"waiting_until": "7d"})) == {waiting.pk, sleeping.pk}
     assert listed(admin_client.get(RUNS, {"q": "ada"})) == {sleeping.pk}
 
 
-def test_the_runs_list_does_not_grow_queries_with_rows(admin_client, studio_data, django_assert_max_num_queries):
+def test_the_runs_list_does_not_grow_queries_with_rows(
+    admin_client, studio_data, django_assert_max_num_queries
+):
     with django_assert_max_num_queries(5):
         admin_client.get(RUNS)
     for i in range(30):
-        JourneyRun.objects.create(journey_id="churn-prevention", contact=studio_data["ada"], status="completed",
-                                  entered_at=studio_data["failed"].entered_at, current_node=f"n{i}")
+        JourneyRun.objects.create(
+            journey_id="churn-prevention",
+            contact=studio_data["ada"],
+            status="completed",
+            entered_at=studio_data["failed"].entered_at,
+            current_node=f"n{i}",
+        )
     with django_assert_max_num_queries(5):
         response = admin_client.get(RUNS)
     assert len(response.context["cl"].result_list) == 34
 
 
-def test_a_runs_timeline_shows_sleeps_sends_and_the_engine_id(admin_client, studio_data, django_assert_max_num_queries):
+def test_a_runs_timeline_shows_sleeps_sends_and_the_engine_id(
+    admin_client, studio_data, django_assert_max_num_queries
+):
     run = studio_data["sleeping"]
     with django_assert_max_num_queries(4):
         response = admin_client.get(reverse("admin:journeys_journeyrun_change", args=[run.pk]))
@@ -68,7 +80,9 @@ def test_a_failed_runs_page_shows_its_error(admin_client, studio_data):
     assert "TimeoutError: provider down" in response.content.decode()
 
 
-def test_cancel_marks_the_run_exited_tells_the_engine_and_audits(admin_client, admin_user, studio_data, fake_engine):
+def test_cancel_marks_the_run_exited_tells_the_engine_and_audits(
+    admin_client, admin_user, studio_data, fake_engine
+):
     run = studio_data["sleeping"]
     response = admin_client.post(reverse("admin:journeys_journeyrun_cancel", args=[run.pk]), follow=True)
     run.refresh_from_db()

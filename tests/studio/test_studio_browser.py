@@ -35,8 +35,11 @@ def test_an_operator_walks_through_studio(live_server, page, artifacts_dir, djan
     visit(reverse("admin:studio_journeys"), "studio-journeys.png", "#studio-journeys")
     assert page.locator("#studio-journeys tbody tr").count() == 4
 
-    visit(reverse("admin:studio_journey", args=["activation-welcome"]), "studio-journey-funnel.png",
-          "svg.studio-funnel")
+    visit(
+        reverse("admin:studio_journey", args=["activation-welcome"]),
+        "studio-journey-funnel.png",
+        "svg.studio-funnel",
+    )
     assert page.locator("svg.studio-funnel rect").count() >= 2
     assert "post-welcome" in page.locator("svg.studio-funnel").inner_html()
 
@@ -51,14 +54,19 @@ def test_an_operator_walks_through_studio(live_server, page, artifacts_dir, djan
     visit(reverse("admin:journeys_journeyrun_changelist"), "studio-runs.png", "#result_list")
     assert page.locator("#result_list tbody tr").count() == 4
 
-    visit(reverse("admin:journeys_journeyrun_change", args=[data["waiting"].pk]), "studio-run-timeline.png",
-          "#run-timeline")
+    visit(
+        reverse("admin:journeys_journeyrun_change", args=[data["waiting"].pk]),
+        "studio-run-timeline.png",
+        "#run-timeline",
+    )
     assert "await-csm" in page.locator("#run-timeline").inner_text()
 
     visit(reverse("admin:contacts_contact_change", args=[data["ada"].pk]), "studio-contact.png", "#consent")
     assert "ada@example.com" in page.locator("#contact-email").inner_text()
 
     visit(reverse("admin:emails_emaillog_changelist"), "studio-email-log.png", "#result_list")
-    visit(reverse("admin:emails_emaillog_change", args=[email.pk]), "studio-email-preview.png", "#email-preview")
+    visit(
+        reverse("admin:emails_emaillog_change", args=[email.pk]), "studio-email-preview.png", "#email-preview"
+    )
     frame = page.frame_locator("#email-preview")
     assert "Welcome" in frame.locator("body").inner_text()

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import connection, connections
 
@@ -33,7 +32,9 @@ class Command(BaseCommand):
         parser.add_argument("--single", type=int, default=2000, help="events sent one per request")
         parser.add_argument("--batches", type=int, default=20, help="batches of 1,000 events")
         parser.add_argument("--latency-samples", type=int, default=200)
-        parser.add_argument("--parked", type=int, default=10000, help="runs parked before the second latency run")
+        parser.add_argument(
+            "--parked", type=int, default=10000, help="runs parked before the second latency run"
+        )
         parser.add_argument("--port", type=int, default=8765)
 
     def handle(self, *args: Any, **opts: Any) -> None:
@@ -92,11 +93,21 @@ class Command(BaseCommand):
     def _start(self, env: dict[str, str]) -> None:
         logs = ROOT / ".run" / "bench"
         logs.mkdir(parents=True, exist_ok=True)
-        web = [sys.executable, "-m", "uvicorn", "hogsend.asgi:application", "--port", str(self.port),
-               "--log-level", "warning", "--workers", "2"]
+        web = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "hogsend.asgi:application",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+            "--workers",
+            "2",
+        ]
         worker = [sys.executable, "manage.py", "runworker"]
         for name, cmd in (("web", web), ("worker", worker)):
-            out = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - owned by the child
+            out = open(logs / f"{name}.log", "wb")
             self.processes.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=out))
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -144,7 +155,7 @@ class Command(BaseCommand):
             status, _ = self._request("POST", "/v1/events/batch", {"events": events}, self.auth)
             assert status == 202, status
         rate = batches * 1000 / (time.perf_counter() - began)
-        self.stdout.write(f"batch: {batches} × 1,000 events, {rate:.0f}/s")
+        self.stdout.write(f"batch: {batches} x 1,000 events, {rate:.0f}/s")
         return rate
 
     # --- latency -----------------------------------------------------------------------------
@@ -157,7 +168,10 @@ class Command(BaseCommand):
         for i in range(samples):
             user = f"lat-{tag}-{i}"
             sent_at[user] = time.time()
-            assert self._post_event({"name": "bench.signup", "userId": user, "userEmail": f"{user}@example.com"}) == 202
+            assert (
+                self._post_event({"name": "bench.signup", "userId": user, "userEmail": f"{user}@example.com"})
+                == 202
+            )
             time.sleep(0.02)
         deadline = time.monotonic() + 300
         latencies: dict[str, float] = {}
@@ -172,7 +186,9 @@ class Command(BaseCommand):
             self.stdout.write(f"warning: only {len(values)}/{samples} emails arrived")
         median = statistics.median(values)
         p99 = values[min(len(values) - 1, int(len(values) * 0.99))]
-        self.stdout.write(f"latency ({label}): median {median:.0f} ms, p99 {p99:.0f} ms over {len(values)} events")
+        self.stdout.write(
+            f"latency ({label}): median {median:.0f} ms, p99 {p99:.0f} ms over {len(values)} events"
+        )
         return median, p99
 
     def _park(self, count: int) -> None:
@@ -180,7 +196,9 @@ class Command(BaseCommand):
 
         self.stdout.write(f"parking {count:,} runs …")
         for start in range(0, count, 1000):
-            events = [{"name": "bench.park", "userId": f"park-{i}"} for i in range(start, min(count, start + 1000))]
+            events = [
+                {"name": "bench.park", "userId": f"park-{i}"} for i in range(start, min(count, start + 1000))
+            ]
             assert self._request("POST", "/v1/events/batch", {"events": events}, self.auth)[0] == 202
         deadline = time.monotonic() + 900
         last = -1

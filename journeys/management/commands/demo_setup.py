@@ -25,7 +25,9 @@ class Command(BaseCommand):
             users.objects.create_superuser("admin", "admin@example.com", password)
             self.stdout.write(f"Studio login (shown once): admin / {password}   → {base}/admin/")
         else:
-            self.stdout.write(f"Studio: {base}/admin/ (existing login; `manage.py changepassword admin` to reset)")
+            self.stdout.write(
+                f"Studio: {base}/admin/ (existing login; `manage.py changepassword admin` to reset)"
+            )
 
         self.stdout.write("Journeys: " + ", ".join(j.id for j in registry.loaded()))
         if ApiKey.objects.filter(name=DEMO_KEY_NAME, revoked_at__isnull=True).exists():
@@ -41,5 +43,5 @@ class Command(BaseCommand):
         self.stdout.write(
             f"  curl -X POST {base}/v1/events -H 'Authorization: Bearer {secret}' "
             "-H 'Content-Type: application/json' "
-            "-d '{\"name\": \"user.created\", \"userId\": \"user_123\", \"userEmail\": \"ada@example.com\"}'"
+            '-d \'{"name": "user.created", "userId": "user_123", "userEmail": "ada@example.com"}\''
         )

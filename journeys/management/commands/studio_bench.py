@@ -1,6 +1,6 @@
 """Time the main Studio pages: Django test client, logged in as a superuser, median of N requests.
 
-    .venv/bin/python manage.py studio_bench --repeat 7
+.venv/bin/python manage.py studio_bench --repeat 7
 """
 
 from __future__ import annotations
@@ -44,7 +44,10 @@ class Command(BaseCommand):
             ("journey detail (funnel)", reverse("admin:studio_journey", args=[run.journey_id])),
             ("runs list", runs),
             ("runs: journey+status", f"{runs}?journey_id={run.journey_id}&status=waiting"),
-            ("runs: node filter", f"{runs}?journey_id={run.journey_id}&current_node={waiting.current_node if waiting else ''}"),
+            (
+                "runs: node filter",
+                f"{runs}?journey_id={run.journey_id}&current_node={waiting.current_node if waiting else ''}",
+            ),
             ("runs: waiting 24h", f"{runs}?waiting_until=24h"),
             ("runs: page 41", f"{runs}?p=40"),
             ("run timeline", reverse("admin:journeys_journeyrun_change", args=[run.pk])),
