@@ -145,26 +145,26 @@ def e2e_env(engine, smtp, django_db_setup, django_db_blocker):
     return env
 
 
-@pytest.fixture(scope="session")
-def worker(e2e_env):
-    process = WorkerProcess(e2e_env)
-    process.mark()
-    process.start()
-    yield process
-    process.kill(signal.SIGTERM)
-
-
 @pytest.fixture
-def live(worker, smtp, settings, transactional_db):
-    """Per test: compressed time and an empty inbox in this process too, and a live worker."""
-    from journeys.registry import load_journey_modules
+def live(transactional_db, e2e_env, smtp, settings):
+    """Per test: compressed time in this process too, an empty inbox, and a fresh worker process.
+
+    The worker is killed before the test database is flushed, so no journey of this test writes
+    into the next one.
+    """
+    from journeys.registry import load_journey_modules, registry
     from journeys.runtime.engine import reset_client
+    from tests.e2e import journeys as e2e_journeys
 
     settings.HOGSEND_TIME_SCALE = SCALE
     settings.CSM_ALERT_EMAIL = CSM_INBOX
     load_journey_modules(["tests.e2e.journeys"])
     reset_client()
     smtp.clear()
-    if not worker.alive():
-        worker.restart()
+    worker = WorkerProcess(e2e_env)
+    worker.mark()
+    worker.start()
     yield worker
+    worker.kill()
+    for journey in e2e_journeys.JOURNEYS:
+        registry.unregister(journey.id)
