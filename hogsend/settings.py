@@ -69,7 +69,9 @@ DATABASES = {
         default=f"postgres://hogsend@127.0.0.1:{env.int('HOGSEND_PG_PORT', default=54329)}/hogsend",
     ),
 }
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+# 0 under ASGI: each request may run on a fresh thread, and persistent connections would pile up
+# per thread. The journey worker keeps its own (single-threaded) connection alive instead.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Lets two test runs share one PostgreSQL server (e.g. TEST_DATABASE_NAME=test_hogsend_e2e).
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default=None)}

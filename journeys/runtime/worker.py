@@ -12,8 +12,10 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import connections
 from django.utils import timezone
 from hatchet_sdk import DurableContext, EmptyModel
+from hatchet_sdk.runnables.eviction import EvictionPolicy
 
 from journeys.definition import DurableTask, Journey
 from journeys.durations import journey_time
@@ -26,6 +28,9 @@ HEARTBEAT_KEY = "hogsend:workers"
 HEARTBEAT_EVERY = 10
 # Journeys last weeks: the engine must not time out a run that is mostly parked in durable waits.
 JOURNEY_EXECUTION_TIMEOUT = timedelta(days=365)
+# A parked journey holds a durable slot until evicted; evicted runs replay from the top (the step
+# log makes that safe), so free slots early and whenever the worker runs short of them.
+JOURNEY_EVICTION = EvictionPolicy(ttl=timedelta(minutes=5), allow_capacity_eviction=True, priority=0)
 
 
 def journey_task_name(journey: Journey) -> str:
@@ -43,6 +48,7 @@ def build_workflows(hatchet: Any) -> list[Any]:
             execution_timeout=JOURNEY_EXECUTION_TIMEOUT,
             schedule_timeout=timedelta(days=1),
             retries=0,
+            eviction_policy=JOURNEY_EVICTION,
         )
         async def run(input: EmptyModel, ctx: DurableContext) -> dict[str, Any]:
             return await journey_execute(
@@ -132,10 +138,13 @@ def worker_heartbeats(*, max_age_seconds: float = HEARTBEAT_EVERY * 3) -> list[d
     return sorted(live, key=lambda r: r["worker"])
 
 
-def run_worker(*, slots: int = 200) -> None:
+def run_worker(*, slots: int = 200, durable_slots: int = 20000) -> None:
     """Run the Hatchet worker until SIGTERM/SIGINT; the SDK drains in-flight work and exits."""
     from journeys.runtime.engine import hatchet_client
 
+    # All journey database work runs on one thread (sync_to_async's thread-sensitive executor):
+    # one persistent connection serves it, health-checked before each unit of work.
+    connections["default"].settings_dict["CONN_MAX_AGE"] = 600
     hatchet = hatchet_client()
     workflows = build_workflows(hatchet)
     name = worker_name()
@@ -151,7 +160,9 @@ def run_worker(*, slots: int = 200) -> None:
     heartbeat.beat()
     heartbeat.start()
     try:
-        worker = hatchet.worker(name, slots=slots, durable_slots=max(slots, 1000), workflows=workflows)
+        # A parked journey holds a durable slot until it is evicted, so size durable slots for the
+        # number of contacts parked at once, not for CPU: a parked run is an idle coroutine.
+        worker = hatchet.worker(name, slots=slots, durable_slots=durable_slots, workflows=workflows)
         worker.start()
     finally:
         heartbeat.stop()

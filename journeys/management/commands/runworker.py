@@ -10,8 +10,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--slots", type=int, default=200, help="concurrent non-durable task slots")
+        parser.add_argument(
+            "--durable-slots",
+            type=int,
+            default=20000,
+            help="journey runs held at once, parked ones included (evicted runs free theirs)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         from journeys.runtime.worker import run_worker
 
-        run_worker(slots=options["slots"])
+        run_worker(slots=options["slots"], durable_slots=options["durable_slots"])
