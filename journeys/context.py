@@ -24,7 +24,7 @@ from journeys import selectors, services
 from journeys.conditions import Condition, WhereSpec, parse_where
 from journeys.definition import Journey
 from journeys.durations import Duration, journey_time
-from journeys.models import RunStep
+from journeys.models import JourneyRun, RunStep
 
 T = TypeVar("T")
 Kind = RunStep.Kind
@@ -232,41 +232,44 @@ class JourneyContext:
         A new position is only computed while the run is live, so nothing a journey does can
         follow an exit.
         """
-        seq = self.next_seq()
-        status, recorded = await self.backend.db(services.step_get, run_id=self.run_id, seq=seq)
+        seq, status, recorded = await self._position(kind)
         if recorded is not None:
-            self._check_kind(recorded, kind, seq)
             return recorded.result
-        if status not in ("active", "waiting"):
-            raise services.RunNotLive(self.run_id, status)
+        self._require_live(status)
         result = encode(await compute(seq))
         await self.backend.db(
             services.step_record, run_id=self.run_id, seq=seq, kind=kind, label=label, result=result
         )
         return result
 
-    def _check_kind(self, recorded: RunStep, kind: str, seq: int) -> None:
-        if recorded.kind != kind:
+    async def _position(self, kind: str) -> tuple[int, str, RunStep | None]:
+        """Take the next position: its number, the run's status, and what was recorded there
+        (which must be the same kind of step, or the journey is not replaying deterministically)."""
+        seq = self.next_seq()
+        status, recorded = await self.backend.db(services.step_get, run_id=self.run_id, seq=seq)
+        if recorded is not None and recorded.kind != kind:
             raise NonDeterministicJourney(
                 f"{self.journey.id}: step {seq} was a {recorded.kind} ({recorded.label!r}) when the run "
                 f"first executed but is a {kind} now; journeys must take the same path on replay"
             )
+        return seq, status, recorded
+
+    def _require_live(self, status: str) -> None:
+        if status not in JourneyRun.LIVE_STATUSES:
+            raise services.RunNotLive(self.run_id, status)
 
     # --- durable waits ------------------------------------------------------------------------
 
     async def sleep(self, duration: Duration, label: str = "") -> SleepResult:
         """Pause for `duration`. The run is `waiting` with `label` as its current node meanwhile."""
         label = label or f"sleep:{duration}"
-        seq = self.next_seq()
-        status, recorded = await self.backend.db(services.step_get, run_id=self.run_id, seq=seq)
+        seq, status, recorded = await self._position(Kind.SLEEP)
         span = journey_time(duration)
         if recorded is not None:
-            self._check_kind(recorded, Kind.SLEEP, seq)
             slept_at, deadline = _dt(recorded.result["slept_at"]), _dt(recorded.result["until"])
             assert slept_at and deadline
         else:
-            if status not in ("active", "waiting"):
-                raise services.RunNotLive(self.run_id, status)
+            self._require_live(status)
             slept_at = self.backend.now()
             deadline = slept_at + span
             await self.backend.db(
@@ -310,18 +313,15 @@ class JourneyContext:
         """
         label = label or f"wait:{event}"
         conditions = parse_where(where)
-        seq = self.next_seq()
-        status, recorded = await self.backend.db(services.step_get, run_id=self.run_id, seq=seq)
+        seq, status, recorded = await self._position(Kind.WAIT)
         if recorded is not None:
-            self._check_kind(recorded, Kind.WAIT, seq)
             result = recorded.result
             if "timed_out" in result and not result.get("durable", True):
                 return self._wait_result(result)
             deadline = _dt(result["until"])
             assert deadline
         else:
-            if status not in ("active", "waiting"):
-                raise services.RunNotLive(self.run_id, status)
+            self._require_live(status)
             now = self.backend.now()
             if lookback is not None:
                 earlier = await self.backend.db(
@@ -391,10 +391,8 @@ class JourneyContext:
 
     async def checkpoint(self, label: str) -> None:
         """Mark progress: the run's current node becomes `label`."""
-        seq = self.next_seq()
-        _, recorded = await self.backend.db(services.step_get, run_id=self.run_id, seq=seq)
+        seq, _, recorded = await self._position(Kind.CHECKPOINT)
         if recorded is not None:
-            self._check_kind(recorded, Kind.CHECKPOINT, seq)
             return
         await self.backend.db(services.run_checkpoint, run_id=self.run_id, seq=seq, label=label)
 
