@@ -30,22 +30,10 @@ from contacts.services import (
     event_ingest,
 )
 from emails.services import suppression_create, suppression_remove
-from hogsend.admin import ReadOnlyStudioAdmin, StudioModelAdmin, engine_call
+from hogsend.admin import ReadOnlyStudioAdmin, StudioModelAdmin, as_uuid, email_prefix, engine_call
 
 logger = logging.getLogger(__name__)
 PAGE_ROWS = 50
-
-
-def contact_search(queryset: QuerySet, term: str) -> QuerySet:
-    """Exact id, exact user id, or email prefix: each one an index lookup, never a scan."""
-    term = term.strip()
-    if not term:
-        return queryset
-    try:
-        return queryset.filter(pk=uuid.UUID(term))
-    except ValueError:
-        pass
-    return queryset.filter(Q(user_id=term) | Q(email__startswith=term) | Q(email__startswith=term.lower()))
 
 
 class EnrollForm(forms.Form):
@@ -79,7 +67,7 @@ class EnrollForm(forms.Form):
 @admin.register(Contact)
 class ContactAdmin(StudioModelAdmin):
     list_display = ("email_or_id", "user_id", "subscribed", "erased_at", "created_at")
-    search_fields = ("user_id",)  # shows the box; contact_search decides the (indexed) lookups
+    search_fields = ("user_id",)  # shows the box; indexed_search decides the lookups
     search_help_text = "Exact user id, exact contact id, or the start of an email address."
     change_form_template = "studio/contact_detail.html"
 
@@ -98,10 +86,11 @@ class ContactAdmin(StudioModelAdmin):
         # Erase keeps the rows so counts stay right; deleting would cascade through history.
         return False
 
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet, search_term: str
-    ) -> tuple[QuerySet, bool]:
-        return contact_search(queryset, search_term), False
+    def indexed_search(self, queryset: QuerySet, term: str) -> QuerySet:
+        """Exact id, exact user id, or email prefix: each one an index lookup, never a scan."""
+        if (pk := as_uuid(term)) is not None:
+            return queryset.filter(pk=pk)
+        return queryset.filter(Q(user_id=term) | email_prefix(term))
 
     def get_urls(self) -> list[Any]:
         return [
@@ -278,17 +267,12 @@ class EventAdmin(ReadOnlyStudioAdmin):
     search_help_text = "Exact event name, or a contact's exact user id."
     readonly_fields = [f.name for f in Event._meta.fields]
 
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet, search_term: str
-    ) -> tuple[QuerySet, bool]:
-        term = search_term.strip()
-        if not term:
-            return queryset, False
+    def indexed_search(self, queryset: QuerySet, term: str) -> QuerySet:
         # Two index lookups, not an OR across a join (which would scan the table).
         contact_id = Contact.objects.filter(user_id=term).values_list("pk", flat=True).first()
         if contact_id is not None:
-            return queryset.filter(contact_id=contact_id), False
-        return queryset.filter(name=term), False
+            return queryset.filter(contact_id=contact_id)
+        return queryset.filter(name=term)
 
 
 @admin.register(Suppression)
@@ -298,13 +282,8 @@ class SuppressionAdmin(StudioModelAdmin):
     search_fields = ("email",)
     fields = ("email", "reason", "note")
 
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet, search_term: str
-    ) -> tuple[QuerySet, bool]:
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        return queryset.filter(Q(email__startswith=term) | Q(email__startswith=term.lower())), False
+    def indexed_search(self, queryset: QuerySet, term: str) -> QuerySet:
+        return queryset.filter(email_prefix(term))
 
     def save_model(self, request: HttpRequest, obj: Suppression, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)

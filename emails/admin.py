@@ -18,7 +18,7 @@ from contacts.services import audit_record
 from emails.models import EmailLog
 from emails.registry import UnknownTemplate, all_templates, get_template
 from emails.services import TRANSACTIONAL, EmailError, email_render, email_send
-from hogsend.admin import StudioModelAdmin
+from hogsend.admin import StudioModelAdmin, as_uuid
 
 
 def preview(*, template: str, props: dict[str, Any], subject: str | None = None) -> dict[str, Any]:
@@ -66,16 +66,10 @@ class EmailLogAdmin(StudioModelAdmin):
     def clicked(self, log: EmailLog) -> bool:
         return log.clicked_at is not None
 
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet, search_term: str
-    ) -> tuple[QuerySet, bool]:
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        try:
-            return queryset.filter(pk=uuid.UUID(term)), False
-        except ValueError:
-            return queryset.filter(Q(to_email__startswith=term) | Q(to_email__startswith=term.lower())), False
+    def indexed_search(self, queryset: QuerySet, term: str) -> QuerySet:
+        if (pk := as_uuid(term)) is not None:
+            return queryset.filter(pk=pk)
+        return queryset.filter(Q(to_email__startswith=term) | Q(to_email__startswith=term.lower()))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import importlib
 import logging
+import uuid
 from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.core.paginator import Paginator
 from django.db import connection
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.urls import path, reverse
 from django.utils.functional import cached_property
@@ -118,12 +120,40 @@ def table_estimate(table: str) -> int:
     return int(row[0]) if row and row[0] and row[0] > 0 else 0
 
 
+def as_uuid(term: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(term)
+    except ValueError:
+        return None
+
+
+def email_prefix(term: str) -> Q:
+    """Addresses starting with the term as typed or lowercased (both use the email index)."""
+    return Q(email__startswith=term) | Q(email__startswith=term.lower())
+
+
 class StudioModelAdmin(admin.ModelAdmin):
-    """Defaults for every Studio list: cheap counts, no full-count second query."""
+    """Defaults for every Studio list: cheap counts, no full-count second query, and searches
+    that are index lookups (a subclass says which in `indexed_search`), never an icontains scan."""
 
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     list_per_page = 50
+
+    def indexed_search(self, queryset: QuerySet, term: str) -> QuerySet | None:
+        """The rows matching a non-empty, stripped search term; None keeps Django's search."""
+        return None
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        found = self.indexed_search(queryset, term)
+        if found is None:
+            return super().get_search_results(request, queryset, search_term)
+        return found, False
 
 
 class ReadOnlyStudioAdmin(StudioModelAdmin):

@@ -20,7 +20,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from contacts.services import audit_record
-from hogsend.admin import ReadOnlyStudioAdmin, StudioModelAdmin, engine_call
+from hogsend.admin import ReadOnlyStudioAdmin, StudioModelAdmin, as_uuid, engine_call
 from journeys.models import EnrollmentSkip, JourneyRun, RunStep
 from journeys.registry import registry
 from journeys.services import run_exit
@@ -197,22 +197,15 @@ class JourneyRunAdmin(StudioModelAdmin):
     def status_pill(self, run: JourneyRun) -> str:
         return format_html('<span class="studio-pill {}">{}</span>', run.status, run.status)
 
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet, search_term: str
-    ) -> tuple[QuerySet, bool]:
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        try:
-            return queryset.filter(pk=uuid.UUID(term)), False
-        except ValueError:
-            pass
+    def indexed_search(self, queryset: QuerySet, term: str) -> QuerySet:
+        if (pk := as_uuid(term)) is not None:
+            return queryset.filter(pk=pk)
         from contacts.models import Contact
 
         contact_id = Contact.objects.filter(user_id=term).values_list("pk", flat=True).first()
         if contact_id is not None:
-            return queryset.filter(contact_id=contact_id), False
-        return queryset.filter(engine_run_id=term), False
+            return queryset.filter(contact_id=contact_id)
+        return queryset.filter(engine_run_id=term)
 
     # --- actions --------------------------------------------------------------------------------
 

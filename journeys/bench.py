@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from emails.send import send_email
-from journeys.shipped import templates as _shipped_templates  # noqa: F401  (registers their emails)
 from journeys.definition import define_journey
 from journeys.durations import days
+from journeys.shipped import templates as _shipped_templates  # noqa: F401  (registers their emails)
 
 
 @define_journey(
