@@ -11,9 +11,9 @@ from pydantic import ValidationError
 from contacts import selectors, services
 from contacts.auth import ingest_auth, read_auth
 from contacts.models import Contact
+from contacts.ratelimit import ingest_rate_check
 from contacts.schemas import (
     BatchIn,
-    BatchItemResult,
     BatchOut,
     ContactIn,
     ContactOut,
@@ -35,8 +35,8 @@ def _accepted(result: services.IngestResult) -> dict:
     }
 
 
-def _ingest(payload: EventIn, *, idempotency_key: str | None, dispatch: bool = True) -> services.IngestResult:
-    return services.event_ingest(
+def _draft(payload: EventIn, *, idempotency_key: str | None = None) -> services.EventDraft:
+    return services.EventDraft(
         name=payload.name,
         user_id=payload.userId,
         email=payload.address,
@@ -44,64 +44,90 @@ def _ingest(payload: EventIn, *, idempotency_key: str | None, dispatch: bool = T
         contact_properties=payload.contactProperties,
         occurred_at=payload.timestamp,
         idempotency_key=payload.idempotencyKey or idempotency_key,
-        dispatch=dispatch,
     )
 
 
-@router.post("/events", auth=ingest_auth, response={202: EventAccepted, 200: EventAccepted})
+@router.post(
+    "/events", auth=ingest_auth, response={202: EventAccepted, 200: EventAccepted}, summary="Send one event"
+)
 def event_create(
     request: HttpRequest,
     payload: EventIn,
     idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
 ):
-    """Accept one event: upsert the contact, store the event, apply exit rules, start journeys.
+    """Accept one event: upsert the contact, store the event, apply exit rules; journeys start
+    once the outbox relay hands it to the engine.
 
     A repeated idempotency key (body `idempotencyKey` or the `Idempotency-Key` header) answers
-    200 with the first event's result and stores nothing new.
+    200 with the first event's result and stores nothing new; a key that belongs to another
+    user's event answers 409.
     """
     if idempotency_key is not None and len(idempotency_key) > 255:
         raise HttpError(422, "Idempotency-Key header must be at most 255 characters")
-    result = _ingest(payload, idempotency_key=idempotency_key)
-    return (202 if result.created else 200), _accepted(result)
+    ingest_rate_check(key_id=request.auth.pk, events=1)
+    outcome = services.events_ingest(drafts=[_draft(payload, idempotency_key=idempotency_key)])[0]
+    if isinstance(outcome, services.IngestError):
+        raise outcome
+    return (202 if outcome.created else 200), _accepted(outcome)
 
 
-@router.post("/events/batch", auth=ingest_auth, response={207: BatchOut, 202: BatchOut})
+@router.post(
+    "/events/batch",
+    auth=ingest_auth,
+    response={207: BatchOut, 202: BatchOut},
+    summary="Send up to 1,000 events",
+)
 def event_create_batch(request: HttpRequest, payload: BatchIn):
-    """Accept up to 1,000 events; each gets its own result, and one bad item sinks no other."""
+    """Accept up to 1,000 events in one transaction; each gets its own result, and one bad item
+    sinks no other (it is rejected with the fields to fix; the rest are stored)."""
     if len(payload.events) > settings.EVENTS_BATCH_MAX:
         raise HttpError(
             413, f"a batch holds at most {settings.EVENTS_BATCH_MAX} events; got {len(payload.events)}"
         )
-    results: list[BatchItemResult] = []
-    stored: list[services.IngestResult] = []
+    ingest_rate_check(key_id=request.auth.pk, events=len(payload.events))
+    results: list[dict | None] = [None] * len(payload.events)
+    drafts: list[services.EventDraft] = []
+    positions: list[int] = []
     for index, raw in enumerate(payload.events):
         try:
             item = EventIn.model_validate(raw)
         except ValidationError as error:
-            results.append(
-                BatchItemResult(
-                    index=index, status="rejected", errors=_field_errors(error, prefix=f"events[{index}]")
-                )
-            )
+            results[index] = _rejected(index, _field_errors(error, prefix=f"events[{index}]"))
             continue
-        result = _ingest(item, idempotency_key=None, dispatch=False)
-        stored.append(result)
-        results.append(
-            BatchItemResult(
-                index=index,
-                status="accepted" if result.created else "duplicate",
-                **{k: v for k, v in _accepted(result).items() if k != "duplicate"},
-            )
-        )
-    services.events_dispatch(results=stored)
-    rejected = sum(r.status == "rejected" for r in results)
+        drafts.append(_draft(item))
+        positions.append(index)
+    for index, outcome in zip(positions, services.events_ingest(drafts=drafts), strict=True):
+        if isinstance(outcome, services.IngestError):
+            results[index] = _rejected(index, [{"field": f"events[{index}]", "message": str(outcome)}])
+        else:
+            accepted = _accepted(outcome)
+            results[index] = {
+                "index": index,
+                "status": "accepted" if outcome.created else "duplicate",
+                "eventId": accepted["eventId"],
+                "contactId": accepted["contactId"],
+                "exitedRuns": accepted["exitedRuns"],
+                "errors": [],
+            }
+    rejected = sum(r["status"] == "rejected" for r in results)
     body = {
-        "accepted": sum(r.status == "accepted" for r in results),
-        "duplicates": sum(r.status == "duplicate" for r in results),
+        "accepted": sum(r["status"] == "accepted" for r in results),
+        "duplicates": sum(r["status"] == "duplicate" for r in results),
         "rejected": rejected,
         "results": results,
     }
     return (207 if rejected else 202), body
+
+
+def _rejected(index: int, errors: list[dict]) -> dict:
+    return {
+        "index": index,
+        "status": "rejected",
+        "eventId": None,
+        "contactId": None,
+        "exitedRuns": [],
+        "errors": errors,
+    }
 
 
 def _field_errors(error: ValidationError, prefix: str) -> list[dict]:

@@ -57,8 +57,12 @@ class Event(models.Model):
     """A product event. The row doubles as the outbox for the push to the engine."""
 
     class DispatchState(models.TextChoices):
-        PENDING = "pending", "Waiting to reach the engine"
+        PENDING = "pending", "Waiting for the relay"
         DISPATCHED = "dispatched", "Pushed to the engine"
+        # Nothing listened when the relay claimed it: no trigger, task or parked wait.
+        SKIPPED = "skipped", "Not needed by the engine"
+        # Stored but unreadable (e.g. a timestamp beyond Python's range): set aside, reported.
+        QUARANTINED = "quarantined", "Unreadable; set aside"
 
     class Source(models.TextChoices):
         API = "api", "HTTP API"
@@ -97,6 +101,33 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class AwaitedEvent(models.Model):
+    """A parked journey wait: the outbox relay pushes this contact's `name` events until `until`.
+
+    Written when a run starts waiting on the engine and removed when the wait resolves; a run that
+    ended mid-wait leaves its row, which expires with `until`. No foreign key to the run: the
+    contacts app knows nothing of journeys.
+    """
+
+    run_id = models.UUIDField()
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=255)
+    since = models.DateTimeField()
+    until = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["contact", "name"], name="awaited_contact_name_idx"),
+            models.Index(fields=["until"], name="awaited_until_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["run_id", "name", "since"], name="awaited_once_per_wait"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} for run {self.run_id} until {self.until:%Y-%m-%d %H:%M}"
 
 
 class ApiKey(models.Model):

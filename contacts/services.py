@@ -1,32 +1,27 @@
-"""Writes for contacts, events and API keys: the ingest pipeline lives here."""
+"""Writes for contacts, events and API keys; the ingest pipeline itself is `contacts.ingest`."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from contacts.ingest import (  # noqa: F401  (the ingest pipeline's public names live on here too)
+    EventDraft,
+    IdempotencyConflict,
+    IngestError,
+    IngestResult,
+    event_ingest,
+    events_ingest,
+)
 from contacts.models import ApiKey, Contact, Event
-
-
-class IngestError(ValueError):
-    """Input the pipeline cannot store; the message says what to fix."""
-
-
-@dataclass
-class IngestResult:
-    event: Event
-    contact: Contact
-    exited_run_ids: list[UUID] = field(default_factory=list)
-    created: bool = True
 
 
 def contact_upsert(
@@ -54,87 +49,6 @@ def contact_upsert(
         if changed:
             contact.save(update_fields=[*changed, "updated_at"])
         return contact, False
-
-
-def event_ingest(
-    *,
-    name: str,
-    user_id: str,
-    email: str | None = None,
-    properties: dict[str, Any] | None = None,
-    contact_properties: dict[str, Any] | None = None,
-    occurred_at: datetime | None = None,
-    idempotency_key: str | None = None,
-    source: str = Event.Source.API,
-    dispatch: bool = True,
-) -> IngestResult:
-    """Accept one event.
-
-    1. A known idempotency key returns the first result; nothing new is stored.
-    2. In one transaction: upsert the contact, store the event (pending dispatch), and mark
-       exited every live run whose journey's `exit_on` matches it.
-    3. The dispatcher pushes the event and cancels the exited runs once the transaction commits.
-    """
-    from journeys.dispatch import dispatcher
-    from journeys.services import runs_exit_for_event
-
-    if not name:
-        raise IngestError("name is required")
-    if idempotency_key:
-        first = _event_by_key(idempotency_key)
-        if first is not None:
-            return first
-    try:
-        with transaction.atomic():
-            contact, _ = contact_upsert(user_id=user_id, email=email, properties=contact_properties)
-            event = Event.objects.create(
-                contact=contact,
-                name=name,
-                properties=properties or {},
-                occurred_at=occurred_at or timezone.now(),
-                idempotency_key=idempotency_key or None,
-                source=source,
-            )
-            exited = runs_exit_for_event(event=event)
-            if exited:
-                event.exited_run_ids = exited
-                event.save(update_fields=["exited_run_ids"])
-            if dispatch:
-                dispatcher().after_ingest(event_ids=[event.id], exited_run_ids=exited)
-    except IntegrityError:
-        # A concurrent request with the same idempotency key won the race: answer as it did.
-        first = _event_by_key(idempotency_key) if idempotency_key else None
-        if first is None:
-            raise
-        return first
-    return IngestResult(event=event, contact=contact, exited_run_ids=exited)
-
-
-def _event_by_key(key: str) -> IngestResult | None:
-    event = Event.objects.select_related("contact").filter(idempotency_key=key).first()
-    if event is None:
-        return None
-    return IngestResult(
-        event=event, contact=event.contact, exited_run_ids=list(event.exited_run_ids), created=False
-    )
-
-
-def events_dispatch(*, results: Iterable[IngestResult]) -> None:
-    """Hand freshly stored events (ingested with `dispatch=False`) to the dispatcher at once."""
-    from journeys.dispatch import dispatcher
-
-    fresh = [r for r in results if r.created]
-    if fresh:
-        dispatcher().after_ingest(
-            event_ids=[r.event.id for r in fresh],
-            exited_run_ids=[run_id for r in fresh for run_id in r.exited_run_ids],
-        )
-
-
-def event_mark_dispatched(*, event_ids: Iterable[UUID]) -> int:
-    return Event.objects.filter(pk__in=list(event_ids), dispatch_state=Event.DispatchState.PENDING).update(
-        dispatch_state=Event.DispatchState.DISPATCHED, dispatched_at=timezone.now()
-    )
 
 
 def contact_unsubscribe(*, contact: Contact) -> Contact:

@@ -8,6 +8,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from contacts.api import router as contacts_router
+from contacts.ratelimit import RateLimited
 from contacts.services import IngestError
 from emails.api import router as emails_router
 
@@ -66,4 +67,11 @@ def too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
 
 @api.exception_handler(IngestError)
 def ingest_error(request: HttpRequest, exc: IngestError) -> HttpResponse:
-    return api.create_response(request, {"detail": str(exc)}, status=422)
+    return api.create_response(request, {"detail": str(exc)}, status=exc.status_code)
+
+
+@api.exception_handler(RateLimited)
+def rate_limited(request: HttpRequest, exc: RateLimited) -> HttpResponse:
+    response = api.create_response(request, {"detail": str(exc)}, status=429)
+    response["Retry-After"] = str(exc.retry_after)
+    return response

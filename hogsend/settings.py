@@ -90,9 +90,9 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE = {
-    "events-redispatch": {
-        "task": "contacts.events_redispatch",
-        "schedule": env.float("OUTBOX_REDISPATCH_SECONDS", default=5.0),
+    "outbox-sweep": {
+        "task": "journeys.outbox_sweep",
+        "schedule": env.float("OUTBOX_SWEEP_SECONDS", default=30.0),
     },
 }
 
@@ -161,3 +161,14 @@ LOGGING = {
 
 # Modules whose JOURNEYS and TASKS lists are registered at start-up.
 HOGSEND_JOURNEY_MODULES = env.list("HOGSEND_JOURNEY_MODULES", default=["journeys.shipped"])
+
+# --- ingest limits -----------------------------------------------------------------------------
+# Per API key and second, shared by every web process through Redis; past them ingest answers 429
+# with Retry-After. 0 turns a limit off.
+INGEST_RATE_LIMIT_REQUESTS = env.int("INGEST_RATE_LIMIT_REQUESTS", default=1000)
+INGEST_RATE_LIMIT_EVENTS = env.int("INGEST_RATE_LIMIT_EVENTS", default=50000)
+# The outbox relay wakes on every NOTIFY from ingest, and at least this often regardless.
+OUTBOX_RELAY_POLL_SECONDS = env.float("OUTBOX_RELAY_POLL_SECONDS", default=1.0)
+# How long `runworker` lets in-flight steps finish after SIGTERM before it leaves; parked journeys
+# resume on the next worker (the step log makes the replay safe).
+WORKER_SHUTDOWN_GRACE_SECONDS = env.float("WORKER_SHUTDOWN_GRACE_SECONDS", default=15.0)

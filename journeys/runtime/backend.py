@@ -113,6 +113,18 @@ class HatchetBackend:
     ) -> dict[str, Any] | None:
         from hatchet_sdk import SleepCondition, UserEventCondition, or_
 
+        from contacts.outbox import awaited_event_register, awaited_event_release
+
+        # Tell the outbox relay this contact's `event`s are wanted (it pushes only what something
+        # listens to), re-arming any that arrived since the wait began.
+        await run_db(
+            awaited_event_register,
+            run_id=run_id,
+            contact_id=contact_id,
+            name=event,
+            since=deadline - timeout,
+            until=deadline,
+        )
         result = await self.ctx.aio_wait_for(
             f"wait:{seq}",
             or_(
@@ -128,4 +140,5 @@ class HatchetBackend:
             ),
             label=label,
         )
+        await run_db(awaited_event_release, run_id=run_id, name=event)
         return parse_wait_result(result)

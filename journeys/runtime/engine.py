@@ -15,12 +15,12 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from uuid import UUID
 
 from django.conf import settings
-from django.db.models import F
-from django.utils import timezone
+
+from contacts.outbox import OutboxItem
 
 logger = logging.getLogger(__name__)
 _client = None
@@ -77,43 +77,21 @@ def _connect():
     )
 
 
-def engine_push_events(*, event_ids: Iterable[UUID]) -> int:
-    """Push stored events to the engine and mark them dispatched; returns how many were pushed.
-
-    A failure leaves them pending (and counts the attempt) for the periodic redispatch.
-    """
+def engine_push(items: Sequence[OutboxItem]) -> None:
+    """Push claimed outbox events to the engine in bulk; raises if the engine refuses them."""
     from hatchet_sdk.types.trigger import BulkPushEventWithMetadata
 
-    from contacts.models import Event
-    from contacts.services import event_mark_dispatched
-    from journeys.runner import event_payload
-
-    events = list(
-        Event.objects.select_related("contact").filter(
-            pk__in=list(event_ids), dispatch_state=Event.DispatchState.PENDING
+    client = hatchet_client()
+    batch = [
+        BulkPushEventWithMetadata(
+            key=item.name,
+            payload=item.payload,
+            additional_metadata={"hogsend_event_id": str(item.id), "contact_id": str(item.contact_id)},
         )
-    )
-    if not events:
-        return 0
-    try:
-        client = hatchet_client()
-        batch = [
-            BulkPushEventWithMetadata(
-                key=event.name,
-                payload=event_payload(event),
-                additional_metadata={"hogsend_event_id": str(event.id), "contact_id": str(event.contact_id)},
-            )
-            for event in events
-        ]
-        for start in range(0, len(batch), 500):
-            client.event.bulk_push(batch[start : start + 500])
-    except Exception as error:
-        Event.objects.filter(pk__in=[e.pk for e in events]).update(
-            dispatch_attempts=F("dispatch_attempts") + 1
-        )
-        logger.warning("engine push of %d events failed, will retry: %s", len(events), error)
-        return 0
-    return event_mark_dispatched(event_ids=[e.pk for e in events])
+        for item in items
+    ]
+    for start in range(0, len(batch), 500):
+        client.event.bulk_push(batch[start : start + 500])
 
 
 def engine_cancel_runs(*, run_ids: Iterable[UUID]) -> None:
@@ -144,16 +122,3 @@ def engine_retry_run(*, run_id: UUID) -> None:
     run_retry(run_id=run.id)
     if run.engine_run_id:
         hatchet_client().runs.replay(run.engine_run_id)
-
-
-def events_redispatch(*, older_than_seconds: float = 2.0, limit: int = 5000) -> int:
-    """Push events still pending (the engine was down, or a push failed). Returns how many."""
-    from contacts.models import Event
-
-    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
-    pending = list(
-        Event.objects.filter(dispatch_state=Event.DispatchState.PENDING, received_at__lte=cutoff)
-        .order_by("received_at")
-        .values_list("pk", flat=True)[:limit]
-    )
-    return engine_push_events(event_ids=pending) if pending else 0

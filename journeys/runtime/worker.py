@@ -138,9 +138,16 @@ def worker_heartbeats(*, max_age_seconds: float = HEARTBEAT_EVERY * 3) -> list[d
     return sorted(live, key=lambda r: r["worker"])
 
 
-def run_worker(*, slots: int = 200, durable_slots: int = 20000) -> None:
-    """Run the Hatchet worker until SIGTERM/SIGINT; the SDK drains in-flight work and exits."""
+def run_worker(*, slots: int = 200, durable_slots: int = 20000, relay: bool = True) -> None:
+    """Run the Hatchet worker (and, unless `relay=False`, an outbox relay) until SIGTERM/SIGINT.
+
+    On the signal the SDK stops taking work and waits for running steps; journeys parked in
+    sleeps and waits never finish on their own, so after `WORKER_SHUTDOWN_GRACE_SECONDS` the
+    process leaves anyway. The engine hands its parked runs to the next worker, which replays them
+    from the step log: nothing is lost, nothing is sent twice.
+    """
     from journeys.runtime.engine import hatchet_client
+    from journeys.runtime.relay import RelayThread
 
     # All journey database work runs on one thread (sync_to_async's thread-sensitive executor):
     # one persistent connection serves it, health-checked before each unit of work.
@@ -150,19 +157,56 @@ def run_worker(*, slots: int = 200, durable_slots: int = 20000) -> None:
     name = worker_name()
     loaded = [j.id for j in registry.loaded()]
     logger.info(
-        "worker %s starting: journeys %s; tasks %s; time scale %s",
+        "worker %s starting: journeys %s; tasks %s; time scale %s; relay %s",
         name,
         ", ".join(loaded) or "none",
         ", ".join(t.name for t in registry.tasks()) or "none",
         settings.HOGSEND_TIME_SCALE,
+        "on" if relay else "off",
     )
     heartbeat = Heartbeat(name, loaded)
     heartbeat.beat()
     heartbeat.start()
+    relay_thread = RelayThread() if relay else None
+    if relay_thread:
+        relay_thread.start()
     try:
         # A parked journey holds a durable slot until it is evicted, so size durable slots for the
         # number of contacts parked at once, not for CPU: a parked run is an idle coroutine.
         worker = hatchet.worker(name, slots=slots, durable_slots=durable_slots, workflows=workflows)
+        _leave_after_grace(worker, on_leave=[heartbeat.stop, *([relay_thread.stop] if relay_thread else [])])
         worker.start()
     finally:
+        if relay_thread:
+            relay_thread.stop()
         heartbeat.stop()
+
+
+def _leave_after_grace(worker: Any, *, on_leave: list[Any]) -> None:
+    """Bound the SDK's graceful shutdown: its drain waits for every running task, parked ones too.
+
+    The SDK installs its signal handlers when the worker starts, from the bound method
+    `_handle_exit_signal`; wrapping that method adds a deadline without replacing its drain.
+    """
+    graceful = worker._handle_exit_signal
+    grace = settings.WORKER_SHUTDOWN_GRACE_SECONDS
+
+    def leave() -> None:
+        logger.warning("worker: still draining after %.0fs; leaving (parked runs resume elsewhere)", grace)
+        for fn in on_leave:
+            try:
+                fn()
+            except Exception:
+                pass
+        logging.shutdown()
+        os._exit(0)
+
+    def on_signal(signum: int, frame: Any) -> None:
+        for fn in on_leave[1:]:  # stop relaying at once; the heartbeat goes when the process does
+            fn()
+        timer = threading.Timer(grace, leave)
+        timer.daemon = True
+        timer.start()
+        graceful(signum, frame)
+
+    worker._handle_exit_signal = on_signal

@@ -16,8 +16,15 @@ class Command(BaseCommand):
             default=20000,
             help="journey runs held at once, parked ones included (evicted runs free theirs)",
         )
+        parser.add_argument(
+            "--no-relay",
+            action="store_true",
+            help="do not run an outbox relay in this process (run `manage.py relay` elsewhere)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         from journeys.runtime.worker import run_worker
 
-        run_worker(slots=options["slots"], durable_slots=options["durable_slots"])
+        run_worker(
+            slots=options["slots"], durable_slots=options["durable_slots"], relay=not options["no_relay"]
+        )

@@ -1,0 +1,350 @@
+"""The ingest pipeline: events in, set-based, one transaction per call.
+
+One path serves a single event and a 1,000-event batch: contacts are upserted with one statement,
+events inserted with another, exit rules applied to the events that can exit anything, and the
+relay woken once. Nothing slow happens here: the engine is reached by the outbox relay, after
+commit, never by the request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from contacts.models import Contact, Event
+from contacts.outbox import dispatcher, exit_rules
+
+logger = logging.getLogger(__name__)
+MAX_KEY_LENGTH = 255
+
+
+class IngestError(ValueError):
+    """Input the pipeline cannot store; the message says what to fix."""
+
+    status_code = 422
+
+
+class IdempotencyConflict(IngestError):
+    """The idempotency key already names an event of another user."""
+
+    status_code = 409
+
+
+@dataclass(frozen=True)
+class EventDraft:
+    """One event as a client sent it, validated, not yet stored."""
+
+    name: str
+    user_id: str
+    email: str | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
+    contact_properties: dict[str, Any] = field(default_factory=dict)
+    occurred_at: datetime | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass
+class IngestResult:
+    event: Event
+    contact: Contact
+    exited_run_ids: list[UUID] = field(default_factory=list)
+    created: bool = True
+
+
+def event_ingest(
+    *,
+    name: str,
+    user_id: str,
+    email: str | None = None,
+    properties: dict[str, Any] | None = None,
+    contact_properties: dict[str, Any] | None = None,
+    occurred_at: datetime | None = None,
+    idempotency_key: str | None = None,
+    source: str = Event.Source.API,
+    dispatch: bool = True,
+) -> IngestResult:
+    """Accept one event; a known idempotency key returns the first result and stores nothing.
+
+    Raises `IngestError` (or `IdempotencyConflict`) with a message that says what to fix.
+    """
+    draft = EventDraft(
+        name=name,
+        user_id=user_id,
+        email=email,
+        properties=properties or {},
+        contact_properties=contact_properties or {},
+        occurred_at=occurred_at,
+        idempotency_key=idempotency_key or None,
+    )
+    outcome = events_ingest(drafts=[draft], source=source, dispatch=dispatch)[0]
+    if isinstance(outcome, IngestError):
+        raise outcome
+    return outcome
+
+
+def events_ingest(
+    *, drafts: Sequence[EventDraft], source: str = Event.Source.API, dispatch: bool = True
+) -> list[IngestResult | IngestError]:
+    """Store events set-based; one outcome per draft, in order.
+
+    1. Check each draft; look every idempotency key up at once: a key already stored for the same
+       user is a duplicate (the first result), for another user a conflict; a key used twice in
+       one call answers the second use with the first's result.
+    2. In one transaction: upsert the contacts (one statement), insert the events (one statement;
+       a key that a concurrent request stored first turns that item into a duplicate), apply the
+       exit rules to the events whose name can exit a journey, and wake the relay.
+    3. If the database refuses the set (a value PostgreSQL cannot store), nothing of it is kept and
+       each event is stored alone, so one bad event sinks no other and every item gets an answer.
+    """
+    outcomes: list[IngestResult | IngestError | None] = [_check(d) for d in drafts]
+    repeats = _resolve_known_keys(drafts, outcomes)
+    fresh = [i for i, outcome in enumerate(outcomes) if outcome is None and i not in repeats]
+    if fresh:
+        try:
+            with transaction.atomic():
+                stored = _store([drafts[i] for i in fresh], source=source, dispatch=dispatch)
+            for i, result in zip(fresh, stored, strict=True):
+                outcomes[i] = result
+        except DatabaseError as error:
+            if len(fresh) == 1:
+                outcomes[fresh[0]] = _refused(error)
+            else:
+                logger.info(
+                    "ingest: a set of %d events was refused (%s); storing one by one", len(fresh), error
+                )
+                for i in fresh:
+                    outcomes[i] = events_ingest(drafts=[drafts[i]], source=source, dispatch=dispatch)[0]
+    for i, first in repeats.items():
+        outcomes[i] = _repeat_of(outcomes[first])
+    return outcomes  # type: ignore[return-value]
+
+
+def _check(draft: EventDraft) -> IngestError | None:
+    if not draft.name or not draft.name.strip():
+        return IngestError("name is required, e.g. 'user.created'")
+    if not draft.user_id or not draft.user_id.strip():
+        return IngestError("userId is required: your product's id for the user")
+    for label, value in (("name", draft.name), ("userId", draft.user_id)):
+        if len(value) > MAX_KEY_LENGTH:
+            return IngestError(f"{label} must be at most {MAX_KEY_LENGTH} characters; got {len(value)}")
+    if draft.idempotency_key and len(draft.idempotency_key) > MAX_KEY_LENGTH:
+        return IngestError(f"idempotencyKey must be at most {MAX_KEY_LENGTH} characters")
+    return None
+
+
+def _resolve_known_keys(drafts: Sequence[EventDraft], outcomes: list) -> dict[int, int]:
+    """Answer drafts whose key is already stored; returns {index: index of its first use} for keys
+    used twice in this call (answered once the first is stored)."""
+    keyed = [i for i, d in enumerate(drafts) if outcomes[i] is None and d.idempotency_key]
+    if not keyed:
+        return {}
+    known = {
+        e.idempotency_key: e
+        for e in Event.objects.select_related("contact").filter(
+            idempotency_key__in={drafts[i].idempotency_key for i in keyed}
+        )
+    }
+    first_use: dict[str, int] = {}
+    repeats: dict[int, int] = {}
+    for i in keyed:
+        draft = drafts[i]
+        key = draft.idempotency_key or ""
+        if key in known:
+            first = known[key]
+            outcomes[i] = (
+                _conflict(key)
+                if first.contact.user_id != draft.user_id
+                else IngestResult(
+                    event=first,
+                    contact=first.contact,
+                    exited_run_ids=list(first.exited_run_ids),
+                    created=False,
+                )
+            )
+        elif key in first_use:
+            if drafts[first_use[key]].user_id == draft.user_id:
+                repeats[i] = first_use[key]
+            else:
+                outcomes[i] = _conflict(key)
+        else:
+            first_use[key] = i
+    return repeats
+
+
+def _repeat_of(first: IngestResult | IngestError | None) -> IngestResult | IngestError:
+    if isinstance(first, IngestResult):
+        return IngestResult(
+            event=first.event, contact=first.contact, exited_run_ids=first.exited_run_ids, created=False
+        )
+    return first or IngestError("the first event with this idempotency key was not stored")
+
+
+def _conflict(key: str) -> IdempotencyConflict:
+    # Never echo the other user's id back: the key's owner is not this caller's business.
+    return IdempotencyConflict(
+        f"idempotency key {key[:80]!r} already belongs to an event of another user; "
+        "use a key unique to each event, e.g. '<userId>:<event>:<your event id>'"
+    )
+
+
+def _refused(error: DatabaseError) -> IngestError:
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return IngestError(f"the database refused this event ({reason}); remove the offending value and retry")
+
+
+# --- the two statements --------------------------------------------------------------------
+
+_CONTACTS_UPSERT = """
+WITH incoming AS (
+    SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[]) AS t(id, user_id, email, properties)
+), upserted AS (
+    INSERT INTO contacts_contact AS c
+        (id, user_id, email, properties, category_opt_outs, category_opt_ins, created_at, updated_at)
+    SELECT id, user_id, email, properties::jsonb, '{}', '{}', %s, %s FROM incoming ORDER BY user_id
+    ON CONFLICT (user_id) DO UPDATE SET
+        email = CASE WHEN EXCLUDED.email <> '' THEN EXCLUDED.email ELSE c.email END,
+        properties = c.properties || EXCLUDED.properties,
+        updated_at = EXCLUDED.updated_at
+    -- Only a real change writes the row: repeat events for a known user stay read-only.
+    WHERE (EXCLUDED.email <> '' AND EXCLUDED.email <> c.email)
+       OR (c.properties || EXCLUDED.properties) IS DISTINCT FROM c.properties
+    RETURNING c.*
+)
+SELECT * FROM upserted
+UNION ALL
+SELECT c.* FROM contacts_contact c JOIN incoming i ON i.user_id = c.user_id
+WHERE NOT EXISTS (SELECT 1 FROM upserted u WHERE u.user_id = c.user_id)
+"""
+
+_EVENTS_INSERT = """
+INSERT INTO contacts_event
+    (id, contact_id, name, properties, occurred_at, received_at, idempotency_key, source,
+     dispatch_state, dispatch_attempts, exited_run_ids)
+SELECT id, contact_id, name, properties::jsonb, occurred_at, %s, key, %s, 'pending', 0, '{}'
+FROM unnest(%s::uuid[], %s::uuid[], %s::text[], %s::text[], %s::timestamptz[], %s::text[])
+    AS t(id, contact_id, name, properties, occurred_at, key)
+ON CONFLICT (idempotency_key) DO NOTHING
+RETURNING id
+"""
+
+
+def _json(value: dict[str, Any]) -> str:
+    return json.dumps(value, cls=DjangoJSONEncoder, separators=(",", ":"))
+
+
+def _store(drafts: Sequence[EventDraft], *, source: str, dispatch: bool) -> list[IngestResult | IngestError]:
+    now = timezone.now()
+    contacts = _contacts_upsert(drafts, now=now)
+    events = [
+        Event(
+            id=uuid4(),
+            contact_id=contacts[d.user_id].id,
+            name=d.name,
+            properties=d.properties,
+            occurred_at=d.occurred_at or now,
+            received_at=now,
+            idempotency_key=d.idempotency_key,
+            source=source,
+        )
+        for d in drafts
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _EVENTS_INSERT,
+            [
+                now,
+                source,
+                [e.id for e in events],
+                [e.contact_id for e in events],
+                [e.name for e in events],
+                [_json(e.properties) for e in events],
+                [e.occurred_at for e in events],
+                [e.idempotency_key for e in events],
+            ],
+        )
+        inserted = {row[0] for row in cursor.fetchall()}
+    results: list[IngestResult | IngestError] = []
+    for draft, event in zip(drafts, events, strict=True):
+        event._state.adding = False
+        if event.id in inserted:
+            results.append(IngestResult(event=event, contact=contacts[draft.user_id]))
+        else:  # a concurrent request stored this key first: answer as it did
+            first = Event.objects.select_related("contact").get(idempotency_key=event.idempotency_key)
+            results.append(
+                _conflict(event.idempotency_key or "")
+                if first.contact.user_id != draft.user_id
+                else IngestResult(
+                    event=first, contact=first.contact, exited_run_ids=first.exited_run_ids, created=False
+                )
+            )
+    stored = [r.event for r in results if isinstance(r, IngestResult) and r.created]
+    _apply_exit_rules(stored, results)
+    if dispatch and stored:
+        dispatcher().after_ingest(
+            event_ids=[e.id for e in stored],
+            exited_run_ids=[run_id for e in stored for run_id in e.exited_run_ids],
+        )
+    return results
+
+
+def _contacts_upsert(drafts: Sequence[EventDraft], *, now: datetime) -> dict[str, Contact]:
+    """One row per user id; several events of one user merge their contact fields in order."""
+    merged: dict[str, tuple[str, dict[str, Any]]] = {}
+    for d in drafts:
+        email, props = merged.get(d.user_id, ("", {}))
+        merged[d.user_id] = (d.email or email, {**props, **d.contact_properties})
+    contacts: dict[str, Contact] = {}
+    for _ in range(3):
+        wanted = {u: v for u, v in merged.items() if u not in contacts}
+        if not wanted:
+            return contacts
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _CONTACTS_UPSERT,
+                [
+                    [uuid4() for _ in wanted],
+                    list(wanted),
+                    [email for email, _ in wanted.values()],
+                    [_json(props) for _, props in wanted.values()],
+                    now,
+                    now,
+                ],
+            )
+            columns = [c.name for c in cursor.description]
+            for row in cursor.fetchall():
+                fields = dict(zip(columns, row, strict=True))
+                # Django's psycopg setup leaves jsonb undecoded (JSONField decodes it); so do we.
+                if isinstance(fields["properties"], str):
+                    fields["properties"] = json.loads(fields["properties"])
+                contact = Contact(**fields)
+                contact._state.adding = False
+                contacts[contact.user_id] = contact
+        # A user id first stored by a concurrent transaction after this statement began is not in
+        # its snapshot: the next round, with a new snapshot, reads it.
+    missing = set(merged) - set(contacts)
+    raise DatabaseError(f"could not upsert contacts {sorted(missing)[:3]}")
+
+
+def _apply_exit_rules(stored: list[Event], results: list) -> None:
+    rules = exit_rules()
+    names = rules.event_names()
+    candidates = [e for e in stored if e.name in names]
+    if not candidates:
+        return
+    exits = rules.apply(events=candidates)
+    for event in candidates:
+        event.exited_run_ids = exits.get(event.id, [])
+        if event.exited_run_ids:
+            Event.objects.filter(pk=event.pk).update(exited_run_ids=event.exited_run_ids)
+    for result in results:
+        if isinstance(result, IngestResult) and result.created:
+            result.exited_run_ids = list(result.event.exited_run_ids)

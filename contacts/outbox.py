@@ -1,0 +1,271 @@
+"""The outbox: the seam between ingest and whatever runs journeys.
+
+The event row is the outbox. Inside its transaction, ingest reaches beyond the contacts app only
+through this module:
+1. the installed exit rules say which live runs each new event ends (the journeys app installs
+   them at start-up);
+2. the installed dispatcher hears which events were stored. The default announces them with a
+   PostgreSQL NOTIFY, delivered at commit, that wakes the outbox relay; the journey test harness
+   installs itself instead, to play the engine's part in-process.
+So ingest never imports the engine, nor the journeys app.
+
+The relay (`journeys.runtime.relay`) claims pending rows here, decides which ones the engine needs
+(an event something is triggered by, or one a parked wait is waiting for), delivers those, and
+marks every claimed row so it is never claimed again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+from uuid import UUID
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from contacts.models import AwaitedEvent, Event
+
+logger = logging.getLogger(__name__)
+OUTBOX_CHANNEL = "hogsend_outbox"
+
+
+class Dispatcher(Protocol):
+    def after_ingest(self, *, event_ids: Sequence[UUID], exited_run_ids: Sequence[UUID]) -> None: ...
+
+
+class ExitRules(Protocol):
+    def event_names(self) -> frozenset[str]:
+        """Every event name some journey exits on (a cheap filter before any query)."""
+        ...
+
+    def apply(self, *, events: Sequence[Event]) -> dict[UUID, list[UUID]]:
+        """Inside the ingest transaction: mark exited the live runs these events end; by event id."""
+        ...
+
+
+class NotifyRelay:
+    """The default dispatcher: one NOTIFY per ingest transaction wakes the relays at commit."""
+
+    def after_ingest(self, *, event_ids: Sequence[UUID], exited_run_ids: Sequence[UUID]) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, '')", [OUTBOX_CHANNEL])
+
+
+class NoExitRules:
+    def event_names(self) -> frozenset[str]:
+        return frozenset()
+
+    def apply(self, *, events: Sequence[Event]) -> dict[UUID, list[UUID]]:
+        return {}
+
+
+_dispatcher: Dispatcher = NotifyRelay()
+_exit_rules: ExitRules = NoExitRules()
+
+
+def dispatcher() -> Dispatcher:
+    return _dispatcher
+
+
+def install_dispatcher(new: Dispatcher | None) -> Dispatcher:
+    """Swap the dispatcher (the harness does); returns the previous one to restore later."""
+    global _dispatcher
+    previous, _dispatcher = _dispatcher, new or NotifyRelay()
+    return previous
+
+
+def exit_rules() -> ExitRules:
+    return _exit_rules
+
+
+def install_exit_rules(rules: ExitRules) -> None:
+    global _exit_rules
+    _exit_rules = rules
+
+
+# --- parked waits: which events the engine needs beyond triggers -------------------------------
+
+
+def awaited_event_register(
+    *, run_id: UUID, contact_id: UUID, name: str, since: datetime, until: datetime
+) -> int:
+    """Record that a run waits for `name` from this contact, and re-arm what already arrived.
+
+    1. The row tells the relay to push this contact's `name` events until `until`.
+    2. Events of that name stored since the wait began that the relay already passed over (it
+       claimed them before this row existed) go back to pending, and the relays are woken. A relay
+       holding such a row locks it, so the re-arm waits for its commit and sees `skipped`: an event
+       arriving while the wait registers is never lost. The engine's wait considers events since
+       the wait began, so a late push still resolves it.
+    Returns how many events were re-armed.
+    """
+    with transaction.atomic():
+        AwaitedEvent.objects.bulk_create(
+            [AwaitedEvent(run_id=run_id, contact_id=contact_id, name=name, since=since, until=until)],
+            ignore_conflicts=True,
+        )
+        rearmed = Event.objects.filter(
+            contact_id=contact_id,
+            name=name,
+            received_at__gte=since,
+            dispatch_state=Event.DispatchState.SKIPPED,
+        ).update(dispatch_state=Event.DispatchState.PENDING)
+        if rearmed:
+            dispatcher().after_ingest(event_ids=[], exited_run_ids=[])
+    return rearmed
+
+
+def awaited_event_release(*, run_id: UUID, name: str) -> None:
+    """The wait resolved (or timed out): the relay need not push for it any more."""
+    AwaitedEvent.objects.filter(run_id=run_id, name=name).delete()
+
+
+def awaited_events_expire(*, now: datetime | None = None) -> int:
+    """Drop waits whose deadline passed (runs that exited mid-wait leave theirs behind)."""
+    cutoff = (now or timezone.now()) - timedelta(minutes=5)
+    return AwaitedEvent.objects.filter(until__lt=cutoff).delete()[0]
+
+
+# --- the relay's unit of work -------------------------------------------------------------------
+
+
+@dataclass
+class OutboxItem:
+    """One claimed event, in the shape the engine receives it."""
+
+    id: UUID
+    name: str
+    contact_id: UUID
+    payload: dict[str, Any]
+    exited_run_ids: list[UUID] = field(default_factory=list)
+
+
+@dataclass
+class RelayBatch:
+    claimed: int = 0
+    pushed: int = 0
+    skipped: int = 0
+    quarantined: int = 0
+    cancelled_runs: list[UUID] = field(default_factory=list)
+    error: str = ""
+
+
+_CLAIM_SQL = """
+SELECT e.id, e.name, e.contact_id, e.properties, extract(epoch FROM e.occurred_at)::float8,
+       e.exited_run_ids, c.user_id, c.email
+FROM contacts_event e JOIN contacts_contact c ON c.id = e.contact_id
+WHERE e.dispatch_state = 'pending'
+ORDER BY e.received_at
+LIMIT %s
+FOR UPDATE OF e SKIP LOCKED
+"""
+
+_AWAITED_SQL = """
+SELECT DISTINCT a.contact_id, a.name
+FROM contacts_awaitedevent a
+JOIN unnest(%s::uuid[], %s::text[]) AS claimed(contact_id, name)
+  ON a.contact_id = claimed.contact_id AND a.name = claimed.name
+WHERE a.until >= now() - interval '5 minutes'
+"""
+
+
+def outbox_relay_batch(
+    *,
+    wanted: Callable[[str], bool],
+    deliver: Callable[[list[OutboxItem]], None],
+    cancel: Callable[[list[UUID]], None],
+    limit: int = 500,
+) -> RelayBatch:
+    """Claim up to `limit` pending events and settle each one; returns what happened.
+
+    1. Claim rows with `FOR UPDATE SKIP LOCKED`: two relays never hold the same event.
+    2. A row Python cannot read (a timestamp beyond datetime's range) is quarantined and logged,
+       never a stall for the rows behind it.
+    3. An event is delivered when `wanted(name)` (a trigger or a custom task listens) or a parked
+       wait of its contact waits for that name; every other one is marked skipped.
+    4. `deliver` runs while the rows are locked; if it raises, the transaction rolls back, every
+       row stays pending and the attempt is counted, so an accepted event is never lost.
+    5. Runs the events exited are cancelled in the engine once the rows are settled.
+    """
+    result = RelayBatch()
+    rows: list[tuple] = []
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(_CLAIM_SQL, [limit])
+                rows = cursor.fetchall()
+            if not rows:
+                return result
+            result.claimed = len(rows)
+            items, bad = _outbox_items(rows)
+            awaited = _awaited_pairs(items) if items else set()
+            push = [i for i in items if wanted(i.name) or (i.contact_id, i.name) in awaited]
+            skip = [i for i in items if i not in push]
+            if push:
+                deliver(push)
+            now = timezone.now()
+            _mark(push, Event.DispatchState.DISPATCHED, now)
+            _mark(skip, Event.DispatchState.SKIPPED, now)
+            if bad:
+                Event.objects.filter(pk__in=bad).update(
+                    dispatch_state=Event.DispatchState.QUARANTINED, dispatched_at=now
+                )
+                logger.error("outbox: quarantined %d unreadable events: %s", len(bad), bad)
+            result.pushed, result.skipped, result.quarantined = len(push), len(skip), len(bad)
+            result.cancelled_runs = [run_id for i in items for run_id in i.exited_run_ids]
+    except Exception as error:
+        ids = [row[0] for row in rows]
+        if ids:
+            Event.objects.filter(pk__in=ids).update(dispatch_attempts=F("dispatch_attempts") + 1)
+        result.error = f"{type(error).__name__}: {error}"
+        logger.warning("outbox: delivery of %d events failed, will retry: %s", len(ids), result.error)
+        return result
+    if result.cancelled_runs:
+        cancel(result.cancelled_runs)
+    return result
+
+
+def _outbox_items(rows: Iterable[tuple]) -> tuple[list[OutboxItem], list[UUID]]:
+    items, bad = [], []
+    for event_id, name, contact_id, properties, epoch, exited, user_id, email in rows:
+        try:
+            occurred_at = datetime.fromtimestamp(epoch, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            bad.append(event_id)
+            continue
+        if isinstance(properties, str):  # jsonb arrives undecoded through Django's connection
+            properties = json.loads(properties)
+        items.append(
+            OutboxItem(
+                id=event_id,
+                name=name,
+                contact_id=contact_id,
+                exited_run_ids=list(exited or []),
+                payload={
+                    "event_id": str(event_id),
+                    "event": name,
+                    "contact_id": str(contact_id),
+                    "user_id": user_id,
+                    "user_email": email,
+                    "properties": properties,
+                    "occurred_at": occurred_at.isoformat(),
+                },
+            )
+        )
+    return items, bad
+
+
+def _awaited_pairs(items: Sequence[OutboxItem]) -> set[tuple[UUID, str]]:
+    with connection.cursor() as cursor:
+        cursor.execute(_AWAITED_SQL, [[i.contact_id for i in items], [i.name for i in items]])
+        return {(contact_id, name) for contact_id, name in cursor.fetchall()}
+
+
+def _mark(items: Sequence[OutboxItem], state: str, now: datetime) -> None:
+    if items:
+        Event.objects.filter(pk__in=[i.id for i in items]).update(dispatch_state=state, dispatched_at=now)

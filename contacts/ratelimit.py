@@ -1,0 +1,67 @@
+"""Per-key rate limits for the ingest endpoints, counted in Redis so every web process shares them.
+
+Fixed one-second windows: cheap (one round trip), shared across processes and machines, and the
+answer to a client past its limit is exact: 429 with `Retry-After: 1`. When Redis cannot answer,
+ingest goes on unthrottled (logged): PostgreSQL, not Redis, holds what a client sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+_client: Any = None
+
+
+class RateLimited(Exception):
+    """A key went past its limit; the client should retry after `retry_after` seconds."""
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def _redis() -> Any:
+    global _client
+    if _client is None:
+        import redis
+
+        _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.25, socket_connect_timeout=0.25)
+    return _client
+
+
+def ingest_rate_check(*, key_id: int, events: int) -> None:
+    """Count one request carrying `events` events against the key's per-second limits.
+
+    Raises `RateLimited` when the key is past `INGEST_RATE_LIMIT_REQUESTS` requests or
+    `INGEST_RATE_LIMIT_EVENTS` events in the current second.
+    """
+    max_requests = settings.INGEST_RATE_LIMIT_REQUESTS
+    max_events = settings.INGEST_RATE_LIMIT_EVENTS
+    if not max_requests and not max_events:
+        return
+    window = int(time.time())
+    prefix = f"hogsend:ratelimit:{key_id}:{window}"
+    try:
+        pipe = _redis().pipeline(transaction=False)
+        pipe.incr(f"{prefix}:r")
+        pipe.expire(f"{prefix}:r", 2)
+        pipe.incrby(f"{prefix}:e", events)
+        pipe.expire(f"{prefix}:e", 2)
+        requests, _, total_events, _ = pipe.execute()
+    except Exception as error:
+        logger.warning("rate limit not checked (Redis: %s)", error)
+        return
+    if max_requests and requests > max_requests:
+        raise RateLimited(
+            f"this API key sent more than {max_requests} requests in one second; retry after 1 second, "
+            "or send events in batches (POST /v1/events/batch)"
+        )
+    if max_events and total_events > max_events:
+        raise RateLimited(
+            f"this API key sent more than {max_events} events in one second; retry after 1 second"
+        )
