@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import uuid
@@ -18,19 +17,19 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from contacts.models import ApiKey, AuditEntry, Contact, Event, Suppression
-from contacts.services import (
-    IngestError,
-    api_key_create,
-    api_key_revoke,
-    audit_record,
-    contact_erase,
-    contact_resubscribe,
-    contact_unsubscribe,
-    event_ingest,
+from contacts.actions import (
+    ContactActionError,
+    contact_erase_by_operator,
+    contact_resubscribe_by_operator,
+    contact_unsubscribe_by_operator,
+    suppression_add_by_operator,
+    suppression_change_by_operator,
+    suppression_remove_by_operator,
 )
-from emails.services import suppression_create, suppression_remove
-from hogsend.admin import ReadOnlyStudioAdmin, StudioModelAdmin, as_uuid, email_prefix, engine_call
+from contacts.models import ApiKey, AuditEntry, Contact, Event, Suppression
+from contacts.services import IngestError, api_key_create, api_key_revoke, audit_record
+from emails.services import EmailError
+from hogsend.admin import ReadOnlyStudioAdmin, StudioModelAdmin, as_uuid, email_prefix
 
 logger = logging.getLogger(__name__)
 PAGE_ROWS = 50
@@ -146,43 +145,35 @@ class ContactAdmin(StudioModelAdmin):
         elif contact.erased_at is not None and action != "unsuppress":
             messages.error(request, "This contact was erased; there is nothing left to change.")
         else:
-            response = handler(request, contact)
-            if response is not None:
-                return response
+            try:
+                handler(request, contact)
+            except (ContactActionError, EmailError) as error:
+                messages.error(request, str(error))
         return HttpResponseRedirect(reverse("admin:contacts_contact_change", args=[contact.pk]))
 
-    def _audit(self, request: HttpRequest, contact: Contact, action: str, **detail: Any) -> None:
-        audit_record(
-            actor=request.user, action=action, target_type="contact", target_id=str(contact.pk), detail=detail
-        )
-
     def _do_unsubscribe(self, request: HttpRequest, contact: Contact) -> None:
-        contact_unsubscribe(contact=contact)
-        self._audit(request, contact, "contact.unsubscribe")
+        contact_unsubscribe_by_operator(actor=request.user, contact=contact)
         messages.success(request, "Unsubscribed: no journey or marketing mail will reach this contact.")
 
     def _do_resubscribe(self, request: HttpRequest, contact: Contact) -> None:
-        contact_resubscribe(contact=contact)
-        self._audit(request, contact, "contact.resubscribe")
+        contact_resubscribe_by_operator(actor=request.user, contact=contact)
         messages.success(request, "Resubscribed.")
 
     def _do_suppress(self, request: HttpRequest, contact: Contact) -> None:
         if not contact.email:
             messages.error(request, "This contact has no email address to suppress.")
             return
-        note = request.POST.get("note", "")[:500]
-        suppression = suppression_create(email=contact.email, note=note)
-        self._audit(
-            request, contact, "contact.suppress", email=contact.email, reason=suppression.reason, note=note
+        suppression = suppression_add_by_operator(
+            actor=request.user, email=contact.email, note=request.POST.get("note", ""), contact=contact
         )
         messages.success(request, f"{contact.email} is suppressed ({suppression.reason}).")
 
     def _do_unsuppress(self, request: HttpRequest, contact: Contact) -> None:
-        removed = suppression_remove(email=contact.email) if contact.email else 0
-        self._audit(request, contact, "contact.unsuppress", email=contact.email, removed=removed)
+        removed = suppression_remove_by_operator(actor=request.user, email=contact.email, contact=contact)
         messages.success(request, f"Lifted {removed} suppression(s).")
 
-    def _do_enroll(self, request: HttpRequest, contact: Contact) -> HttpResponse | None:
+    def _do_enroll(self, request: HttpRequest, contact: Contact) -> None:
+        from journeys.actions import ActionError, journey_contact_enroll
         from journeys.registry import registry
 
         form = EnrollForm(request.POST)
@@ -192,69 +183,35 @@ class ContactAdmin(StudioModelAdmin):
                 "Not enrolled: "
                 + "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()),
             )
-            return None
+            return
         journey = registry.get(form.cleaned_data["journey_id"])
         assert journey is not None
-        properties = form.cleaned_data["properties"]
-        key = f"studio-enroll:{uuid.uuid4()}"
         try:
-            result = event_ingest(
-                name=journey.trigger.event,
-                user_id=contact.user_id,
-                properties=properties,
-                idempotency_key=key,
-                source=Event.Source.SYSTEM,
+            journey_contact_enroll(
+                actor=request.user,
+                journey_id=journey.id,
+                contact=contact,
+                properties=form.cleaned_data["properties"],
             )
-            pushed = True
-        except IngestError as error:
+        except (ActionError, IngestError) as error:
             messages.error(request, f"Not enrolled: {error}")
-            return None
-        except Exception as error:
-            logger.warning("studio enroll: engine push failed: %s", error)
-            result, pushed = None, False
-        event = result.event if result else Event.objects.filter(idempotency_key=key).first()
-        self._audit(
+            return
+        messages.success(
             request,
-            contact,
-            "contact.enroll",
-            journey_id=journey.id,
-            event=journey.trigger.event,
-            event_id=str(event.pk) if event else None,
-            properties=properties,
+            f"Emitted {journey.trigger.event} for this contact; "
+            f"{journey.name} enrolls it unless a guard says no.",
         )
-        if event is None:
-            messages.error(request, "The trigger event could not be stored.")
-        elif pushed:
-            messages.success(
-                request,
-                f"Emitted {journey.trigger.event} for this contact; "
-                f"{journey.name} enrolls it unless a guard says no.",
-            )
-        else:
-            messages.warning(
-                request,
-                f"Stored {journey.trigger.event}, but the engine did not take it yet; "
-                "the outbox will push it again.",
-            )
-        return None
 
     def _do_erase(self, request: HttpRequest, contact: Contact) -> None:
         if request.POST.get("confirm") != "ERASE":
             messages.error(request, "Not erased: type ERASE to confirm.")
             return
-        old_user_id = contact.user_id
-        exited = contact_erase(contact=contact)
-        self._audit(
-            request,
-            contact,
-            "contact.erase",
-            exited_runs=[str(r) for r in exited],
-            previous_user_id_hash=hashlib.sha256(old_user_id.encode()).hexdigest()[:16],
-        )
-        if exited:
-            ok, problem = engine_call("engine_cancel_runs", run_ids=exited)
-            if not ok:
-                messages.warning(request, f"{len(exited)} live run(s) marked exited, but {problem}.")
+        erased = contact_erase_by_operator(actor=request.user, contact=contact)
+        if erased.handoff is not None and erased.handoff.problem:
+            messages.warning(
+                request,
+                f"{len(erased.exited_run_ids)} live run(s) marked exited, but {erased.handoff.problem}.",
+            )
         messages.success(request, "Erased: personal data removed; rows kept for aggregate counts.")
 
 
@@ -286,24 +243,18 @@ class SuppressionAdmin(StudioModelAdmin):
         return queryset.filter(email_prefix(term))
 
     def save_model(self, request: HttpRequest, obj: Suppression, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        audit_record(
-            actor=request.user,
-            action="suppression.change" if change else "suppression.add",
-            target_type="suppression",
-            target_id=obj.email,
-            detail={"reason": obj.reason},
+        if change:
+            suppression_change_by_operator(
+                actor=request.user, suppression=obj, reason=obj.reason, note=obj.note
+            )
+            return
+        saved = suppression_add_by_operator(
+            actor=request.user, email=obj.email, reason=obj.reason, note=obj.note
         )
+        obj.pk, obj._state.adding = saved.pk, False
 
     def delete_model(self, request: HttpRequest, obj: Suppression) -> None:
-        audit_record(
-            actor=request.user,
-            action="suppression.remove",
-            target_type="suppression",
-            target_id=obj.email,
-            detail={"reason": obj.reason},
-        )
-        super().delete_model(request, obj)
+        suppression_remove_by_operator(actor=request.user, email=obj.email)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         for obj in queryset:

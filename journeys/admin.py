@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -19,13 +18,10 @@ from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from contacts.services import audit_record
-from hogsend.admin import ReadOnlyStudioAdmin, StudioModelAdmin, as_uuid, engine_call
+from hogsend.admin import ReadOnlyStudioAdmin, StudioModelAdmin, as_uuid
+from journeys.actions import ActionError, Handoff, journey_run_cancel, journey_run_retry
 from journeys.models import EnrollmentSkip, JourneyRun, RunStep
 from journeys.registry import registry
-from journeys.services import run_exit
-
-CANCEL_REASON = "cancelled_by_operator"
 
 
 class JourneyFilter(admin.SimpleListFilter):
@@ -91,36 +87,6 @@ class WaitingUntilFilter(admin.SimpleListFilter):
         if value == "later":
             return waiting.filter(waiting_until__gt=now + timedelta(days=7))
         return queryset
-
-
-def cancel_runs(*, actor: Any, run_ids: Iterable[uuid.UUID]) -> tuple[list[uuid.UUID], str]:
-    """Mark live runs exited (cancelled_by_operator), audit each, then cancel them in the engine."""
-    cancelled = [run_id for run_id in run_ids if run_exit(run_id=run_id, reason=CANCEL_REASON)]
-    for run_id in cancelled:
-        audit_record(
-            actor=actor,
-            action="run.cancel",
-            target_type="journey_run",
-            target_id=str(run_id),
-            detail={"reason": CANCEL_REASON},
-        )
-    problem = ""
-    if cancelled:
-        _, problem = engine_call("engine_cancel_runs", run_ids=cancelled)
-    return cancelled, problem
-
-
-def retry_run(*, actor: Any, run: JourneyRun) -> tuple[bool, str]:
-    """Ask the engine to run a failed run again; audited whether or not the engine answers."""
-    ok, problem = engine_call("engine_retry_run", run_id=run.pk)
-    audit_record(
-        actor=actor,
-        action="run.retry",
-        target_type="journey_run",
-        target_id=str(run.pk),
-        detail={"engine_ok": ok, "problem": problem, "error": run.error[:500]},
-    )
-    return ok, problem
 
 
 def step_view(step: RunStep) -> dict[str, Any]:
@@ -214,19 +180,29 @@ class JourneyRunAdmin(StudioModelAdmin):
     )
     def cancel_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         live = queryset.filter(status__in=JourneyRun.LIVE_STATUSES).values_list("pk", flat=True)
-        cancelled, problem = cancel_runs(actor=request.user, run_ids=list(live))
-        self.message_user(request, f"Cancelled {len(cancelled)} run(s).", messages.SUCCESS)
-        if problem:
-            self.message_user(request, f"Marked exited, but {problem}.", messages.WARNING)
+        outcome = journey_run_cancel(actor=request.user, run_ids=list(live))
+        self.message_user(request, f"Cancelled {len(outcome.cancelled)} run(s).", messages.SUCCESS)
+        self._engine_warning(request, outcome.handoff, "Marked exited, but")
 
     @admin.action(description="Retry selected failed runs", permissions=["change"])
     def retry_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for run in queryset.filter(status=JourneyRun.Status.FAILED):
-            ok, problem = retry_run(actor=request.user, run=run)
-            if ok:
-                self.message_user(request, f"Retry of run {run.pk} handed to the engine.", messages.SUCCESS)
-            else:
-                self.message_user(request, f"Run {run.pk} not retried: {problem}.", messages.ERROR)
+        for run_id in queryset.filter(status=JourneyRun.Status.FAILED).values_list("pk", flat=True):
+            self._retry_one(request, run_id, done=f"Retry of run {run_id} handed to the engine.")
+
+    def _engine_warning(self, request: HttpRequest, handoff: Handoff | None, lead: str) -> None:
+        if handoff is not None and handoff.problem:
+            self.message_user(request, f"{lead} {handoff.problem}.", messages.WARNING)
+
+    def _retry_one(self, request: HttpRequest, run_id: uuid.UUID, *, done: str) -> None:
+        try:
+            handoff = journey_run_retry(actor=request.user, run_id=run_id)
+        except ActionError as error:
+            self.message_user(request, f"Run {run_id} not retried: {error}.", messages.ERROR)
+            return
+        if handoff.problem:
+            self.message_user(request, f"Not retried: {handoff.problem}.", messages.ERROR)
+        else:
+            self.message_user(request, done, messages.SUCCESS)
 
     # --- the run's page -------------------------------------------------------------------------
 
@@ -268,8 +244,8 @@ class JourneyRunAdmin(StudioModelAdmin):
         run = get_object_or_404(JourneyRun, pk=run_id)
         if not self.has_change_permission(request, run):
             raise PermissionDenied
-        cancelled, problem = cancel_runs(actor=request.user, run_ids=[run.pk])
-        if not cancelled:
+        outcome = journey_run_cancel(actor=request.user, run_ids=[run.pk])
+        if not outcome.cancelled:
             self.message_user(
                 request, f"This run is {run.status}; only a live run can be cancelled.", messages.ERROR
             )
@@ -277,8 +253,7 @@ class JourneyRunAdmin(StudioModelAdmin):
             self.message_user(
                 request, "Run cancelled: marked exited (cancelled_by_operator).", messages.SUCCESS
             )
-            if problem:
-                self.message_user(request, f"The engine was not told: {problem}.", messages.WARNING)
+            self._engine_warning(request, outcome.handoff, "The engine was not told:")
         return self._back(run.pk)
 
     def retry_view(self, request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
@@ -292,12 +267,8 @@ class JourneyRunAdmin(StudioModelAdmin):
             self.message_user(
                 request, f"This run is {run.status}; only a failed run can be retried.", messages.ERROR
             )
-            return self._back(run.pk)
-        ok, problem = retry_run(actor=request.user, run=run)
-        if ok:
-            self.message_user(request, "Retry handed to the engine.", messages.SUCCESS)
         else:
-            self.message_user(request, f"Not retried: {problem}.", messages.ERROR)
+            self._retry_one(request, run.pk, done="Retry handed to the engine.")
         return self._back(run.pk)
 
 

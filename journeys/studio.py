@@ -24,11 +24,10 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST
 
-from contacts.services import audit_record
+from journeys.actions import journey_enabled_set
 from journeys.definition import EventRule, Journey
 from journeys.models import EnrollmentSkip, JourneyRun, JourneySetting, RunStep
 from journeys.registry import registry
-from journeys.services import journey_set_enabled
 
 Status = JourneyRun.Status
 STATUS_ORDER = [Status.ACTIVE, Status.WAITING, Status.COMPLETED, Status.EXITED, Status.FAILED]
@@ -366,15 +365,7 @@ def journey_set_enabled_view(request: HttpRequest, journey_id: str) -> HttpRespo
         messages.error(request, "Say enabled=1 or enabled=0.")
         return HttpResponseRedirect(reverse("admin:studio_journey", args=[journey.id]))
     enabled = raw == "1"
-    before = journey_overrides().get(journey.id, journey.enabled)
-    journey_set_enabled(journey_id=journey.id, enabled=enabled)
-    audit_record(
-        actor=request.user,
-        action="journey.enable" if enabled else "journey.disable",
-        target_type="journey",
-        target_id=journey.id,
-        detail={"before": before, "after": enabled},
-    )
+    journey_enabled_set(actor=request.user, journey_id=journey.id, enabled=enabled)
     messages.success(
         request,
         f"{journey.name} is now {'enabled' if enabled else 'disabled'}."

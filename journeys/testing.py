@@ -164,6 +164,26 @@ class JourneyHarness:
     def after_ingest(self, *, event_ids: Sequence[uuid.UUID], exited_run_ids: Sequence[uuid.UUID]) -> None:
         self._inbox.append((list(event_ids), list(exited_run_ids)))
 
+    def cancel_runs(self, *, run_ids: Sequence[uuid.UUID]) -> Any:
+        """An operator cancel: stop the runs' coroutines, as the engine's cancel would."""
+        from journeys.actions import Handoff
+
+        self._inbox.append(([], list(run_ids)))
+        self._settle()
+        return Handoff(done=True)
+
+    def retry_run(self, *, run_id: uuid.UUID) -> Any:
+        """An operator retry: run the journey again from the top; the step log skips what it did."""
+        from journeys.actions import Handoff
+
+        run = JourneyRun.objects.select_related("trigger_event__contact").get(pk=run_id)
+        journey = registry.get(run.journey_id)
+        if journey is None or run.trigger_event is None or not run.engine_run_id:
+            return Handoff(done=True, problem="the harness cannot replay a run without its trigger")
+        self._spawn_journey(journey, event_payload(run.trigger_event), engine_run_id=run.engine_run_id)
+        self._settle()
+        return Handoff(done=True)
+
     def _settle(self) -> None:
         """Route everything ingested so far, including what the routed runs ingest in turn."""
         if self._settling:

@@ -68,14 +68,25 @@ class FakeEngine(types.ModuleType):
 
 
 @pytest.fixture
-def fake_engine(monkeypatch) -> FakeEngine:
+def engine_after_commit(transactional_db, journey_harness):
+    """Operator actions reach the engine after commit: let commits happen, and put the default
+    dispatcher back in front of the harness (which would otherwise play the engine itself)."""
+    from journeys.dispatch import install_dispatcher
+
+    previous = install_dispatcher(None)
+    yield
+    install_dispatcher(previous)
+
+
+@pytest.fixture
+def fake_engine(monkeypatch, engine_after_commit) -> FakeEngine:
     engine = FakeEngine()
     monkeypatch.setitem(sys.modules, "journeys.runtime.engine", engine)
     return engine
 
 
 @pytest.fixture
-def no_engine(monkeypatch) -> None:
+def no_engine(monkeypatch, engine_after_commit) -> None:
     """The engine module cannot be imported (None in sys.modules makes the import fail)."""
     monkeypatch.setitem(sys.modules, "journeys.runtime.engine", None)
 
