@@ -1,0 +1,115 @@
+"""Ingest as sets: a batch is one transaction that still answers per item, keys are owned by one
+user, and a key-holder past its rate limit is told when to come back."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from contacts.models import Contact, Event
+
+pytestmark = pytest.mark.django_db
+
+
+def item(user: str = "u1", name: str = "page.viewed", **extra):
+    return {"name": name, "userId": user, **extra}
+
+
+@pytest.fixture
+def poison_trigger():
+    """A real refusal from PostgreSQL for one event name, as a bad value would cause."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            CREATE FUNCTION refuse_poison() RETURNS trigger AS $$
+            BEGIN
+              IF NEW.name = 'poison' THEN RAISE EXCEPTION 'poisoned value'; END IF;
+              RETURN NEW;
+            END $$ LANGUAGE plpgsql;
+            CREATE TRIGGER refuse_poison BEFORE INSERT ON contacts_event
+              FOR EACH ROW EXECUTE FUNCTION refuse_poison();
+            """
+        )
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER refuse_poison ON contacts_event; DROP FUNCTION refuse_poison();")
+
+
+def test_an_item_the_database_refuses_sinks_no_other_and_every_item_gets_an_answer(api, poison_trigger):
+    batch = [
+        item("u1", idempotencyKey="k1"),
+        item("u2", name="poison", idempotencyKey="k2"),
+        item("u3", idempotencyKey="k3"),
+    ]
+    response = api.post("/v1/events/batch", {"events": batch})
+
+    assert response.status_code == 207
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "rejected", "accepted"]
+    assert "database refused" in results[1]["errors"][0]["message"]
+    assert sorted(Event.objects.values_list("idempotency_key", flat=True)) == ["k1", "k3"]
+
+    # The client retries the whole batch: nothing is stored twice.
+    again = api.post("/v1/events/batch", {"events": batch}).json()["results"]
+    assert [r["status"] for r in again] == ["duplicate", "rejected", "duplicate"]
+    assert again[0]["eventId"] == results[0]["eventId"]
+    assert Event.objects.count() == 2
+
+
+def test_a_batch_merges_one_users_contact_fields_in_order_and_upserts_each_contact_once(api):
+    batch = [
+        item("ada", contactProperties={"plan": "free", "team": "a"}, userEmail="ada@example.com"),
+        item("bob"),
+        item("ada", contactProperties={"plan": "pro"}),
+    ]
+    response = api.post("/v1/events/batch", {"events": batch})
+
+    assert response.status_code == 202
+    body = response.json()
+    assert body["accepted"] == 3
+    ada = Contact.objects.get(user_id="ada")
+    assert ada.properties == {"plan": "pro", "team": "a"} and ada.email == "ada@example.com"
+    assert body["results"][0]["contactId"] == body["results"][2]["contactId"] == str(ada.id)
+    assert Contact.objects.count() == 2
+
+
+def test_a_key_used_twice_in_one_batch_stores_one_event(api):
+    batch = [item("u1", idempotencyKey="same"), item("u1", idempotencyKey="same")]
+    results = api.post("/v1/events/batch", {"events": batch}).json()["results"]
+
+    assert [r["status"] for r in results] == ["accepted", "duplicate"]
+    assert results[0]["eventId"] == results[1]["eventId"]
+    assert Event.objects.count() == 1
+
+
+def test_a_key_that_belongs_to_another_users_event_is_a_409_not_a_silent_drop(api):
+    api.post("/v1/events", item("alice", idempotencyKey="order-1"))
+    response = api.post("/v1/events", item("mallory", idempotencyKey="order-1"))
+
+    assert response.status_code == 409
+    assert "another user" in response.json()["detail"]
+    assert "alice" not in response.json()["detail"]
+    in_batch = api.post("/v1/events/batch", {"events": [item("mallory", idempotencyKey="order-1")]})
+    assert in_batch.json()["results"][0]["status"] == "rejected"
+    assert Event.objects.count() == 1
+
+
+def test_an_api_key_past_its_request_rate_gets_429_with_retry_after_and_nothing_stored(api, settings):
+    settings.INGEST_RATE_LIMIT_REQUESTS = 3
+    answers = [api.post("/v1/events", item(f"u{i}")) for i in range(5)]
+
+    statuses = [a.status_code for a in answers]
+    # One-second windows: a window may turn over mid-loop, so count rather than match positions.
+    assert statuses.count(429) >= 1 and set(statuses) <= {202, 429}
+    limited = next(a for a in answers if a.status_code == 429)
+    assert limited["Retry-After"] == "1"
+    assert "more than 3 requests" in limited.json()["detail"]
+    assert Event.objects.count() == statuses.count(202)
+
+
+def test_a_batch_counts_every_event_against_the_events_limit(api, settings):
+    settings.INGEST_RATE_LIMIT_EVENTS = 10
+    response = api.post("/v1/events/batch", {"events": [item(f"u{i}") for i in range(11)]})
+
+    assert response.status_code == 429
+    assert Event.objects.count() == 0
