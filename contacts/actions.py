@@ -82,14 +82,18 @@ def suppression_add_by_operator(
     note: str = "",
     contact: Contact | None = None,
 ) -> Suppression:
-    """Suppress an address (audited on the contact when the operator acted from its page)."""
+    """Suppress an address (audited on the contact when the operator acted from its page). Asking
+    again for an address already suppressed changes nothing and writes no audit entry."""
     from emails.services import email_address_check, suppression_create
 
     if contact is not None:
         _require_not_erased(contact)
     address = email_address_check(email)
     with transaction.atomic():
+        before = Suppression.objects.filter(email__iexact=address).values_list("reason", flat=True).first()
         suppression = suppression_create(email=address, reason=reason, note=note[:500])
+        if before == suppression.reason:
+            return suppression
         if contact is not None:
             _audit_contact(
                 actor, contact, "contact.suppress", email=address, reason=suppression.reason, note=note
@@ -145,3 +149,8 @@ def suppression_remove_by_operator(*, actor: Any, email: str, contact: Contact |
                 detail={"reason": reasons[0] if reasons else ""},
             )
     return removed
+
+
+def api_key_actor(key: Any) -> str:
+    """How an admin-API call names its actor in the audit log: the key's name and public prefix."""
+    return f"api key {key.name} (hsk_{key.prefix}…)"

@@ -20,6 +20,7 @@ api = NinjaAPI(
 )
 api.add_router("/", contacts_router)
 api.add_router("/", emails_router)
+api.add_router("/admin", "hogsend.admin_api.router")
 
 
 @api.get("/health", tags=["operations"], auth=None)

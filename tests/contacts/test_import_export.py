@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from contacts.models import Contact
+from contacts.services import contact_category_set, contact_unsubscribe
+from contacts.transfer import contacts_import
+
+pytestmark = pytest.mark.django_db
+
+CSV = """user_id,email,subscribed,category_opt_outs,plan,properties
+u1,ada@example.com,true,,pro,"{""seats"": 3}"
+u2,bob@example.com,false,product-updates,free,
+u3,not-an-email,true,,,
+,nobody@example.com,true,,,
+u4,cy@example.com,maybe,nope,,[1]
+"""
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def export(fmt="csv") -> str:
+    out = io.StringIO()
+    call_command("contacts_export", "--format", fmt, stdout=out)
+    return out.getvalue()
+
+
+def test_a_csv_import_creates_contacts_and_reports_each_bad_row_with_its_field(tmp_path):
+    report = contacts_import(path=write(tmp_path, "contacts.csv", CSV))
+
+    assert (report.rows, report.created, report.rejected) == (5, 2, 3)
+    ada = Contact.objects.get(user_id="u1")
+    assert (ada.email, ada.properties, ada.is_subscribed) == (
+        "ada@example.com",
+        {"seats": 3, "plan": "pro"},
+        True,
+    )
+    bob = Contact.objects.get(user_id="u2")
+    assert bob.unsubscribed_at is not None and bob.category_opt_outs == ["product-updates"]
+    assert [(e.row, e.field) for e in report.errors] == [
+        (4, "email"),
+        (5, "user_id"),
+        (6, "properties"),
+        (6, "subscribed"),
+        (6, "category_opt_outs"),
+    ]
+    assert "unknown categories nope" in report.errors[-1].message
+
+
+def test_running_the_same_import_twice_changes_nothing_the_second_time(tmp_path):
+    path = write(tmp_path, "contacts.csv", CSV)
+    contacts_import(path=path)
+    stamps = dict(Contact.objects.values_list("user_id", "updated_at"))
+
+    again = contacts_import(path=path)
+
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 2)
+    assert dict(Contact.objects.values_list("user_id", "updated_at")) == stamps
+
+
+def test_an_import_never_resubscribes_a_contact_who_unsubscribed_or_opted_out(tmp_path):
+    ada = Contact.objects.create(user_id="u1", email="ada@example.com", properties={"plan": "free"})
+    contact_unsubscribe(contact=ada)
+    contact_category_set(contact=ada, category="tips", subscribed=True)
+    contact_category_set(contact=ada, category="product-updates", subscribed=False)
+    rows = [
+        {"userId": "u1", "subscribed": True, "category_opt_ins": ["tips"], "properties": {"plan": "pro"}},
+        {"userId": "u1", "category_opt_outs": ["tips"]},  # a later row for the same contact wins too
+    ]
+    path = write(tmp_path, "contacts.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+
+    report = contacts_import(path=path)
+
+    ada.refresh_from_db()
+    assert ada.unsubscribed_at is not None
+    assert ada.category_opt_outs == ["product-updates", "tips"] and ada.category_opt_ins == []
+    assert report.kept_unsubscribed == 0  # the last row for u1 did not ask to subscribe
+    assert (report.updated, report.rejected) == (1, 0)
+
+
+def test_a_subscribed_row_for_an_unsubscribed_contact_is_counted_and_ignored(tmp_path):
+    contact_unsubscribe(contact=Contact.objects.create(user_id="u1", email="ada@example.com"))
+    report = contacts_import(path=write(tmp_path, "c.csv", "user_id,subscribed\nu1,yes\n"))
+    assert report.kept_unsubscribed == 1
+    assert Contact.objects.get(user_id="u1").unsubscribed_at is not None
+
+
+def test_properties_merge_and_an_empty_email_keeps_the_known_one(tmp_path):
+    Contact.objects.create(user_id="u1", email="ada@example.com", properties={"plan": "free", "seats": 1})
+    contacts_import(path=write(tmp_path, "c.csv", "user_id,email,plan\nu1,,pro\n"))
+    ada = Contact.objects.get(user_id="u1")
+    assert (ada.email, ada.properties) == ("ada@example.com", {"plan": "pro", "seats": 1})
+
+
+def test_the_command_prints_the_rate_and_the_rejected_rows(tmp_path):
+    out, err = io.StringIO(), io.StringIO()
+    report_path = tmp_path / "report.csv"
+    call_command(
+        "contacts_import",
+        str(write(tmp_path, "contacts.csv", CSV)),
+        "--chunk-size",
+        "1",
+        "--report",
+        str(report_path),
+        stdout=out,
+        stderr=err,
+    )
+    assert "5 rows in" in out.getvalue() and "rows/s" in out.getvalue()
+    assert "2 created" in out.getvalue() and "3 rejected" in out.getvalue()
+    assert "row 4: email: 'not-an-email' is not a valid email address" in err.getvalue()
+    assert report_path.read_text().splitlines()[0] == "row,field,message"
+    assert len(report_path.read_text().splitlines()) == 6
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_an_export_imports_back_into_an_empty_database_unchanged(tmp_path, fmt):
+    when = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    Contact.objects.create(user_id="u1", email="ada@example.com", properties={"plan": "pro", "n": [1, 2]})
+    Contact.objects.create(
+        user_id="u2",
+        email="bob@example.com",
+        unsubscribed_at=when,
+        category_opt_outs=["product-updates"],
+        category_opt_ins=["tips"],
+        properties={"quote": 'say "hi", then; leave'},
+    )
+    Contact.objects.create(user_id="u3", email="", erased_at=timezone.now())  # erased: not exported
+    first = export(fmt)
+    path = write(tmp_path, f"contacts.{fmt}", first)
+
+    Contact.objects.all().delete()
+    report = contacts_import(path=path)
+
+    assert (report.created, report.rejected) == (2, 0)
+
+    def without_created_at(text: str) -> list[str]:
+        if fmt == "jsonl":
+            return sorted(json.dumps({**json.loads(line), "created_at": None}) for line in text.splitlines())
+        return sorted(line.rsplit(",", 1)[0] for line in text.splitlines())
+
+    assert without_created_at(export(fmt)) == without_created_at(first)
+    bob = Contact.objects.get(user_id="u2")
+    assert (bob.unsubscribed_at, bob.category_opt_ins) == (when, ["tips"])
+
+
+def test_the_export_has_the_consent_columns(tmp_path):
+    Contact.objects.create(user_id="u1", email="ada@example.com", category_opt_outs=["journey"])
+    lines = export("csv").splitlines()
+    assert (
+        lines[0]
+        == "user_id,email,subscribed,unsubscribed_at,category_opt_outs,category_opt_ins,properties,created_at"
+    )
+    assert lines[1].startswith("u1,ada@example.com,true,,journey,,{},")
