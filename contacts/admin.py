@@ -69,6 +69,7 @@ class ContactAdmin(StudioModelAdmin):
     search_fields = ("user_id",)  # shows the box; indexed_search decides the lookups
     search_help_text = "Exact user id, exact contact id, or the start of an email address."
     change_form_template = "studio/contact_detail.html"
+    change_list_template = "studio/contacts_changelist.html"
 
     @admin.display(description="contact", ordering="email")
     def email_or_id(self, contact: Contact) -> str:
@@ -92,7 +93,17 @@ class ContactAdmin(StudioModelAdmin):
         return queryset.filter(Q(user_id=term) | email_prefix(term))
 
     def get_urls(self) -> list[Any]:
+        from contacts import studio
+
+        wrap = self.admin_site.admin_view
         return [
+            path("import/", wrap(studio.contacts_import_view), name="contacts_contact_import"),
+            path(
+                "import/<str:import_id>/",
+                wrap(studio.contacts_import_status_view),
+                name="contacts_contact_import_status",
+            ),
+            path("export/", wrap(studio.contacts_export_view), name="contacts_contact_export"),
             path(
                 "<uuid:contact_id>/studio/<str:action>/",
                 self.admin_site.admin_view(self.action_view),
