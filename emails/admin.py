@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from django import forms
@@ -14,10 +13,10 @@ from django.shortcuts import get_object_or_404, render
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from contacts.services import audit_record
+from emails.actions import template_test_send
 from emails.models import EmailLog
 from emails.registry import UnknownTemplate, all_templates, get_template
-from emails.services import TRANSACTIONAL, EmailError, email_render, email_send
+from emails.services import EmailError, email_render
 from hogsend.admin import StudioModelAdmin, as_uuid
 
 
@@ -129,22 +128,7 @@ def template_detail_view(request: HttpRequest, key: str) -> HttpResponse:
         _require(request, "emails.change_emaillog")
         if form.is_valid():
             to = form.cleaned_data["to"]
-            log = email_send(
-                to=to,
-                template=spec.key,
-                props=dict(spec.example_props),
-                subject=f"[test] {spec.subject}",
-                category=TRANSACTIONAL,
-                skip_preference_check=True,
-                idempotency_key=f"studio-test:{uuid.uuid4()}",
-            )
-            audit_record(
-                actor=request.user,
-                action="template.test_send",
-                target_type="email_template",
-                target_id=spec.key,
-                detail={"to": to, "email_id": str(log.pk), "status": log.status},
-            )
+            log = template_test_send(actor=request.user, template=spec.key, to=to)
             level = messages.SUCCESS if log.status == EmailLog.Status.SENT else messages.WARNING
             messages.add_message(
                 request, level, f"Test send to {to}: {log.status} {log.status_reason}".strip()

@@ -1,0 +1,40 @@
+"""Operator actions on email templates. The Studio (and any other operator surface) calls these."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db import transaction
+
+from contacts.services import audit_record
+from emails.models import EmailLog
+from emails.registry import get_template
+from emails.services import TRANSACTIONAL, email_send
+
+
+def template_test_send(*, actor: Any, template: str, to: str) -> EmailLog:
+    """Send a template with its example props to an operator's address, marked [test].
+
+    Operator mail: transactional, it skips the preference check (it goes to the operator, never to
+    a contact) and is audited in the same transaction as its log row.
+    """
+    spec = get_template(template)
+    with transaction.atomic():
+        log = email_send(
+            to=to,
+            template=spec.key,
+            props=dict(spec.example_props),
+            subject=f"[test] {spec.subject}",
+            category=TRANSACTIONAL,
+            skip_preference_check=True,
+            idempotency_key=f"studio-test:{uuid.uuid4()}",
+        )
+        audit_record(
+            actor=actor,
+            action="template.test_send",
+            target_type="email_template",
+            target_id=spec.key,
+            detail={"to": to, "email_id": str(log.pk), "status": log.status},
+        )
+    return log
