@@ -167,3 +167,21 @@ def test_an_enrolled_contact_enters_the_journey_unless_a_guard_says_no(admin, jo
     admin.post("/v1/admin/journeys/activation-welcome/enroll", {"contact": "cy"})
     journey_harness.emit("noise", user_id="cy")
     assert journey_harness.run("activation-welcome", "cy") is not None
+
+
+def test_a_retried_run_replays_from_the_top_without_sending_twice(admin, journey_harness):
+    from journeys.durations import days
+    from journeys.services import run_fail
+
+    run = journey_harness.start("activation-welcome", user_id="ada", email="ada@example.com")
+    journey_harness.crash(run)  # the worker died mid-sleep and the engine gave up on it
+    run_fail(run_id=run.pk, error="WorkerLost")
+
+    assert admin.post(f"/v1/admin/runs/{run.pk}/retry").status_code == 202
+    run.refresh_from_db()
+    assert run.is_live
+    assert [(journey, label) for journey, label, _ in journey_harness.parked()] == [
+        ("activation-welcome", "post-welcome")
+    ]
+    journey_harness.advance(days(2))
+    assert journey_harness.templates_sent_to("ada@example.com") == ["activation/welcome", "activation/nudge"]
