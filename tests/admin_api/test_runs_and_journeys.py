@@ -185,3 +185,13 @@ def test_a_retried_run_replays_from_the_top_without_sending_twice(admin, journey
     ]
     journey_harness.advance(days(2))
     assert journey_harness.templates_sent_to("ada@example.com") == ["activation/welcome", "activation/nudge"]
+
+
+def test_a_cancelled_run_sends_nothing_more(admin, journey_harness):
+    from journeys.durations import days
+
+    run = journey_harness.start("activation-welcome", user_id="ada", email="ada@example.com")
+    assert admin.post(f"/v1/admin/runs/{run.pk}/cancel").status_code == 200
+    assert journey_harness.parked() == []
+    journey_harness.advance(days(3))
+    assert journey_harness.templates_sent_to("ada@example.com") == ["activation/welcome"]
