@@ -417,22 +417,29 @@ def contacts_import(
     report = ImportReport()
     started = time.monotonic()
     pending: list[_Row] = []
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        for number, record in _records(handle, fmt):
-            report.rows += 1
-            checked = [record] if isinstance(record, RowError) else _check(number, record, known)
-            if isinstance(checked, list):
-                report.rejected += 1
-                room = keep_errors - len(report.errors)
-                if room > 0:
-                    report.errors.extend(checked[:room])
-            else:
-                pending.append(checked)
-            if len(pending) >= chunk_size:
-                _write_chunk(pending, report)
-                pending = []
-                if progress:
-                    progress(report.rows, total)
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            for number, record in _records(handle, fmt):
+                report.rows += 1
+                checked = [record] if isinstance(record, RowError) else _check(number, record, known)
+                if isinstance(checked, list):
+                    report.rejected += 1
+                    room = keep_errors - len(report.errors)
+                    if room > 0:
+                        report.errors.extend(checked[:room])
+                else:
+                    pending.append(checked)
+                if len(pending) >= chunk_size:
+                    _write_chunk(pending, report)
+                    pending = []
+                    if progress:
+                        progress(report.rows, total)
+    except (UnicodeDecodeError, csv.Error) as error:
+        done = report.created + report.updated + report.unchanged
+        raise ImportFileError(
+            f"unreadable after row {report.rows} ({error}); save the file as UTF-8 text. "
+            f"{done} rows before it were imported; re-running the fixed file is safe"
+        ) from None
     if pending:
         _write_chunk(pending, report)
     report.seconds = time.monotonic() - started

@@ -5,7 +5,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from contacts.models import Contact
@@ -224,3 +224,17 @@ def test_the_studio_export_streams_the_same_file_as_the_command(admin_client):
     response = admin_client.get(reverse("admin:contacts_contact_export") + "?format=jsonl")
     assert response.streaming and response["Content-Disposition"] == 'attachment; filename="contacts.jsonl"'
     assert b"".join(response.streaming_content).decode() == export("jsonl")
+
+
+def test_a_file_that_is_not_utf8_is_refused_with_a_message_not_a_traceback(tmp_path):
+    path = tmp_path / "contacts.csv"
+    path.write_bytes("user_id,email\nu1,zoë@example.com\n".encode("latin-1"))
+    with pytest.raises(CommandError, match="save the file as UTF-8"):
+        call_command("contacts_import", str(path), "--no-progress", stdout=io.StringIO())
+
+
+def test_a_csv_without_a_user_id_column_is_refused(tmp_path):
+    with pytest.raises(CommandError, match="no user_id column"):
+        call_command(
+            "contacts_import", str(write(tmp_path, "c.csv", "email\na@example.com\n")), "--no-progress"
+        )
