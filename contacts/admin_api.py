@@ -18,9 +18,9 @@ from contacts.actions import (
     suppression_remove_by_operator,
 )
 from contacts.auth import admin_auth
+from contacts.exports import contacts_export
 from contacts.models import Suppression
 from contacts.selectors import contact_get
-from contacts.transfer import contacts_export
 from emails.services import EmailError
 
 router = Router(auth=admin_auth, tags=["admin: contacts & suppressions"])

@@ -10,7 +10,9 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from contacts.transfer import ImportFileError, contacts_export, contacts_import_start, import_progress
+from contacts.exports import contacts_export
+from contacts.import_jobs import contacts_import_start, import_progress
+from contacts.imports import ImportFileError
 
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 

@@ -8,9 +8,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from contacts.imports import contacts_import
 from contacts.models import Contact
 from contacts.services import contact_category_set, contact_unsubscribe
-from contacts.transfer import contacts_import
 
 pytestmark = pytest.mark.django_db
 

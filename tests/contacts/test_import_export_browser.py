@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from contacts.import_jobs import contacts_import_run, import_dir, import_progress
 from contacts.models import Contact
-from contacts.transfer import contacts_import_run, import_dir, import_progress
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

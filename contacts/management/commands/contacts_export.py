@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from contacts.transfer import contacts_export
+from contacts.exports import contacts_export
 
 
 class Command(BaseCommand):

@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from contacts.transfer import DEFAULT_CHUNK, ImportFileError, contacts_import
+from contacts.imports import DEFAULT_CHUNK, ImportFileError, contacts_import
 
 SHOWN_ERRORS = 20
 

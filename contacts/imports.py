@@ -1,21 +1,18 @@
-"""Contacts in and out of Hogsend in bulk: import (CSV or JSON lines) and streamed export.
+"""Contacts into Hogsend in bulk, from CSV or JSON lines (the export is `contacts.exports`).
 
-Import is set-based: rows are parsed and checked in Python, then each chunk is COPYed into a
+The import is set-based: rows are parsed and checked in Python, then each chunk is COPYed into a
 session temp table and upserted into contacts with one `INSERT ... ON CONFLICT DO UPDATE`, so a
 million contacts take minutes, not hours. A re-run of the same file changes nothing. Consent only
 ever tightens for a contact who already exists: an import can unsubscribe or opt out, never
 resubscribe or opt in (the contact's own choice outranks a spreadsheet).
-
-The export writes the same columns the import reads, so a file round-trips.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,20 +22,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
 
-from contacts.models import Contact
-
 Progress = Callable[[int, int], None]
 
-EXPORT_COLUMNS = (
-    "user_id",
-    "email",
-    "subscribed",
-    "unsubscribed_at",
-    "category_opt_outs",
-    "category_opt_ins",
-    "properties",
-    "created_at",
-)
 # Header spellings accepted on import (case-insensitive; the original product's camelCase too).
 ALIASES = {
     "user_id": "user_id",
@@ -445,191 +430,4 @@ def contacts_import(
     report.seconds = time.monotonic() - started
     if progress:
         progress(report.rows, max(total, report.rows))
-    return report
-
-
-# --- export ------------------------------------------------------------------------------------------
-
-
-def contacts_export_records(*, chunk_size: int = 2_000) -> Iterator[dict[str, Any]]:
-    """Every contact that was not erased, oldest first, with its consent state; read with a
-    server-side cursor so a million rows never sit in memory."""
-    rows = (
-        Contact.objects.filter(erased_at__isnull=True)
-        .order_by("created_at", "id")
-        .values_list(
-            "user_id",
-            "email",
-            "unsubscribed_at",
-            "category_opt_outs",
-            "category_opt_ins",
-            "properties",
-            "created_at",
-        )
-        .iterator(chunk_size=chunk_size)
-    )
-    for user_id, email, unsubscribed_at, opt_outs, opt_ins, properties, created_at in rows:
-        yield {
-            "user_id": user_id,
-            "email": email,
-            "subscribed": unsubscribed_at is None,
-            "unsubscribed_at": unsubscribed_at.isoformat() if unsubscribed_at else None,
-            "category_opt_outs": sorted(opt_outs),
-            "category_opt_ins": sorted(opt_ins),
-            "properties": properties,
-            "created_at": created_at.isoformat(),
-        }
-
-
-def _batched(lines: Iterable[str], size: int = 500) -> Iterator[str]:
-    batch: list[str] = []
-    for line in lines:
-        batch.append(line)
-        if len(batch) >= size:
-            yield "".join(batch)
-            batch = []
-    if batch:
-        yield "".join(batch)
-
-
-def contacts_export_csv() -> Iterator[str]:
-    """The export as CSV text, a few hundred rows per piece: lists joined by ';', properties as JSON."""
-
-    def lines() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-
-        def line(values: Iterable[Any]) -> str:
-            buffer.seek(0)
-            buffer.truncate()
-            writer.writerow(values)
-            return buffer.getvalue()
-
-        yield line(EXPORT_COLUMNS)
-        for record in contacts_export_records():
-            yield line(
-                [
-                    record["user_id"],
-                    record["email"],
-                    "true" if record["subscribed"] else "false",
-                    record["unsubscribed_at"] or "",
-                    ";".join(record["category_opt_outs"]),
-                    ";".join(record["category_opt_ins"]),
-                    json.dumps(record["properties"], separators=(",", ":"), sort_keys=True),
-                    record["created_at"],
-                ]
-            )
-
-    return _batched(lines())
-
-
-def contacts_export_jsonl() -> Iterator[str]:
-    """The export as JSON lines, one contact per line."""
-    return _batched(
-        json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n"
-        for record in contacts_export_records()
-    )
-
-
-def contacts_export(*, fmt: str) -> Iterator[str]:
-    if fmt == "csv":
-        return contacts_export_csv()
-    if fmt == "jsonl":
-        return contacts_export_jsonl()
-    raise ValueError(f"format must be csv or jsonl, not {fmt!r}")
-
-
-# --- imports started from the Studio: a Celery job that reports its progress -----------------------
-
-PROGRESS_TTL = 7 * 24 * 3600
-STUDIO_ERRORS = 500
-
-
-def _progress_key(import_id: str) -> str:
-    return f"contacts-import:{import_id}"
-
-
-def import_progress(*, import_id: str) -> dict[str, Any] | None:
-    """What the Studio shows while an import runs: state, rows done of the total, then the report."""
-    from django.core.cache import cache
-
-    return cache.get(_progress_key(import_id))
-
-
-def _progress_save(import_id: str, **state: Any) -> None:
-    from django.core.cache import cache
-
-    cache.set(_progress_key(import_id), state, PROGRESS_TTL)
-
-
-def import_dir() -> Path:
-    """Where uploads wait for the Celery worker; web and worker must share it."""
-    from django.conf import settings
-
-    directory = Path(getattr(settings, "HOGSEND_IMPORT_DIR", settings.BASE_DIR / ".run" / "imports"))
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
-
-
-def contacts_import_start(*, actor: Any, upload: IO[bytes], filename: str) -> str:
-    """Keep an uploaded file for the worker, audit the import, and queue it after commit.
-    Returns the import id the Studio polls."""
-    import shutil
-    import uuid
-
-    from contacts.services import audit_record
-
-    suffix = Path(filename).suffix.lower()
-    if suffix not in (".csv", ".jsonl", ".ndjson", ".json"):
-        raise ImportFileError("upload a .csv or .jsonl file")
-    import_id = uuid.uuid4().hex
-    path = import_dir() / f"{import_id}{suffix}"
-    with path.open("wb") as out:
-        shutil.copyfileobj(upload, out, 1 << 20)
-    _progress_save(import_id, state="queued", done=0, total=0, filename=filename)
-    with transaction.atomic():
-        audit_record(
-            actor=actor,
-            action="contacts.import",
-            target_type="contact_import",
-            target_id=import_id,
-            detail={"filename": filename[:200], "bytes": path.stat().st_size},
-        )
-        transaction.on_commit(lambda: _enqueue(import_id, str(path)))
-    return import_id
-
-
-def _enqueue(import_id: str, path: str) -> None:
-    from contacts.tasks import contacts_import_file
-
-    contacts_import_file.delay(import_id, path)
-
-
-def contacts_import_run(*, import_id: str, path: str) -> ImportReport | None:
-    """The worker's side: import the kept file, writing progress as each chunk lands, then the report."""
-    file = Path(path)
-    state = import_progress(import_id=import_id) or {}
-    filename = state.get("filename", file.name)
-
-    def progress(done: int, total: int) -> None:
-        _progress_save(import_id, state="running", done=done, total=total, filename=filename)
-
-    try:
-        report = contacts_import(path=file, progress=progress, keep_errors=STUDIO_ERRORS)
-    except (ImportFileError, UnicodeDecodeError, csv.Error) as error:
-        _progress_save(import_id, state="failed", done=0, total=0, filename=filename, error=str(error))
-        return None
-    except Exception as error:  # the Studio must not show "running" forever; Celery logs the rest
-        _progress_save(import_id, state="failed", done=0, total=0, filename=filename, error=repr(error))
-        raise
-    finally:
-        file.unlink(missing_ok=True)
-    _progress_save(
-        import_id,
-        state="done",
-        done=report.rows,
-        total=report.rows,
-        filename=filename,
-        report=report.as_dict(),
-    )
     return report
