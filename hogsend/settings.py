@@ -172,3 +172,5 @@ OUTBOX_RELAY_POLL_SECONDS = env.float("OUTBOX_RELAY_POLL_SECONDS", default=1.0)
 # How long `runworker` lets in-flight steps finish after SIGTERM before it leaves; parked journeys
 # resume on the next worker (the step log makes the replay safe).
 WORKER_SHUTDOWN_GRACE_SECONDS = env.float("WORKER_SHUTDOWN_GRACE_SECONDS", default=15.0)
+# Threads (each with one persistent database connection) that run a journey worker's database work.
+WORKER_DB_THREADS = env.int("WORKER_DB_THREADS", default=8)

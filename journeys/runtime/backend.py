@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
-from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
@@ -27,7 +31,28 @@ def _with_fresh_connection(fn: Callable[..., T], kwargs: dict[str, Any]) -> T:
 
 
 async def run_db(fn: Callable[..., T], /, **kwargs: Any) -> T:
-    return await sync_to_async(_with_fresh_connection, thread_sensitive=True)(fn, kwargs)
+    """Run one unit of journey database work off the event loop.
+
+    A small pool of threads, each with its own persistent connection: journey steps are short
+    and mostly wait on PostgreSQL, so a single thread would make every journey on the worker
+    queue behind every other one's round trips. `WORKER_DB_THREADS` bounds the connections.
+    """
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_pool(), functools.partial(_with_fresh_connection, fn, kwargs))
+_db_pool: ThreadPoolExecutor | None = None
+_db_pool_lock = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _db_pool
+    with _db_pool_lock:
+        if _db_pool is None:
+            _db_pool = ThreadPoolExecutor(
+                max_workers=settings.WORKER_DB_THREADS, thread_name_prefix="hogsend-db"
+            )
+        return _db_pool
+
+
 
 
 def condition_to_cel(condition: Condition) -> str:

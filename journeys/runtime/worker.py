@@ -6,6 +6,7 @@
 import json
 import logging
 import os
+import signal
 import socket
 import threading
 from datetime import timedelta
@@ -149,8 +150,8 @@ def run_worker(*, slots: int = 200, durable_slots: int = 20000, relay: bool = Tr
     from journeys.runtime.engine import hatchet_client
     from journeys.runtime.relay import RelayThread
 
-    # All journey database work runs on one thread (sync_to_async's thread-sensitive executor):
-    # one persistent connection serves it, health-checked before each unit of work.
+    # Journey database work runs on a small thread pool (`run_db`): each thread keeps one
+    # persistent connection, health-checked before each unit of work.
     connections["default"].settings_dict["CONN_MAX_AGE"] = 600
     hatchet = hatchet_client()
     workflows = build_workflows(hatchet)
@@ -185,8 +186,8 @@ def run_worker(*, slots: int = 200, durable_slots: int = 20000, relay: bool = Tr
 def _leave_after_grace(worker: Any, *, on_leave: list[Any]) -> None:
     """Bound the SDK's graceful shutdown: its drain waits for every running task, parked ones too.
 
-    The SDK installs its signal handlers when the worker starts, from the bound method
-    `_handle_exit_signal`; wrapping that method adds a deadline without replacing its drain.
+    The SDK installs its SIGTERM/SIGINT handlers when the worker is created; ours replace them,
+    start the deadline, and hand over to the SDK's own drain.
     """
     graceful = worker._handle_exit_signal
     grace = settings.WORKER_SHUTDOWN_GRACE_SECONDS
@@ -209,4 +210,5 @@ def _leave_after_grace(worker: Any, *, on_leave: list[Any]) -> None:
         timer.start()
         graceful(signum, frame)
 
-    worker._handle_exit_signal = on_signal
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)

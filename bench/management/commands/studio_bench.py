@@ -1,6 +1,6 @@
 """Time the main Studio pages: Django test client, logged in as a superuser, median of N requests.
 
-.venv/bin/python manage.py studio_bench --repeat 7
+DJANGO_SETTINGS_MODULE=bench.settings .venv/bin/python manage.py studio_bench --repeat 7
 """
 
 from __future__ import annotations

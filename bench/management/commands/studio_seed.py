@@ -4,7 +4,7 @@ Rows go in with PostgreSQL COPY in chunks, with progress output; finishes with A
 estimated-count paginator has numbers to read. Meant for a benchmark database:
 
     DATABASE_URL=postgres://hogsend@127.0.0.1:54329/hogsend_bench \
-        .venv/bin/python manage.py studio_seed --events 1000000 --runs 100000
+        DJANGO_SETTINGS_MODULE=bench.settings .venv/bin/python manage.py studio_seed --events 1000000 --runs 100000
 """
 
 from __future__ import annotations

@@ -1,0 +1,528 @@
+"""`bin/bench`: the event path under load, each figure printed beside its goal and its floor.
+
+Runs the product the way `bin/run` does (gunicorn web, `runworker` with its relay, Celery worker
+and beat, the Hatchet engine, a real SMTP server on loopback taking the mail) on a database of its
+own, and the floor (`bench.floor`) beside it on the same PostgreSQL. Load comes from vegeta, never
+from Python loops; latencies inside the product are read from the rows it writes.
+
+    python -m bench.run [--workers 1 2] [--parked 100000] [--trigger-seconds 60] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = ROOT / ".venv" / "bin"
+PG_PORT = os.environ.get("HOGSEND_PG_PORT", "54329")
+DB = os.environ.get("BENCH_DB", "hogsend_bench")
+DB_URL = f"postgres://hogsend@127.0.0.1:{PG_PORT}/{DB}"
+CONCURRENCY = 16
+
+
+def say(text: str) -> None:
+    print(f"\033[1m--> {text}\033[0m", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, *, timeout: float, what: str, interval: float = 0.25) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise SystemExit(f"bench: timed out after {timeout:.0f}s waiting for {what}")
+
+
+# --- load ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Attack:
+    rate: float  # requests/s achieved
+    success: float
+    p50_ms: float
+    p99_ms: float
+    codes: dict[str, int]
+    requests: int
+
+    @classmethod
+    def parse(cls, report: dict[str, Any]) -> Attack:
+        lat = report["latencies"]
+        return cls(
+            rate=report["throughput"],
+            success=report["success"],
+            p50_ms=lat["50th"] / 1e6,
+            p99_ms=lat["99th"] / 1e6,
+            codes=report.get("status_codes") or {},
+            requests=report["requests"],
+        )
+
+
+class Vegeta:
+    def __init__(self, binary: str, workdir: Path) -> None:
+        self.binary = binary
+        self.workdir = workdir
+
+    def targets(self, url: str, bodies: list[dict | list], headers: dict[str, str]) -> Path:
+        path = self.workdir / f"targets-{uuid.uuid4().hex[:8]}.jsonl"
+        header = {k: [v] for k, v in {"Content-Type": "application/json", **headers}.items()}
+        with path.open("w") as f:
+            for body in bodies:
+                raw = json.dumps(body).encode()
+                f.write(
+                    json.dumps(
+                        {"method": "POST", "url": url, "body": base64.b64encode(raw).decode(), "header": header}
+                    )
+                    + "\n"
+                )
+        return path
+
+    def attack(self, targets: Path, *, rate: float | None, seconds: float, workers: int = CONCURRENCY) -> Attack:
+        """`rate=None`: as fast as `workers` concurrent clients can go."""
+        pace = ["-rate=0", f"-max-workers={workers}"] if rate is None else [f"-rate={rate:.0f}/s"]
+        attack = subprocess.Popen(
+            [
+                self.binary,
+                "attack",
+                "-format=json",
+                f"-targets={targets}",
+                f"-duration={seconds}s",
+                f"-workers={workers}",
+                "-timeout=60s",
+                "-keepalive=true",
+                *pace,
+            ],
+            stdout=subprocess.PIPE,
+        )
+        report = subprocess.run(
+            [self.binary, "report", "-type=json"], stdin=attack.stdout, capture_output=True, check=True
+        )
+        attack.wait()
+        return Attack.parse(json.loads(report.stdout))
+
+
+# --- the product's processes ------------------------------------------------------------------
+
+
+class Sink:
+    """A real SMTP server on loopback that only counts what it receives."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.port = free_port()
+        self.received = 0
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    async def handle_DATA(self, server, session, envelope):
+        self.received += 1
+        return "250 OK"
+
+
+class Product:
+    def __init__(self, *, workers: int, env: dict[str, str], logs: Path) -> None:
+        self.workers = workers
+        self.env = env
+        self.logs = logs
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+        self.port = free_port()
+        self.floor_port = free_port()
+
+    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+        log = open(self.logs / f"{name}.log", "ab")
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env or self.env, stdout=log, stderr=log)
+        self.procs.append((name, proc))
+        return proc
+
+    def start(self) -> None:
+        web = {**self.env, "PORT": str(self.port)}
+        self.spawn("web", [str(VENV_BIN / "gunicorn"), "-c", "hogsend/gunicorn.conf.py", "hogsend.wsgi"], web)
+        floor = {**self.env, "FLOOR_DB_NAME": DB}
+        self.spawn(
+            "floor",
+            [str(VENV_BIN / "gunicorn"), "-w", "4", "-b", f"127.0.0.1:{self.floor_port}", "bench.floor:application"],
+            floor,
+        )
+        for i in range(self.workers):
+            self.spawn(f"worker{i}", [sys.executable, "manage.py", "runworker"])
+        self.spawn(
+            "celery",
+            [
+                str(VENV_BIN / "celery"),
+                "-A",
+                "hogsend",
+                "worker",
+                "-B",
+                "--loglevel",
+                "WARNING",
+                "--concurrency",
+                "2",
+                "--schedule",
+                str(self.logs / "celerybeat-schedule"),
+            ],
+        )
+        for port in (self.port, self.floor_port):
+            wait_until(lambda p=port: _port_open(p), timeout=60, what=f"web on port {port}")
+        wait_until(
+            lambda: sum(
+                b"waiting for tasks" in (self.logs / f"worker{i}.log").read_bytes() for i in range(self.workers)
+            )
+            == self.workers,
+            timeout=120,
+            what="the journey workers",
+        )
+
+    def stop(self) -> None:
+        for _, proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for name, proc in self.procs:
+            try:
+                proc.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                say(f"{name} did not stop within 40 s of SIGTERM; killing it")
+                proc.kill()
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+# --- the measurements ---------------------------------------------------------------------------
+
+
+def sql(query: str, params: list | None = None) -> list[tuple]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(query, params or [])
+        return cursor.fetchall()
+
+
+def percentiles(values: list[float]) -> tuple[float, float]:
+    if not values:
+        return float("nan"), float("nan")
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    return at(0.5), at(0.99)
+
+
+def first_email_latencies(prefix: str, event: str) -> tuple[list[float], int]:
+    """Seconds from each contact's `event` reaching the API to its first email leaving; and how
+    many contacts have no email yet."""
+    rows = sql(
+        """
+        SELECT extract(epoch FROM min(l.sent_at) - min(e.received_at))
+        FROM contacts_contact c
+        JOIN contacts_event e ON e.contact_id = c.id AND e.name = %s
+        LEFT JOIN emails_emaillog l ON l.contact_id = c.id AND l.status <> 'queued' AND l.sent_at IS NOT NULL
+        WHERE c.user_id LIKE %s
+        GROUP BY c.id
+        """,
+        [event, prefix + "%"],
+    )
+    done = [r[0] for r in rows if r[0] is not None]
+    return done, len(rows) - len(done)
+
+
+def count(query: str, params: list | None = None) -> int:
+    return int(sql(query, params)[0][0])
+
+
+class Run:
+    def __init__(self, args: argparse.Namespace, vegeta: Vegeta, workers: int, workdir: Path) -> None:
+        self.args = args
+        self.vegeta = vegeta
+        self.workers = workers
+        self.workdir = workdir
+        self.figures: list[tuple[str, str, str]] = []
+
+    def figure(self, name: str, value: str, goal: str = "") -> None:
+        self.figures.append((name, value, goal))
+        say(f"{name}: {value}  {goal}")
+
+    def events(self, name: str, prefix: str, n: int, **extra: Any) -> list[dict]:
+        return [
+            {"name": name, "userId": f"{prefix}{i}", "userEmail": f"{prefix}{i}@bench.example", **extra}
+            for i in range(n)
+        ]
+
+    def measure(self, product: Product, key: str) -> None:
+        args = self.args
+        auth = {"Authorization": f"Bearer {key}"}
+        api = f"http://127.0.0.1:{product.port}/v1"
+        floor_url = f"http://127.0.0.1:{product.floor_port}/v1/events"
+        secs = args.seconds
+        tag = uuid.uuid4().hex[:6]
+
+        # 1. Single-event ingest at full speed, beside the floor, then p99 at half the maximum.
+        noop = self.events("bench.noop", f"n{tag}-", 50_000)
+        floor = self.vegeta.attack(self.vegeta.targets(floor_url, noop, {}), rate=None, seconds=secs)
+        single = self.vegeta.attack(self.vegeta.targets(f"{api}/events", noop, auth), rate=None, seconds=secs)
+        half = self.vegeta.attack(
+            self.vegeta.targets(f"{api}/events", self.events("bench.noop", f"h{tag}-", 50_000), auth),
+            rate=single.rate / 2,
+            seconds=secs,
+        )
+        self.figure(
+            "floor: one INSERT behind ninja, req/s", f"{floor.rate:.0f}", f"p99 {floor.p99_ms:.1f} ms; {floor.codes}"
+        )
+        if not floor.rate or not single.rate:
+            raise SystemExit(f"bench: no successful requests (floor {floor.codes}, product {single.codes})")
+        self.figure(
+            "single-event ingest, events/s",
+            f"{single.rate:.0f} ({single.rate / floor.rate:.2f} x floor)",
+            f"goal >= 0.5 x floor; codes {single.codes}",
+        )
+        self.figure(
+            f"single-event p50/p99 at half max ({single.rate / 2:.0f}/s), ms",
+            f"{half.p50_ms:.1f} / {half.p99_ms:.1f}",
+            f"goal p99 <= 50 ms; codes {half.codes}",
+        )
+
+        # 2. Batches of 1,000 events, four clients.
+        batches = [
+            {"events": self.events("bench.noop", f"b{tag}-{j}-", 1000)} for j in range(max(40, secs * 4))
+        ]
+        batch = self.vegeta.attack(
+            self.vegeta.targets(f"{api}/events/batch", batches, auth), rate=None, seconds=secs, workers=4
+        )
+        self.figure(
+            "batch ingest (1,000-event batches, 4 clients), events/s",
+            f"{batch.rate * 1000:.0f}",
+            f"goal >= 10,000; p99 {batch.p99_ms:.0f} ms; codes {batch.codes}",
+        )
+
+        # 3. Triggering events at a steady rate: every journey's first email, and its latency.
+        rate, seconds = args.trigger_rate, args.trigger_seconds
+        backlog: list[int] = []
+        sampling = threading.Event()
+
+        def sample() -> None:
+            from django.db import connection
+
+            while not sampling.wait(5):
+                backlog.append(count("SELECT count(*) FROM contacts_event WHERE dispatch_state = 'pending'"))
+            connection.close()
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        trig = self.vegeta.attack(
+            self.vegeta.targets(f"{api}/events", self.events("user.created", f"t{tag}-", int(rate * seconds)), auth),
+            rate=rate,
+            seconds=seconds,
+        )
+        sampling.set()
+        prefix = f"t{tag}-"
+        wait_until(
+            lambda: first_email_latencies(prefix, "user.created")[1] == 0,
+            timeout=120,
+            what="every triggered journey's first email",
+            interval=1,
+        )
+        lat, missing = first_email_latencies(prefix, "user.created")
+        p50, p99 = percentiles(lat)
+        self.figure(
+            f"{rate:.0f} user.created/s for {seconds}s: accepted",
+            f"{trig.codes.get('202', 0)}/{trig.requests}",
+            f"goal all; first emails sent {len(lat)}, missing {missing}",
+        )
+        self.figure("event -> first email p50 / p99, ms", f"{p50 * 1000:.0f} / {p99 * 1000:.0f}", "goal <= 100 / 1000")
+        self.figure("outbox pending every 5 s during the load", str(backlog), "goal: not growing")
+
+        # 4. Parked runs: wake-up latency and exit-on cost with few and with many parked.
+        wake_few = self.wake_latency(api, auth, f"w0{tag}-")
+        exit_few = self.exit_cost(api, auth, f"p{tag}-", parked_before=0, target=min(1000, args.parked))
+        started = time.monotonic()
+        parked = self.park(api, auth, f"p{tag}-", start=min(1000, args.parked), total=args.parked)
+        parking_rate = (args.parked - min(1000, args.parked)) / max(time.monotonic() - started, 1e-9)
+        self.figure(f"parking rate up to {parked} parked runs, runs/s", f"{parking_rate:.0f}")
+        wake_many = self.wake_latency(api, auth, f"w1{tag}-")
+        exit_many = self.exit_cost(api, auth, f"p{tag}-", parked_before=args.parked, target=None)
+        self.figure(
+            "wake-up p50/p99 with ~0 parked, ms", f"{wake_few[0] * 1000:.0f} / {wake_few[1] * 1000:.0f}"
+        )
+        self.figure(
+            f"wake-up p50/p99 with {parked} parked, ms",
+            f"{wake_many[0] * 1000:.0f} / {wake_many[1] * 1000:.0f}",
+            f"p99 ratio {wake_many[1] / max(wake_few[1], 1e-9):.2f} (goal <= 1.5)",
+        )
+        self.figure(
+            f"exit-on ingest p99 at 1,000 vs {parked} parked, ms",
+            f"{exit_few.p99_ms:.1f} vs {exit_many.p99_ms:.1f}",
+            f"ratio {exit_many.p99_ms / max(exit_few.p99_ms, 1e-9):.2f} (goal: flat)",
+        )
+
+    def park(self, api: str, auth: dict, prefix: str, *, start: int, total: int) -> int:
+        """Park contacts start..total-1 (batches through the API); returns how many are parked."""
+        if total > start:
+            bodies = [
+                {"events": [{"name": "bench.park", "userId": f"{prefix}{i}"} for i in range(j, min(j + 1000, total))]}
+                for j in range(start, total, 1000)
+            ]
+            self.vegeta.attack(
+                self.vegeta.targets(f"{api}/events/batch", bodies, auth),
+                rate=max(1, len(bodies) / 10),
+                seconds=10,
+                workers=4,
+            )
+        last = [-1, time.monotonic()]
+
+        def parked_now() -> bool:
+            n = count(
+                "SELECT count(*) FROM journeys_journeyrun WHERE journey_id = 'bench-park' AND status = 'waiting'"
+            )
+            if n != last[0]:
+                last[:] = [n, time.monotonic()]
+                say(f"  parked {n}/{total}")
+            elif time.monotonic() - last[1] > 120:
+                raise SystemExit(f"bench: parking stalled at {n}/{total}")
+            return n >= total
+
+        wait_until(parked_now, timeout=24 * 3600, what="runs to park", interval=2)
+        return total
+
+    def wake_latency(self, api: str, auth: dict, prefix: str, n: int = 200) -> tuple[float, float]:
+        waiting = self.events("bench.wait", prefix, n)
+        self.vegeta.attack(self.vegeta.targets(f"{api}/events", waiting, auth), rate=50, seconds=n / 50)
+        wait_until(
+            lambda: count(
+                "SELECT count(*) FROM journeys_journeyrun r JOIN contacts_contact c ON c.id = r.contact_id "
+                "WHERE r.journey_id = 'bench-wake' AND r.status = 'waiting' AND c.user_id LIKE %s",
+                [prefix + "%"],
+            )
+            >= n,
+            timeout=600,
+            what="the wake-up sample to park",
+        )
+        time.sleep(1)
+        self.vegeta.attack(
+            self.vegeta.targets(f"{api}/events", self.events("bench.wake", prefix, n), auth), rate=20, seconds=n / 20
+        )
+        wait_until(
+            lambda: first_email_latencies(prefix, "bench.wake")[1] == 0, timeout=300, what="wake-up emails", interval=1
+        )
+        return percentiles(first_email_latencies(prefix, "bench.wake")[0])
+
+    def exit_cost(self, api: str, auth: dict, prefix: str, *, parked_before: int, target: int | None) -> Attack:
+        """Latency of ingesting exit events for parked contacts (parking the first ones if asked)."""
+        if target:
+            self.park(api, auth, prefix, start=0, total=target)
+        sample = [{"name": "bench.leave", "userId": f"{prefix}{i}"} for i in range(0, max(parked_before, 1000), 7)][
+            :400
+        ]
+        return self.vegeta.attack(self.vegeta.targets(f"{api}/events", sample, auth), rate=40, seconds=10)
+
+
+FLOOR_TABLE = """
+CREATE TABLE floor_event (
+    id uuid PRIMARY KEY, user_id text NOT NULL, name text NOT NULL,
+    properties jsonb NOT NULL, occurred_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+
+def reset_database() -> None:
+    admin = f"postgres://hogsend@127.0.0.1:{PG_PORT}/postgres"
+    for statement in (f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)", f"CREATE DATABASE {DB}"):
+        subprocess.run(["psql", admin, "-qc", statement], check=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="runworker processes per round")
+    parser.add_argument("--seconds", type=int, default=10, help="length of each throughput attack")
+    parser.add_argument("--trigger-rate", type=float, default=100)
+    parser.add_argument("--trigger-seconds", type=int, default=60)
+    parser.add_argument("--parked", type=int, default=100_000)
+    parser.add_argument("--vegeta", default=os.environ.get("VEGETA", "vegeta"))
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="hogsend-bench-"))
+    vegeta = Vegeta(args.vegeta, workdir)
+    sink = Sink()
+    rounds: list[Run] = []
+    for workers in args.workers:
+        say(f"round with {workers} worker(s): fresh database {DB}")
+        reset_database()
+        env = {
+            **os.environ,
+            "DATABASE_URL": DB_URL,
+            "DJANGO_SETTINGS_MODULE": "hogsend.settings",
+            "HOGSEND_JOURNEY_MODULES": "journeys.shipped,bench.journeys",
+            "HATCHET_CLIENT_NAMESPACE": f"bench{uuid.uuid4().hex[:6]}_",
+            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "EMAIL_HOST": "127.0.0.1",
+            "EMAIL_PORT": str(sink.port),
+            "INGEST_RATE_LIMIT_REQUESTS": "0",
+            "INGEST_RATE_LIMIT_EVENTS": "0",
+            "LOG_LEVEL": "WARNING",
+            "DEBUG": os.environ.get("DEBUG", "true"),
+        }
+        os.environ.update(env)
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+        import django
+
+        django.setup()
+        from contacts.services import api_key_create
+
+        _, key = api_key_create(name="bench", scopes=["ingest"])
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(FLOOR_TABLE)
+        logs = workdir / f"round-{workers}"
+        logs.mkdir()
+        product = Product(workers=workers, env=env, logs=logs)
+        product.start()
+        run = Run(args, vegeta, workers, workdir)
+        try:
+            run.measure(product, key)
+        finally:
+            stopping = time.monotonic()
+            product.stop()
+            run.figure("all processes stopped after SIGTERM in, s", f"{time.monotonic() - stopping:.1f}", "goal <= 30")
+            from django.db import connections
+
+            connections.close_all()
+        rounds.append(run)
+
+    print(f"\nHogsend bench — {os.cpu_count()} cores; logs in {workdir}\n")
+    for run in rounds:
+        print(f"## {run.workers} worker(s)")
+        for name, value, goal in run.figures:
+            print(f"  {name:<58} {value:<28} {goal}")
+        print()
+    sink.controller.stop()
+    shutil.rmtree(workdir / "targets", ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
