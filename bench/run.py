@@ -93,15 +93,34 @@ class Vegeta:
                 raw = json.dumps(body).encode()
                 f.write(
                     json.dumps(
-                        {"method": "POST", "url": url, "body": base64.b64encode(raw).decode(), "header": header}
+                        {
+                            "method": "POST",
+                            "url": url,
+                            "body": base64.b64encode(raw).decode(),
+                            "header": header,
+                        }
                     )
                     + "\n"
                 )
         return path
 
-    def attack(self, targets: Path, *, rate: float | None, seconds: float, workers: int = CONCURRENCY) -> Attack:
-        """`rate=None`: as fast as `workers` concurrent clients can go."""
-        pace = ["-rate=0", f"-max-workers={workers}"] if rate is None else [f"-rate={rate:.0f}/s"]
+    def attack(
+        self,
+        targets: Path,
+        *,
+        rate: float | None,
+        seconds: float,
+        workers: int = CONCURRENCY,
+        total: int | None = None,
+    ) -> Attack:
+        """`rate=None`: as fast as `workers` concurrent clients can go; `total`: exactly that many
+        requests spread over `seconds` (each target once, when there are that many targets)."""
+        if total is not None:
+            pace = [f"-rate={total}/{int(seconds)}s"]
+        elif rate is None:
+            pace = ["-rate=0", f"-max-workers={workers}"]
+        else:
+            pace = [f"-rate={rate:.0f}/s"]
         attack = subprocess.Popen(
             [
                 self.binary,
@@ -163,7 +182,14 @@ class Product:
         floor = {**self.env, "FLOOR_DB_NAME": DB}
         self.spawn(
             "floor",
-            [str(VENV_BIN / "gunicorn"), "-w", "4", "-b", f"127.0.0.1:{self.floor_port}", "bench.floor:application"],
+            [
+                str(VENV_BIN / "gunicorn"),
+                "-w",
+                "4",
+                "-b",
+                f"127.0.0.1:{self.floor_port}",
+                "bench.floor:application",
+            ],
             floor,
         )
         for i in range(self.workers):
@@ -188,7 +214,8 @@ class Product:
             wait_until(lambda p=port: _port_open(p), timeout=60, what=f"web on port {port}")
         wait_until(
             lambda: sum(
-                b"waiting for tasks" in (self.logs / f"worker{i}.log").read_bytes() for i in range(self.workers)
+                b"waiting for tasks" in (self.logs / f"worker{i}.log").read_bytes()
+                for i in range(self.workers)
             )
             == self.workers,
             timeout=120,
@@ -282,6 +309,11 @@ class Run:
         secs = args.seconds
         tag = uuid.uuid4().hex[:6]
 
+        # 0. Warm both up (each gunicorn worker imports its views on first use).
+        warm = self.events("bench.noop", f"warm{tag}-", 2000)
+        self.vegeta.attack(self.vegeta.targets(floor_url, warm, {}), rate=None, seconds=3)
+        self.vegeta.attack(self.vegeta.targets(f"{api}/events", warm, auth), rate=None, seconds=3)
+
         # 1. Single-event ingest at full speed, beside the floor, then p99 at half the maximum.
         noop = self.events("bench.noop", f"n{tag}-", 50_000)
         floor = self.vegeta.attack(self.vegeta.targets(floor_url, noop, {}), rate=None, seconds=secs)
@@ -292,7 +324,9 @@ class Run:
             seconds=secs,
         )
         self.figure(
-            "floor: one INSERT behind ninja, req/s", f"{floor.rate:.0f}", f"p99 {floor.p99_ms:.1f} ms; {floor.codes}"
+            "floor: one INSERT behind ninja, req/s",
+            f"{floor.rate:.0f}",
+            f"p99 {floor.p99_ms:.1f} ms; {floor.codes}",
         )
         if not floor.rate or not single.rate:
             raise SystemExit(f"bench: no successful requests (floor {floor.codes}, product {single.codes})")
@@ -335,7 +369,9 @@ class Run:
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         trig = self.vegeta.attack(
-            self.vegeta.targets(f"{api}/events", self.events("user.created", f"t{tag}-", int(rate * seconds)), auth),
+            self.vegeta.targets(
+                f"{api}/events", self.events("user.created", f"t{tag}-", int(rate * seconds)), auth
+            ),
             rate=rate,
             seconds=seconds,
         )
@@ -354,7 +390,9 @@ class Run:
             f"{trig.codes.get('202', 0)}/{trig.requests}",
             f"goal all; first emails sent {len(lat)}, missing {missing}",
         )
-        self.figure("event -> first email p50 / p99, ms", f"{p50 * 1000:.0f} / {p99 * 1000:.0f}", "goal <= 100 / 1000")
+        self.figure(
+            "event -> first email p50 / p99, ms", f"{p50 * 1000:.0f} / {p99 * 1000:.0f}", "goal <= 100 / 1000"
+        )
         self.figure("outbox pending every 5 s during the load", str(backlog), "goal: not growing")
 
         # 4. Parked runs: wake-up latency and exit-on cost with few and with many parked.
@@ -384,13 +422,23 @@ class Run:
         """Park contacts start..total-1 (batches through the API); returns how many are parked."""
         if total > start:
             bodies = [
-                {"events": [{"name": "bench.park", "userId": f"{prefix}{i}"} for i in range(j, min(j + 1000, total))]}
+                {
+                    "events": [
+                        {
+                            "name": "bench.park",
+                            "userId": f"{prefix}{i}",
+                            "idempotencyKey": f"{prefix}park-{i}",
+                        }
+                        for i in range(j, min(j + 1000, total))
+                    ]
+                }
                 for j in range(start, total, 1000)
             ]
             self.vegeta.attack(
                 self.vegeta.targets(f"{api}/events/batch", bodies, auth),
-                rate=max(1, len(bodies) / 10),
-                seconds=10,
+                rate=None,
+                total=len(bodies),
+                seconds=max(1, len(bodies) // 4),
                 workers=4,
             )
         last = [-1, time.monotonic()]
@@ -411,7 +459,9 @@ class Run:
 
     def wake_latency(self, api: str, auth: dict, prefix: str, n: int = 200) -> tuple[float, float]:
         waiting = self.events("bench.wait", prefix, n)
-        self.vegeta.attack(self.vegeta.targets(f"{api}/events", waiting, auth), rate=50, seconds=n / 50)
+        self.vegeta.attack(
+            self.vegeta.targets(f"{api}/events", waiting, auth), rate=None, total=n, seconds=n // 50
+        )
         wait_until(
             lambda: count(
                 "SELECT count(*) FROM journeys_journeyrun r JOIN contacts_contact c ON c.id = r.contact_id "
@@ -424,21 +474,31 @@ class Run:
         )
         time.sleep(1)
         self.vegeta.attack(
-            self.vegeta.targets(f"{api}/events", self.events("bench.wake", prefix, n), auth), rate=20, seconds=n / 20
+            self.vegeta.targets(f"{api}/events", self.events("bench.wake", prefix, n), auth),
+            rate=None,
+            total=n,
+            seconds=n // 20,
         )
         wait_until(
-            lambda: first_email_latencies(prefix, "bench.wake")[1] == 0, timeout=300, what="wake-up emails", interval=1
+            lambda: first_email_latencies(prefix, "bench.wake")[1] == 0,
+            timeout=300,
+            what="wake-up emails",
+            interval=1,
         )
         return percentiles(first_email_latencies(prefix, "bench.wake")[0])
 
-    def exit_cost(self, api: str, auth: dict, prefix: str, *, parked_before: int, target: int | None) -> Attack:
+    def exit_cost(
+        self, api: str, auth: dict, prefix: str, *, parked_before: int, target: int | None
+    ) -> Attack:
         """Latency of ingesting exit events for parked contacts (parking the first ones if asked)."""
         if target:
             self.park(api, auth, prefix, start=0, total=target)
-        sample = [{"name": "bench.leave", "userId": f"{prefix}{i}"} for i in range(0, max(parked_before, 1000), 7)][
-            :400
-        ]
-        return self.vegeta.attack(self.vegeta.targets(f"{api}/events", sample, auth), rate=40, seconds=10)
+        sample = [
+            {"name": "bench.leave", "userId": f"{prefix}{i}"} for i in range(0, max(parked_before, 1000), 7)
+        ][:400]
+        return self.vegeta.attack(
+            self.vegeta.targets(f"{api}/events", sample, auth), rate=None, total=len(sample), seconds=10
+        )
 
 
 FLOOR_TABLE = """
@@ -456,8 +516,12 @@ def reset_database() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="runworker processes per round")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1, 2], help="runworker processes per round"
+    )
     parser.add_argument("--seconds", type=int, default=10, help="length of each throughput attack")
     parser.add_argument("--trigger-rate", type=float, default=100)
     parser.add_argument("--trigger-seconds", type=int, default=60)
@@ -508,7 +572,11 @@ def main() -> None:
         finally:
             stopping = time.monotonic()
             product.stop()
-            run.figure("all processes stopped after SIGTERM in, s", f"{time.monotonic() - stopping:.1f}", "goal <= 30")
+            run.figure(
+                "all processes stopped after SIGTERM in, s",
+                f"{time.monotonic() - stopping:.1f}",
+                "goal <= 30",
+            )
             from django.db import connections
 
             connections.close_all()

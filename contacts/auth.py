@@ -10,6 +10,7 @@ from ninja.errors import HttpError
 from ninja.security import HttpBearer
 
 from contacts.models import ApiKey
+from contacts.selectors import api_key_lookup
 from contacts.services import api_key_hash
 
 
@@ -30,7 +31,7 @@ class ApiKeyAuth(HttpBearer):
         return self.authenticate(request, token.strip())
 
     def authenticate(self, request: HttpRequest, token: str) -> ApiKey:
-        key = ApiKey.objects.filter(key_hash=api_key_hash(token)).first()
+        key = api_key_lookup(api_key_hash(token))
         if key is None:
             raise HttpError(401, "unknown API key")
         now = timezone.now()
@@ -43,6 +44,7 @@ class ApiKeyAuth(HttpBearer):
         # Cheap enough, and it tells operators which keys are still in use.
         if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+            key.last_used_at = now
         return key
 
 

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import heapq
+import time
 import uuid
 from typing import Any
 
-from contacts.models import Contact
+from django.conf import settings
+
+from contacts.models import ApiKey, Contact
 
 
 def contact_get(*, key: str) -> Contact | None:
@@ -66,3 +69,29 @@ def contact_timeline(*, contact: Contact, limit: int = 100) -> list[dict[str, An
     ]
     merged = heapq.merge(events, runs, emails, key=lambda item: item["at"], reverse=True)
     return list(merged)[:limit]
+
+
+# Known keys, per process, for a few seconds: ingest is the hottest path there is, and a key row
+# changes rarely. A revocation or expiry elsewhere takes effect within API_KEY_CACHE_SECONDS.
+_known_keys: dict[str, tuple[float, ApiKey]] = {}
+
+
+def api_key_lookup(key_hash: str) -> ApiKey | None:
+    ttl = settings.API_KEY_CACHE_SECONDS
+    cached = _known_keys.get(key_hash)
+    if cached is not None and time.monotonic() - cached[0] < ttl:
+        return cached[1]
+    key = ApiKey.objects.filter(key_hash=key_hash).first()
+    if key is not None and ttl > 0:
+        if len(_known_keys) > 10_000:
+            _known_keys.clear()
+        _known_keys[key_hash] = (time.monotonic(), key)
+    return key
+
+
+def api_key_forget(key_hash: str | None = None) -> None:
+    """Drop cached keys (all, or one): revoking a key in this process takes effect at once."""
+    if key_hash is None:
+        _known_keys.clear()
+    else:
+        _known_keys.pop(key_hash, None)

@@ -91,9 +91,12 @@ def api_key_create(
 
 
 def api_key_revoke(*, key: ApiKey) -> ApiKey:
+    from contacts.selectors import api_key_forget
+
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
+    api_key_forget(key.key_hash)
     return key
 
 

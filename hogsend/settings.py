@@ -174,3 +174,5 @@ OUTBOX_RELAY_POLL_SECONDS = env.float("OUTBOX_RELAY_POLL_SECONDS", default=1.0)
 WORKER_SHUTDOWN_GRACE_SECONDS = env.float("WORKER_SHUTDOWN_GRACE_SECONDS", default=15.0)
 # Threads (each with one persistent database connection) that run a journey worker's database work.
 WORKER_DB_THREADS = env.int("WORKER_DB_THREADS", default=8)
+# Each web process remembers a verified API key this long; a revocation elsewhere takes effect within it.
+API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=5.0)

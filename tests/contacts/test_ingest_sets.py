@@ -113,3 +113,15 @@ def test_a_batch_counts_every_event_against_the_events_limit(api, settings):
 
     assert response.status_code == 429
     assert Event.objects.count() == 0
+
+
+def test_a_key_revoked_after_use_is_refused_at_once_though_keys_are_cached(api, client):
+    from contacts.models import ApiKey
+    from contacts.services import api_key_revoke
+
+    assert api.post("/v1/events", item("u1")).status_code == 202
+    api_key_revoke(key=ApiKey.objects.get())
+
+    refused = api.post("/v1/events", item("u1"))
+    assert refused.status_code == 401
+    assert "revoked" in refused.json()["detail"]
