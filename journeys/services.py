@@ -59,9 +59,13 @@ def journey_enroll(
     1. A run already bound to this engine run id is a replay: hand it back untouched.
     2. journey_disabled → trigger_conditions_not_met → already_entered_once / period_not_elapsed
        → user_unsubscribed → already_active; the first guard that says no is recorded.
-    3. Insert the run. The partial unique constraint settles races between concurrent triggers
-       (the loser is skipped as already_active); a second push of the same trigger event is a
-       duplicate and is ignored without a skip row.
+    3. Insert the run, holding the contact's row lock (ingest takes the same lock before it
+       exits live runs, so an exit event and an enrollment never miss each other). If an
+       `exit_on` event of this contact occurred at or after the trigger (by event time,
+       `occurred_at`) it is already stored: the run is recorded as exited for that event and
+       never starts, so nothing is sent. The partial unique constraint settles races between
+       concurrent triggers (the loser is skipped as already_active); a second push of the same
+       trigger event is a duplicate and is ignored without a skip row.
     """
     now = now or timezone.now()
     if engine_run_id:
@@ -79,13 +83,17 @@ def journey_enroll(
     if reason is None:
         try:
             with transaction.atomic():
+                contact_lock(contact_id=contact.pk)
+                exit_event = _exit_event_since_trigger(journey=journey, trigger_event_id=trigger_event_id)
                 run = JourneyRun.objects.create(
                     journey_id=journey.id,
                     contact=contact,
                     trigger_event_id=trigger_event_id,
                     properties=properties,
-                    status=Status.ACTIVE,
+                    status=Status.ACTIVE if exit_event is None else Status.EXITED,
                     entered_at=now,
+                    ended_at=None if exit_event is None else now,
+                    exit_reason="" if exit_event is None else f"exit_on:{exit_event.name}",
                     engine_run_id=engine_run_id,
                 )
             return Enrollment(run=run)
@@ -106,6 +114,36 @@ def journey_enroll(
         created_at=now,
     )
     return Enrollment(run=None, skip_reason=reason)
+
+
+def contact_lock(*, contact_id: UUID) -> None:
+    """Serialise enrollment and exits for one contact (a row lock, held to the end of the
+    transaction). Ingest's exit rules take it after storing the event, enrollment before looking
+    for exit events: whichever commits second sees the other's row."""
+    list(Contact.objects.select_for_update(no_key=True).filter(pk=contact_id).values_list("pk", flat=True))
+
+
+def _exit_event_since_trigger(*, journey: Journey, trigger_event_id: UUID | None) -> Event | None:
+    """The first stored `exit_on` event of the trigger's contact that occurred at or after the
+    trigger (event time; a tie counts as after, so a batch sent without timestamps exits)."""
+    if trigger_event_id is None or not journey.exit_on:
+        return None
+    trigger = Event.objects.filter(pk=trigger_event_id).values("contact_id", "occurred_at").first()
+    if trigger is None:
+        return None
+    candidates = (
+        Event.objects.filter(
+            contact_id=trigger["contact_id"],
+            name__in={rule.event for rule in journey.exit_on},
+            occurred_at__gte=trigger["occurred_at"],
+        )
+        .exclude(pk=trigger_event_id)
+        .order_by("occurred_at", "received_at")
+    )
+    for event in candidates.iterator(chunk_size=100):
+        if journey.exit_rule_for(event.name, event.properties) is not None:
+            return event
+    return None
 
 
 def _first_failing_guard(
@@ -252,6 +290,7 @@ def runs_exit_for_event(*, event: Event) -> list[UUID]:
     journey_ids = [j.id for j in registry.all() if j.exit_rule_for(event.name, event.properties) is not None]
     if not journey_ids:
         return []
+    contact_lock(contact_id=event.contact_id)
     live = list(
         JourneyRun.objects.select_for_update()
         .filter(contact_id=event.contact_id, journey_id__in=journey_ids, status__in=JourneyRun.LIVE_STATUSES)

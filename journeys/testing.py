@@ -18,6 +18,7 @@ only through `ctx` (no bare `asyncio.sleep` or `gather`).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import uuid
 from collections.abc import Callable, Coroutine, Generator, Iterable, Sequence
@@ -26,13 +27,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import time_machine
+from django.db import transaction
 from django.utils import timezone
 
 from contacts.models import Contact, Event
 from contacts.services import IngestResult, event_ingest
 from emails.models import EmailLog
 from journeys.conditions import Condition, all_match
-from journeys.definition import Journey
+from journeys.definition import DurableTask, Journey
 from journeys.dispatch import install_dispatcher
 from journeys.durations import Duration, journey_time
 from journeys.models import EnrollmentSkip, JourneyRun
@@ -66,6 +68,15 @@ class _Park:
         )
 
 
+@dataclass(frozen=True)
+class TaskFailure:
+    """A custom task that raised on every attempt the engine would have made."""
+
+    task: str
+    payload: dict[str, Any]
+    error: BaseException | None
+
+
 class _SimulatedRun:
     """One coroutine (a journey run or a task) stepped by the harness in its own context."""
 
@@ -85,6 +96,7 @@ class _SimulatedRun:
         self.parked: _Park | None = None
         self.done = False
         self.result: Any = None
+        self.error: BaseException | None = None
 
     def step(self, value: Any = None) -> None:
         self.parked = None
@@ -101,6 +113,10 @@ class _SimulatedRun:
 
 
 class _HarnessBackend:
+    def __init__(self) -> None:
+        # (run, step) -> matching events already stored when the wait first parked.
+        self.waits_began: dict[tuple[uuid.UUID, int], set[uuid.UUID]] = {}
+
     def now(self) -> datetime:
         return timezone.now()
 
@@ -126,7 +142,25 @@ class _HarnessBackend:
         label: str,
         replay: dict[str, Any] | None,
     ) -> dict[str, Any] | None:
-        if replay is not None or timezone.now() >= deadline:
+        if replay is not None:
+            return None
+        # As the engine's wait does, consider every matching event received since the wait
+        # began: one that arrived while a crashed worker was down is not lost on resume. The
+        # clock stands still between steps, so what was already stored when the wait first
+        # parked came before it, as it would on the engine.
+        since = deadline - timeout
+        arrived = [
+            e
+            for e in Event.objects.filter(
+                contact_id=contact_id, name=event, received_at__gte=since, received_at__lte=timezone.now()
+            ).order_by("received_at", "occurred_at")
+            if all_match(where, e.properties)
+        ]
+        before = self.waits_began.setdefault((run_id, seq), {e.id for e in arrived})
+        for earlier in arrived:
+            if earlier.id not in before:
+                return event_as_wait_result(earlier)
+        if timezone.now() >= deadline:
             return None
         return await _Park(
             deadline=deadline, run_id=run_id, label=label, event=event, contact_id=contact_id, where=where
@@ -146,6 +180,7 @@ class JourneyHarness:
         self._inbox: list[tuple[list[uuid.UUID], list[uuid.UUID]]] = []
         self._crashed: dict[str, _SimulatedRun] = {}
         self._settling = False
+        self.task_failures: list[TaskFailure] = []
 
     def close(self) -> None:
         for run in self._runs:
@@ -162,7 +197,10 @@ class JourneyHarness:
     # --- the dispatcher's part ----------------------------------------------------------------
 
     def after_ingest(self, *, event_ids: Sequence[uuid.UUID], exited_run_ids: Sequence[uuid.UUID]) -> None:
+        """Whoever ingested (the HTTP API, code under test, a journey): route it now, at the
+        virtual time it was ingested, as the engine would."""
         self._inbox.append((list(event_ids), list(exited_run_ids)))
+        self._settle()
 
     def cancel_runs(self, *, run_ids: Sequence[uuid.UUID]) -> Any:
         """An operator cancel: stop the runs' coroutines, as the engine's cancel would."""
@@ -203,31 +241,59 @@ class JourneyHarness:
             self._settling = False
 
     def _route(self, event: Event) -> None:
+        """Deliver one event to every parked wait, journey and task it concerns. Each delivery
+        stands alone, as on the engine: one that raises fails alone and the others still happen."""
         for run in list(self._runs):
             if run.parked is not None and run.parked.event and run.parked.accepts(event):
-                run.step(event_as_wait_result(event))
+                self._step(run, event_as_wait_result(event))
         payload = event_payload(event)
         for journey in registry.triggered_by(event.name):
             if self._only is None or journey.id in self._only:
                 self._spawn_journey(journey, payload, engine_run_id=f"sim-{uuid.uuid4()}")
         for task in registry.tasks_for(event.name):
-            self._spawn(
+            self._run_task(task, payload)
+
+    def _run_task(self, task: DurableTask, payload: dict[str, Any]) -> None:
+        """A custom task, with the engine's retries: an attempt that raises is retried, up to
+        `task.retries` times; the last failure is kept in `task_failures`."""
+        for attempt in range(task.retries + 1):
+            run = _SimulatedRun(
                 task_execute(task=task, payload=payload, backend=self._backend),
                 engine_run_id=f"sim-{uuid.uuid4()}",
                 journey=None,
                 payload=payload,
             )
+            self._runs.append(run)
+            if self._step(run) is None:
+                return
+            if attempt == task.retries:
+                self.task_failures.append(TaskFailure(task=task.name, payload=payload, error=run.error))
 
     def _spawn_journey(self, journey: Journey, payload: dict[str, Any], *, engine_run_id: str) -> None:
         coro = journey_execute(
             journey=journey, payload=payload, engine_run_id=engine_run_id, backend=self._backend
         )
-        self._spawn(coro, engine_run_id=engine_run_id, journey=journey, payload=payload)
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any], **kwargs: Any) -> None:
-        run = _SimulatedRun(coro, **kwargs)
+        run = _SimulatedRun(coro, engine_run_id=engine_run_id, journey=journey, payload=payload)
         self._runs.append(run)
-        run.step()
+        self._step(run)
+
+    def _step(self, run: _SimulatedRun, value: Any = None) -> BaseException | None:
+        """Step one run in a savepoint; what it ingests is routed once it yields.
+
+        Returns what it raised, if anything: a database error inside it is rolled back to the
+        savepoint and never spoils the caller's transaction (an ingest that routed to it).
+        """
+        settling, self._settling = self._settling, True
+        try:
+            with transaction.atomic():
+                run.step(value)
+        except Exception as error:  # the engine fails that run alone, too
+            run.done, run.parked, run.error = True, None, error
+        finally:
+            self._settling = settling
+        if not settling:
+            self._settle()
+        return run.error
 
     # --- what a test does ---------------------------------------------------------------------
 
@@ -243,8 +309,18 @@ class JourneyHarness:
         properties: dict[str, Any] | None = None,
         contact_properties: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
+        at: datetime | Duration | timedelta | None = None,
     ) -> IngestResult:
-        """Ingest an event now, through the real pipeline, and let the engine route it."""
+        """Ingest an event through the real pipeline and let the engine route it.
+
+        `at` is when the event occurred: a moment, or an offset from now (negative for the
+        past). A moment still ahead moves the clock there first (waking whatever falls due on
+        the way), so the event is ingested then; a moment already past is a late event, ingested
+        now with that timestamp (its `occurred_at`), as a client SDK's delayed batch would be.
+        """
+        occurred_at = self._moment(at) if at is not None else None
+        if occurred_at is not None and occurred_at > timezone.now():
+            self.advance(occurred_at - timezone.now())
         result = event_ingest(
             name=event,
             user_id=user_id,
@@ -252,9 +328,15 @@ class JourneyHarness:
             properties=properties,
             contact_properties=contact_properties,
             idempotency_key=idempotency_key,
+            occurred_at=occurred_at,
         )
         self._settle()
         return result
+
+    def _moment(self, at: datetime | Duration | timedelta) -> datetime:
+        if isinstance(at, datetime):
+            return at
+        return timezone.now() + (journey_time(at) if isinstance(at, Duration) else at)
 
     def start(
         self,
@@ -287,8 +369,7 @@ class JourneyHarness:
             run = min(due, key=lambda r: r.parked.deadline)  # type: ignore[union-attr]
             assert run.parked is not None
             self._clock.move_to(max(run.parked.deadline, timezone.now()))
-            run.step(None)
-            self._settle()
+            self._step(run, None)
         self._clock.move_to(target)
 
     def crash(self, run: JourneyRun) -> None:
@@ -304,7 +385,6 @@ class JourneyHarness:
         crashed = self._crashed.pop(run.engine_run_id)
         assert crashed.journey is not None
         self._spawn_journey(crashed.journey, crashed.payload, engine_run_id=crashed.engine_run_id)
-        self._settle()
 
     def replay(self, run: JourneyRun) -> None:
         """Crash and resume at once: the function runs again from the top (eviction, restart)."""
@@ -361,6 +441,47 @@ class JourneyHarness:
         ]
 
 
+def cel_matches(expression: str, properties: dict[str, Any], *, contact_id: str = "") -> bool:
+    """Evaluate a wait's CEL expression as the engine would, over a pushed event's payload.
+
+    Uses `cel-python` (a test dependency). An expression that errors counts as no match, as on
+    the engine; the expressions Hogsend writes never error.
+    """
+    import celpy
+
+    env = celpy.Environment()
+    program = env.program(env.compile(expression))
+    payload = {"contact_id": contact_id, "properties": properties}
+    try:
+        result = program.evaluate({"input": celpy.json_to_cel(payload)})
+    except celpy.CELEvalError:
+        return False
+    return isinstance(result, celpy.celtypes.BoolType) and bool(result)
+
+
+@contextlib.contextmanager
+def registered(*items: Journey | DurableTask) -> Generator[Callable[..., Any], None, None]:
+    """Register journeys or tasks for the duration of a `with` block (and any added through the
+    callable it yields); the registry is as it was afterwards."""
+    added: list[Journey | DurableTask] = []
+
+    def register(*more: Journey | DurableTask) -> Any:
+        registry.register(*more)
+        added.extend(more)
+        return more[0] if len(more) == 1 else more
+
+    if items:
+        register(*items)
+    try:
+        yield register
+    finally:
+        for item in added:
+            if isinstance(item, Journey):
+                registry.unregister(item.id)
+            else:
+                registry._tasks.pop(item.name, None)
+
+
 try:
     import pytest
 except ImportError:  # pragma: no cover - pytest is a test dependency
@@ -372,3 +493,15 @@ else:
         harness = JourneyHarness()
         yield harness
         harness.close()
+
+    @pytest.fixture
+    def journey_register() -> Generator[Callable[..., Any], None, None]:
+        """Register ad-hoc journeys or tasks for one test; they are removed afterwards.
+
+        ```
+        def test_my_journey(journey_register, journey_harness):
+            journey_register(my_journey)          # returns what it registered
+        ```
+        """
+        with registered() as register:
+            yield register

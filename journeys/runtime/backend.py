@@ -30,15 +30,6 @@ def _with_fresh_connection(fn: Callable[..., T], kwargs: dict[str, Any]) -> T:
     return fn(**kwargs)
 
 
-async def run_db(fn: Callable[..., T], /, **kwargs: Any) -> T:
-    """Run one unit of journey database work off the event loop.
-
-    A small pool of threads, each with its own persistent connection: journey steps are short
-    and mostly wait on PostgreSQL, so a single thread would make every journey on the worker
-    queue behind every other one's round trips. `WORKER_DB_THREADS` bounds the connections.
-    """
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_pool(), functools.partial(_with_fresh_connection, fn, kwargs))
 _db_pool: ThreadPoolExecutor | None = None
 _db_pool_lock = threading.Lock()
 
@@ -53,27 +44,24 @@ def _pool() -> ThreadPoolExecutor:
         return _db_pool
 
 
+async def run_db(fn: Callable[..., T], /, **kwargs: Any) -> T:
+    """Run one unit of journey database work off the event loop.
+
+    A small pool of threads, each with its own persistent connection: journey steps are short
+    and mostly wait on PostgreSQL, so a single thread would make every journey on the worker
+    queue behind every other one's round trips. `WORKER_DB_THREADS` bounds the connections.
+    """
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_pool(), functools.partial(_with_fresh_connection, fn, kwargs))
 
 
 def condition_to_cel(condition: Condition) -> str:
-    """One property condition as a CEL expression over the pushed event's `properties`."""
-    path = "input.properties." + ".".join(condition.property.split("."))
-    literal = json.dumps(condition.value)
-    presence = f"has({path})"
-    match condition.operator:
-        case "exists":
-            return f"({presence} && {path} != null)"
-        case "not_exists":
-            return f"(!{presence} || {path} == null)"
-        case "eq":
-            return f"({presence} && {path} == {literal})"
-        case "neq":
-            return f"(!{presence} || {path} != {literal})"
-        case "contains":
-            return f"({presence} && {path}.contains({literal}))"
-        case _:
-            op = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[condition.operator]
-            return f"({presence} && {path} {op} {literal})"
+    """One property condition as a CEL expression over the pushed event's `properties`.
+
+    Written by the condition itself (`Condition.to_cel`), beside its Python meaning, so a live
+    wait on the engine and a trigger, exit or look-back in Python agree on every input.
+    """
+    return condition.to_cel("input.properties")
 
 
 def wait_expression(*, contact_id: UUID, where: tuple[Condition, ...]) -> str:
