@@ -1,11 +1,103 @@
+"""Request and response shapes of the events & contacts API.
+
+Every string and JSON value that reaches PostgreSQL is checked here first, so the database never
+sees what it cannot store (a NUL, a lone surrogate, NaN, a year-10000 timestamp): the client gets a
+422 naming the field and the fix instead of a 500 after a half-finished write.
+"""
+
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
+from django.utils import timezone
 from ninja import Schema
-from pydantic import ConfigDict, EmailStr, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, EmailStr, Field
+
+# Event times are accepted from 2000-01-01 (older than any product analytics worth replaying) up
+# to one day ahead of the server clock (room for a client clock that runs fast, never a date so far
+# out that the outbox or a journey's time window could misread it).
+TIMESTAMP_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+TIMESTAMP_MAX_AHEAD = timedelta(days=1)
+# PostgreSQL reads UTC offsets up to ±15:59; Python would accept up to ±23:59.
+MAX_UTC_OFFSET = timedelta(hours=15, minutes=59)
+
+
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "contains a NUL character (\\u0000); remove it"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a lone UTF-16 surrogate (e.g. \\ud800 without its pair); send valid Unicode"
+    return None
+
+
+def _clean_text(value: str) -> str:
+    problem = _text_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank (only whitespace); send a non-empty value")
+    return value
+
+
+def _json_problem(value: Any, path: str) -> str | None:
+    if isinstance(value, str):
+        problem = _text_problem(value)
+        return f"{path}: {problem}" if problem else None
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{path}: {value} is not a JSON number; send a finite number or a string"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            problem = _text_problem(str(key))
+            if problem:
+                return f"{path}: the key {key!r} {problem}"
+            problem = _json_problem(item, f"{path}.{key}")
+            if problem:
+                return problem
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            problem = _json_problem(item, f"{path}[{index}]")
+            if problem:
+                return problem
+    return None
+
+
+def _storable_json(value: dict[str, Any]) -> dict[str, Any]:
+    problem = _json_problem(value, "$")
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _sane_timestamp(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    offset = value.utcoffset()
+    if offset is None:
+        raise ValueError("timestamp must include a timezone offset, e.g. 2026-06-18T15:00:00Z")
+    if abs(offset) > MAX_UTC_OFFSET:
+        raise ValueError("timezone offset is out of range; use one between -15:59 and +15:59, or Z")
+    latest = timezone.now() + TIMESTAMP_MAX_AHEAD
+    if not TIMESTAMP_EARLIEST <= value <= latest:
+        raise ValueError(
+            "timestamp must lie between 2000-01-01T00:00:00Z and one day from now "
+            f"({latest:%Y-%m-%dT%H:%M}Z); send when the event happened, or leave it out for now"
+        )
+    return value
+
+
+# Identifiers: no NUL or lone surrogate, and not only whitespace.
+Identifier = Annotated[str, AfterValidator(_clean_text), AfterValidator(_not_blank)]
+Properties = Annotated[dict[str, Any], AfterValidator(_storable_json)]
+EventTime = Annotated[datetime | None, AfterValidator(_sane_timestamp)]
 
 
 class EventIn(Schema):
@@ -13,20 +105,18 @@ class EventIn(Schema):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    name: str = Field(min_length=1, max_length=255, description="Event name, e.g. user.created")
-    userId: str = Field(min_length=1, max_length=255, description="Your product's id for the user")
+    name: Identifier = Field(min_length=1, max_length=255, description="Event name, e.g. user.created")
+    userId: Identifier = Field(min_length=1, max_length=255, description="Your product's id for the user")
     userEmail: EmailStr | None = Field(default=None, description="The user's email (alias: email)")
     email: EmailStr | None = Field(default=None, description="Alias of userEmail")
-    eventProperties: dict[str, Any] = Field(default_factory=dict)
-    contactProperties: dict[str, Any] = Field(default_factory=dict)
-    timestamp: datetime | None = Field(default=None, description="When it happened (ISO 8601); now if absent")
-    idempotencyKey: str | None = Field(default=None, min_length=1, max_length=255)
-
-    @model_validator(mode="after")
-    def _timestamp_has_timezone(self) -> EventIn:
-        if self.timestamp is not None and self.timestamp.tzinfo is None:
-            raise ValueError("timestamp must include a timezone offset, e.g. 2026-06-18T15:00:00Z")
-        return self
+    eventProperties: Properties = Field(default_factory=dict)
+    contactProperties: Properties = Field(default_factory=dict)
+    timestamp: EventTime = Field(
+        default=None,
+        description="When it happened (ISO 8601 with an offset within ±15:59); between "
+        "2000-01-01T00:00:00Z and one day from now; now if absent",
+    )
+    idempotencyKey: Identifier | None = Field(default=None, min_length=1, max_length=255)
 
     @property
     def address(self) -> str | None:
@@ -63,9 +153,9 @@ class BatchOut(Schema):
 class ContactIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    userId: str = Field(min_length=1, max_length=255)
+    userId: Identifier = Field(min_length=1, max_length=255)
     email: EmailStr | None = None
-    properties: dict[str, Any] = Field(default_factory=dict)
+    properties: Properties = Field(default_factory=dict)
 
 
 class ContactOut(Schema):

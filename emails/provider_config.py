@@ -27,13 +27,33 @@ _KEYS: dict[str, list[tuple[str, str, bool]]] = {
     ],
     "postmark": [("POSTMARK_SERVER_TOKEN", "POSTMARK_SERVER_TOKEN", True)],
     "ses": [],  # boto3 reads AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_REGION itself
-    "sendgrid": [("SENDGRID_API_KEY", "SENDGRID_API_KEY", True)],
+    "sendgrid": [
+        ("SENDGRID_API_KEY", "SENDGRID_API_KEY", True),
+        (
+            "SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY",
+            "SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY",
+            False,
+        ),
+    ],
     "mailgun": [
         ("MAILGUN_API_KEY", "MAILGUN_API_KEY", True),
         ("MAILGUN_SENDER_DOMAIN", "MAILGUN_SENDER_DOMAIN", False),
         ("MAILGUN_API_URL", "MAILGUN_API_URL", False),
         ("MAILGUN_WEBHOOK_SIGNING_KEY", "MAILGUN_WEBHOOK_SIGNING_KEY", False),
     ],
+}
+
+
+# provider → (URL segment of its tracking webhook, the ANYMAIL settings any one of which verifies a
+# delivery). Only the configured provider's endpoint answers; without one of its secrets it refuses
+# every delivery, because an unverified complaint would let anyone suppress any address.
+TRACKING_WEBHOOKS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "resend": ("resend", ("RESEND_SIGNING_SECRET",)),  # svix signature
+    "postmark": ("postmark", ("WEBHOOK_SECRET",)),  # basic auth is Postmark's only scheme
+    "ses": ("amazon_ses", ("WEBHOOK_SECRET",)),  # basic auth in the SNS subscription URL
+    "sendgrid": ("sendgrid", ("SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY", "WEBHOOK_SECRET")),
+    # Not the API key anymail would fall back to: Mailgun signs webhooks with its own key.
+    "mailgun": ("mailgun", ("MAILGUN_WEBHOOK_SIGNING_KEY",)),
 }
 
 

@@ -1,8 +1,11 @@
 """Provider tracking webhooks → the email log and the suppression list.
 
-anymail verifies each provider's signature (Resend: svix; Postmark: basic auth) and normalizes the
-event into its `tracking` signal; `email_tracking_event_apply` does the rest. Each provider event
-id is stored once (ProcessedWebhook), so a redelivered webhook changes nothing twice.
+Only the configured provider's endpoint (EMAIL_PROVIDER) answers; every other provider's is a 404.
+It refuses every delivery (403) while its verification secret is unset, rather than accept unsigned
+complaints that would suppress any address. anymail then verifies the signature (Resend: svix;
+Mailgun: HMAC; SendGrid: ECDSA or basic auth; Postmark and SES: basic auth) and normalizes the event
+into its `tracking` signal; `email_tracking_event_apply` does the rest. Each provider event id is
+stored once (ProcessedWebhook), so a redelivered webhook changes nothing twice.
 """
 
 from __future__ import annotations
@@ -15,10 +18,14 @@ from anymail.signals import AnymailTrackingEvent, EventType, RejectReason, track
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.dispatch import receiver
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
+from django.utils.module_loading import import_string
+from django.views.decorators.csrf import csrf_exempt
 
 from contacts.models import Suppression
 from emails.models import EmailLog, ProcessedWebhook
+from emails.provider_config import TRACKING_WEBHOOKS
 from emails.services import suppression_create
 from emails.status import Status, email_stamp_first, email_status_advance
 
@@ -153,3 +160,45 @@ def _on_tracking(sender: Any, event: AnymailTrackingEvent, esp_name: str, **kwar
     applied = email_tracking_event_apply(event=event, esp_name=esp_name)
     if not applied:
         logger.info("ignored a redelivered %s webhook %s", esp_name, event.event_id)
+
+
+_TRACKING_VIEWS = {
+    "resend": "anymail.webhooks.resend.ResendTrackingWebhookView",
+    "postmark": "anymail.webhooks.postmark.PostmarkTrackingWebhookView",
+    "ses": "anymail.webhooks.amazon_ses.AmazonSESTrackingWebhookView",
+    "sendgrid": "anymail.webhooks.sendgrid.SendGridTrackingWebhookView",
+    "mailgun": "anymail.webhooks.mailgun.MailgunTrackingWebhookView",
+}
+
+
+def tracking_webhook_missing_secrets(provider: str) -> list[str]:
+    """The settings of which one must be set before `provider`'s webhook accepts anything ([] = ready)."""
+    _, secrets = TRACKING_WEBHOOKS[provider]
+    anymail = getattr(settings, "ANYMAIL", {}) or {}
+    return [] if any(anymail.get(name) for name in secrets) else list(secrets)
+
+
+@csrf_exempt
+def provider_tracking_webhook(request: HttpRequest, segment: str) -> HttpResponse:
+    """`/anymail/<provider>/tracking/`, live only for EMAIL_PROVIDER and only once it can verify."""
+    provider = (getattr(settings, "EMAIL_PROVIDER", "") or "").strip().lower()
+    if provider not in TRACKING_WEBHOOKS or TRACKING_WEBHOOKS[provider][0] != segment:
+        raise Http404("no tracking webhook for this provider; EMAIL_PROVIDER names the one that answers")
+    missing = tracking_webhook_missing_secrets(provider)
+    if missing:
+        logger.warning("refused a %s webhook: set %s to verify deliveries", provider, " or ".join(missing))
+        return JsonResponse(
+            {
+                "detail": f"webhook verification is not configured; set {' or '.join(missing)} "
+                "and give the provider the matching secret"
+            },
+            status=403,
+        )
+    view = import_string(_TRACKING_VIEWS[provider]).as_view()
+    try:
+        return view(request)
+    except (ValueError, KeyError, TypeError) as error:
+        # Verified, but not a shape the provider sends (JSONDecodeError is a ValueError): the
+        # sender's mistake, not ours; a 500 would have the provider retry it forever.
+        logger.warning("unreadable %s webhook body: %r", provider, error)
+        return JsonResponse({"detail": f"unreadable {provider} webhook body"}, status=400)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
+from emails.webhooks import provider_tracking_webhook
 from hogsend.api import api
 
 urlpatterns = [
@@ -10,5 +11,14 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("contacts.urls")),  # preference center, one-click unsubscribe
     path("e/", include("emails.urls")),  # open pixel, click redirects
-    path("anymail/", include("anymail.urls")),  # provider tracking webhooks (signature-verified)
+    # Only EMAIL_PROVIDER's tracking webhook answers, and only with its verification secret set.
+    path(
+        "anymail/<slug:segment>/tracking/",
+        provider_tracking_webhook,
+        name="provider_tracking_webhook",
+    ),
 ]
+
+# JSON under /v1 for paths no route matches and errors outside the API's own handlers.
+handler404 = "hogsend.errors.json_page_not_found"
+handler500 = "hogsend.errors.json_server_error"

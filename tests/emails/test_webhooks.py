@@ -25,6 +25,17 @@ POSTMARK_AUTH = "hooks:s3cret-pass"
 def webhook_settings(settings):
     settings.ANYMAIL = {"RESEND_SIGNING_SECRET": RESEND_SECRET, "WEBHOOK_SECRET": POSTMARK_AUTH}
     settings.EMAIL_BOUNCE_SUPPRESS_THRESHOLD = 3
+    # Each helper below posts as the deployment configured for that provider (one at a time).
+    _configured["settings"] = settings
+    yield settings
+    _configured.clear()
+
+
+_configured: dict = {}
+
+
+def configure_provider(provider: str) -> None:
+    _configured["settings"].EMAIL_PROVIDER = provider
 
 
 def sent_log(to: str = "ada@example.com", provider_id: str | None = None) -> EmailLog:
@@ -47,6 +58,7 @@ def basic_auth(credentials: str = POSTMARK_AUTH) -> str:
 
 def post_resend(client, event: dict, *, svix_id: str | None = None, secret: str = RESEND_SECRET):
     """Sign the body as Svix does: base64(HMAC-SHA256(key, "id.timestamp.body")), key = base64-decoded whsec_."""
+    configure_provider("resend")
     body = json.dumps(event)
     svix_id = svix_id or f"msg_{uuid.uuid4().hex}"
     timestamp = str(int(time.time()))
@@ -95,6 +107,7 @@ def resend_bounce(log: EmailLog, bounce_type: str = "Permanent") -> dict:
 
 
 def post_postmark(client, event: dict, *, auth: str = POSTMARK_AUTH):
+    configure_provider("postmark")
     return client.post(
         "/anymail/postmark/tracking/",
         json.dumps(event),

@@ -1,0 +1,113 @@
+"""Input PostgreSQL cannot store is a 422 that names the field and the fix, and nothing is written."""
+
+from __future__ import annotations
+
+import pytest
+
+from contacts.models import Contact, Event
+
+pytestmark = pytest.mark.django_db
+
+
+def event(**fields):
+    return {"name": "user.created", "userId": "ada", "email": "ada@example.com", **fields}
+
+
+def assert_refused(response, field: str, fix: str) -> None:
+    assert response.status_code == 422, response.content
+    body = response.json()
+    assert field in [error["field"] for error in body["errors"]], body
+    assert fix in body["detail"], body
+    assert not Event.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"name": "user\x00created"}, "name"),
+        ({"userId": "ada\x00"}, "userId"),
+        ({"idempotencyKey": "k\x00"}, "idempotencyKey"),
+        ({"eventProperties": {"plan": "pro\x00"}}, "eventProperties"),
+        ({"eventProperties": {"pl\x00an": "pro"}}, "eventProperties"),
+        ({"contactProperties": {"tags": [{"deep": "a\x00"}]}}, "contactProperties"),
+    ],
+)
+def test_a_nul_character_anywhere_is_a_422_naming_the_field(api, fields, field):
+    assert_refused(api.post("/v1/events", event(**fields)), field, "remove it")
+
+
+def test_a_lone_surrogate_in_properties_is_a_422(api):
+    body = '{"name": "user.created", "userId": "ada", "eventProperties": {"note": "\\ud800"}}'
+    assert_refused(api.post("/v1/events", body), "eventProperties", "send valid Unicode")
+
+
+def test_nan_in_properties_is_refused_as_not_json(api):
+    body = '{"name": "user.created", "userId": "ada", "eventProperties": {"score": NaN}}'
+    response = api.post("/v1/events", body)
+    assert response.status_code == 400
+    assert "NaN is not a JSON value" in response.json()["detail"]
+    assert not Event.objects.exists()
+
+
+@pytest.mark.parametrize("field", ["userId", "name"])
+def test_a_whitespace_only_user_id_or_name_is_refused(api, field):
+    assert_refused(api.post("/v1/events", event(**{field: "   "})), field, "must not be blank")
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "9999-12-31T23:59:59-01:00",
+        "1970-01-01T00:00:00Z",
+        "2999-01-01T00:00:00Z",
+        "0001-01-01T00:00:00+01:00",
+    ],
+)
+def test_a_timestamp_outside_the_window_is_refused_and_never_stored(api, timestamp):
+    assert_refused(
+        api.post("/v1/events", event(timestamp=timestamp)), "timestamp", "between 2000-01-01T00:00:00Z"
+    )
+
+
+@pytest.mark.parametrize("timestamp", ["2026-01-01T00:00:00+16:00", "2026-01-01T00:00:00-23:59"])
+def test_a_timezone_offset_beyond_15_59_is_refused(api, timestamp):
+    assert_refused(api.post("/v1/events", event(timestamp=timestamp)), "timestamp", "-15:59 and +15:59")
+
+
+def test_an_offset_of_15_59_inside_the_window_is_accepted_and_reads_back(api):
+    response = api.post("/v1/events", event(timestamp="2026-01-01T00:00:00+15:59"))
+    assert response.status_code == 202
+    assert api.get("/v1/contacts/ada/timeline").status_code == 200
+
+
+def test_a_bad_item_in_a_batch_is_rejected_alone_with_its_field(api):
+    response = api.post(
+        "/v1/events/batch",
+        {"events": [event(), event(userId="bob\x00"), event(timestamp="9999-12-31T23:59:59-01:00")]},
+    )
+    assert response.status_code == 207
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "rejected", "rejected"]
+    assert results[1]["errors"][0]["field"] == "events[1].userId"
+    assert results[2]["errors"][0]["field"] == "events[2].timestamp"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"userId": "ada\x00"}, "userId"),
+        ({"userId": " "}, "userId"),
+        ({"userId": "ada", "properties": {"k\x00": 1}}, "properties"),
+    ],
+)
+def test_put_contacts_refuses_the_same_input(api, body, field):
+    response = api.put("/v1/contacts", body)
+    assert response.status_code == 422
+    assert field in [error["field"] for error in response.json()["errors"]]
+    assert not Contact.objects.exists()
+
+
+def test_put_contacts_refuses_a_lone_surrogate(api):
+    response = api.put("/v1/contacts", '{"userId": "ada", "properties": {"x": "\\udfff"}}')
+    assert response.status_code == 422
+    assert not Contact.objects.exists()
