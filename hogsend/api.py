@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest
-
 from contacts.api import router as contacts_router
 from emails.api import router as emails_router
 from hogsend.errors import HogsendAPI, JsonBodyParser, install_error_handlers
@@ -18,20 +16,5 @@ api = HogsendAPI(
 api.add_router("/", contacts_router)
 api.add_router("/", emails_router)
 api.add_router("/admin", "hogsend.admin_api.router")
-
-
-@api.get("/health", tags=["operations"], auth=None)
-def health(request: HttpRequest):
-    """Liveness for load balancers and operators: database, outbox backlog, live journey workers."""
-    from contacts.models import Event
-    from journeys.runtime.worker import worker_heartbeats
-
-    try:
-        workers = worker_heartbeats()
-    except Exception:
-        workers = None
-    pending = Event.objects.filter(dispatch_state=Event.DispatchState.PENDING).count()
-    return {"ok": True, "outbox_pending": pending, "workers": workers}
-
-
+api.add_router("/", "operations.api.router")  # /v1/health
 install_error_handlers(api)

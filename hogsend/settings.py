@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import environ
@@ -12,7 +13,15 @@ RUN_DIR = BASE_DIR / ".run"
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-SECRET_KEY = env("SECRET_KEY", default="dev-only-insecure-key-change-me")
+# Signs sessions and preference/unsubscribe links. Production sets SECRET_KEY; bin/run keeps a
+# generated one in .run/secret_key. The public placeholder is refused unless DEBUG is on
+# (hogsend/checks.py).
+_SECRET_KEY_FILE = Path(env("SECRET_KEY_FILE", default=str(RUN_DIR / "secret_key")))
+SECRET_KEY = (
+    env("SECRET_KEY", default="")
+    or (_SECRET_KEY_FILE.read_text().strip() if _SECRET_KEY_FILE.is_file() else "")
+    or "dev-only-insecure-key-change-me"
+)
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -31,6 +40,7 @@ INSTALLED_APPS = [
     "contacts",
     "journeys",
     "emails",
+    "operations",
 ]
 
 MIDDLEWARE = [
@@ -93,6 +103,16 @@ CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {
         "task": "journeys.outbox_sweep",
         "schedule": env.float("OUTBOX_SWEEP_SECONDS", default=30.0),
+    },
+    # Operations (operations/tasks.py): a beat heartbeat the doctor reads, alert rules, retention.
+    "operations-beat-heartbeat": {"task": "operations.beat_heartbeat", "schedule": 30.0},
+    "operations-alerts": {
+        "task": "operations.alerts_evaluate",
+        "schedule": env.float("ALERTS_EVERY_SECONDS", default=60.0),
+    },
+    "operations-retention": {
+        "task": "operations.retention_run",
+        "schedule": env.float("RETENTION_EVERY_SECONDS", default=6 * 3600.0),
     },
 }
 
@@ -174,5 +194,34 @@ OUTBOX_RELAY_POLL_SECONDS = env.float("OUTBOX_RELAY_POLL_SECONDS", default=1.0)
 WORKER_SHUTDOWN_GRACE_SECONDS = env.float("WORKER_SHUTDOWN_GRACE_SECONDS", default=15.0)
 # Threads (each with one persistent database connection) that run a journey worker's database work.
 WORKER_DB_THREADS = env.int("WORKER_DB_THREADS", default=8)
+
+# --- operations (doctor, metrics, alerts, retention; see README "Operating Hogsend") ---------------
+# Every process (web, worker, Celery) writes its metrics here and a scrape sums them; empty it when
+# the whole deployment restarts (bin/run does). Set before anything imports prometheus_client.
+PROMETHEUS_MULTIPROC_DIR = env("PROMETHEUS_MULTIPROC_DIR", default=str(RUN_DIR / "prometheus"))
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", PROMETHEUS_MULTIPROC_DIR)
+# Bearer token for /metrics; unset, only loopback clients may scrape.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+# Operators who receive alert mail (comma list); empty: alerts go to the Studio and destinations only.
+ALERT_EMAILS = env.list("ALERT_EMAILS", default=[])
+ALERT_WINDOW_MINUTES = env.int("ALERT_WINDOW_MINUTES", default=60)
+# Rates need this many sends in the window before they mean anything.
+ALERT_MIN_SENDS = env.int("ALERT_MIN_SENDS", default=100)
+ALERT_BOUNCE_RATE = env.float("ALERT_BOUNCE_RATE", default=0.04)  # bulk-sender guidance: < 4 %
+ALERT_COMPLAINT_RATE = env.float("ALERT_COMPLAINT_RATE", default=0.003)  # Gmail/Yahoo: < 0.3 %
+ALERT_FAILED_SENDS = env.int("ALERT_FAILED_SENDS", default=20)
+ALERT_OUTBOX_LAG_SECONDS = env.int("ALERT_OUTBOX_LAG_SECONDS", default=300)
+ALERT_JOURNEY_FAILURES = env.int("ALERT_JOURNEY_FAILURES", default=5)
+ALERT_DEAD_LETTERS = env.int("ALERT_DEAD_LETTERS", default=1)
+# Outbox backlog the doctor calls degraded (older than this) and failing (older than the alert).
+DOCTOR_OUTBOX_DEGRADED_SECONDS = env.int("DOCTOR_OUTBOX_DEGRADED_SECONDS", default=60)
+# Retention, in days; 0 (the default) keeps forever. Events (never a pending one); the step logs of
+# runs that ended this long ago; email logs of ended runs and of transactional mail this old.
+RETENTION_EVENTS_DAYS = env.int("RETENTION_EVENTS_DAYS", default=0)
+RETENTION_STEPS_DAYS = env.int("RETENTION_STEPS_DAYS", default=0)
+RETENTION_EMAILS_DAYS = env.int("RETENTION_EMAILS_DAYS", default=0)
+RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=2000)
 # Each web process remembers a verified API key this long; a revocation elsewhere takes effect within it.
 API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=5.0)
+# Every runworker also runs an outbox relay; off, run `manage.py relay` processes instead.
+WORKER_RELAY = env.bool("WORKER_RELAY", default=True)
