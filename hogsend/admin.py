@@ -88,6 +88,10 @@ class StudioAdminSite(admin.AdminSite):
 class StudioAdminConfig(AdminConfig):
     default_site = "hogsend.admin.StudioAdminSite"
 
+    def ready(self) -> None:
+        super().ready()
+        from hogsend import checks  # noqa: F401  (registers the start-up security checks)
+
 
 class EstimatedCountPaginator(Paginator):
     """Counts cheaply on huge tables (the healthchecks habit).
