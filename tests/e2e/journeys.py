@@ -17,4 +17,48 @@ def _fanout(journey_id: str):
     return fanout
 
 
-JOURNEYS = [_fanout("e2e-fanout-a"), _fanout("e2e-fanout-b"), _fanout("e2e-fanout-c")]
+@define_journey(id="e2e-await", name="E2E wait for an answer", trigger="e2e.ask", entry_limit="unlimited")
+async def await_answer(user, ctx):
+    answer = await ctx.wait_for_event("e2e.answer", timeout=days(2), label="awaiting-answer")
+    await send_email(
+        to=user.email,
+        user_id=user.id,
+        template="activation/nudge",
+        subject="timed out" if answer.timed_out else f"answered {answer.properties.get('n')}",
+    )
+
+
+@define_journey(id="e2e-park", name="E2E park, then send", trigger="e2e.park", entry_limit="unlimited")
+async def park(user, ctx):
+    await ctx.sleep(days(12), label="parked")
+    await send_email(to=user.email, user_id=user.id, template="activation/nudge", subject="after the park")
+
+
+JOURNEYS = [
+    _fanout("e2e-fanout-a"),
+    _fanout("e2e-fanout-b"),
+    _fanout("e2e-fanout-c"),
+    await_answer,
+    park,
+]
+
+
+def _slow_wait_registration() -> None:
+    """Widen the race window for contacts named `slowreg-*`: the wait has begun (its start is
+    recorded) but the relay does not know of it yet for two seconds. Loaded only by e2e workers."""
+    import time
+
+    from contacts import outbox
+    from contacts.models import Contact
+
+    register = outbox.awaited_event_register
+
+    def slow(**kwargs):
+        if Contact.objects.filter(pk=kwargs["contact_id"], user_id__startswith="slowreg-").exists():
+            time.sleep(2)
+        return register(**kwargs)
+
+    outbox.awaited_event_register = slow
+
+
+_slow_wait_registration()

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 
@@ -26,5 +27,5 @@ class Command(BaseCommand):
         from journeys.runtime.worker import run_worker
 
         run_worker(
-            slots=options["slots"], durable_slots=options["durable_slots"], relay=not options["no_relay"]
+            slots=options["slots"], durable_slots=options["durable_slots"], relay=settings.WORKER_RELAY and not options["no_relay"]
         )
