@@ -167,7 +167,9 @@ def email_send(
             recent = EmailLog.objects.filter(
                 contact=contact,
                 run__journey_id=journey_id,
-                sent_at__gte=now - timezone.timedelta(seconds=suppress_seconds),
+                # A send exactly `suppress` after the last one goes out, as a re-entry exactly
+                # `entry_period` after the last one is admitted: a window excludes its end.
+                sent_at__gt=now - timezone.timedelta(seconds=suppress_seconds),
             ).exists()
             if recent:
                 block = "suppress_window"

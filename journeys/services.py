@@ -93,7 +93,7 @@ def journey_enroll(
                     status=Status.ACTIVE if exit_event is None else Status.EXITED,
                     entered_at=now,
                     ended_at=None if exit_event is None else now,
-                    exit_reason="" if exit_event is None else f"exit_on:{exit_event.name}",
+                    exit_reason="" if exit_event is None else f"exit_on:{exit_event.name}"[:200],
                     engine_run_id=engine_run_id,
                 )
             return Enrollment(run=run)
@@ -190,13 +190,13 @@ def run_park(
     """Enter a sleep or wait: status waiting, the label as current node, the step recorded."""
     with transaction.atomic():
         changed = JourneyRun.objects.filter(pk=run_id, status__in=JourneyRun.LIVE_STATUSES).update(
-            status=Status.WAITING, current_node=label, waiting_until=until, updated_at=timezone.now()
+            status=Status.WAITING, current_node=label[:200], waiting_until=until, updated_at=timezone.now()
         )
         _require_live(run_id, changed)
         RunStep.objects.update_or_create(
             run_id=run_id,
             seq=seq,
-            defaults={"kind": kind, "label": label, "result": result, "recorded_at": timezone.now()},
+            defaults={"kind": kind, "label": label[:200], "result": result, "recorded_at": timezone.now()},
         )
 
 
@@ -221,14 +221,14 @@ def step_record(*, run_id: UUID, seq: int, kind: str, label: str, result: dict[s
     RunStep.objects.update_or_create(
         run_id=run_id,
         seq=seq,
-        defaults={"kind": kind, "label": label, "result": result, "recorded_at": timezone.now()},
+        defaults={"kind": kind, "label": label[:200], "result": result, "recorded_at": timezone.now()},
     )
 
 
 def run_checkpoint(*, run_id: UUID, seq: int, label: str) -> None:
     with transaction.atomic():
         changed = JourneyRun.objects.filter(pk=run_id, status__in=JourneyRun.LIVE_STATUSES).update(
-            current_node=label, updated_at=timezone.now()
+            current_node=label[:200], updated_at=timezone.now()
         )
         _require_live(run_id, changed)
         step_record(run_id=run_id, seq=seq, kind=RunStep.Kind.CHECKPOINT, label=label, result={})

@@ -7,6 +7,7 @@ from django.conf import settings
 from emails.send import send_operator_email
 from journeys.definition import durable_task
 from journeys.durations import minutes
+from journeys.keys import bounded_key
 from journeys.shipped.constants import Events, Templates
 
 
@@ -36,6 +37,6 @@ async def csm_alert(payload: dict[str, Any]) -> dict[str, Any]:
             "requested_at": requested_at,
         },
         # requested_at is in the key: the journey's re-page sends, a retry of the same page does not.
-        idempotency_key=f"csm-alert:{user_id}:{requested_at}",
+        idempotency_key=bounded_key("csm-alert", user_id, requested_at),
     )
     return {"status": result.status}

@@ -134,7 +134,7 @@ def e2e_env(engine, smtp, django_db_setup, django_db_blocker):
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "HATCHET_CLIENT_NAMESPACE": namespace,
         "HOGSEND_TIME_SCALE": str(SCALE),
-        "HOGSEND_JOURNEY_MODULES": "journeys.shipped,tests.e2e.journeys",
+        "HOGSEND_JOURNEY_MODULES": "journeys.shipped,tests.e2e.journeys,tests.e2e.invariant_journeys",
         "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
         "EMAIL_HOST": "127.0.0.1",
         "EMAIL_PORT": str(smtp.port),
