@@ -1,0 +1,140 @@
+"""An alert rule fires and resolves on the real schedule: `celery -A hogsend worker -B` in a child
+process, on this suite's database and Redis db, mailing a real SMTP server on loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.utils import timezone
+
+from emails.models import EmailLog
+from operations import checks
+from operations.models import Alert
+from operations.services import ALERT_RUNS_KEY
+from tests.operations.conftest import email_log
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_until(predicate, *, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"gave up after {timeout:.0f}s waiting for {what}")
+
+
+@pytest.fixture
+def smtp_sink():
+    from aiosmtpd.controller import Controller
+
+    from tests.operations.conftest import closed_port
+
+    class Sink:
+        subjects: list[str] = []
+
+        async def handle_DATA(self, server, session, envelope):
+            from email import message_from_bytes, policy
+
+            self.subjects.append(message_from_bytes(envelope.content, policy=policy.default)["Subject"])
+            return "250 OK"
+
+    sink = Sink()
+    sink.subjects = []
+    controller = Controller(sink, hostname="127.0.0.1", port=closed_port())
+    controller.start()
+    yield sink, controller.port
+    controller.stop()
+
+
+@pytest.fixture
+def celery_worker_and_beat(transactional_db, smtp_sink, tmp_path):
+    db = django_settings.DATABASES["default"]
+    _, smtp_port = smtp_sink
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": django_settings.REDIS_URL,
+        "CELERY_BROKER_URL": django_settings.REDIS_URL,
+        "ALERTS_EVERY_SECONDS": "1",
+        "ALERT_FAILED_SENDS": "3",
+        "ALERT_EMAILS": "ops@example.com",
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(smtp_port),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        "LOG_LEVEL": "WARNING",
+    }
+    (tmp_path / "metrics").mkdir()
+    log = open(tmp_path / "celery.log", "wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "celery", "-A", "hogsend", "worker", "-B",
+            "--pool", "solo", "--loglevel", "WARNING", "--schedule", str(tmp_path / "beat-schedule"),
+        ],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        print((tmp_path / "celery.log").read_text()[-3000:])
+
+
+def evaluations() -> int:
+    return int(checks.redis_client().get(ALERT_RUNS_KEY) or 0)
+
+
+def test_a_failed_send_spike_fires_once_on_the_beat_schedule_and_resolves(celery_worker_and_beat, smtp_sink):
+    sink, _ = smtp_sink
+    wait_until(lambda: evaluations() >= 1, timeout=120, what="beat to run the alert rules")
+    # Beat and a worker are alive, as the doctor sees it.
+    wait_until(
+        lambda: checks.check_celery().status == checks.Status.OK, timeout=60, what="the beat heartbeat"
+    )
+
+    for _ in range(3):
+        email_log(status=EmailLog.Status.FAILED)
+    alert = wait_until(
+        lambda: Alert.objects.filter(rule="failed_sends", status=Alert.Status.FIRING).first(),
+        timeout=60,
+        what="the failed-send alert to fire",
+    )
+    assert alert.value == 3
+    seen = evaluations()
+    wait_until(lambda: evaluations() >= seen + 3, timeout=60, what="three more evaluations")
+    assert Alert.objects.filter(rule="failed_sends").count() == 1
+    wait_until(lambda: "[Hogsend] FIRING: failed_sends" in sink.subjects, timeout=30, what="the alert mail")
+
+    # The spike ages out of the window: the same incident resolves.
+    EmailLog.objects.update(created_at=timezone.now() - timedelta(hours=2))
+    wait_until(
+        lambda: Alert.objects.filter(pk=alert.pk, status=Alert.Status.RESOLVED).exists(),
+        timeout=60,
+        what="the alert to resolve",
+    )
+    wait_until(
+        lambda: "[Hogsend] resolved: failed_sends" in sink.subjects, timeout=30, what="the resolved mail"
+    )
+
+    assert Alert.objects.filter(rule="failed_sends").count() == 1
+    assert [s for s in sink.subjects if "failed_sends" in s] == [
+        "[Hogsend] FIRING: failed_sends",
+        "[Hogsend] resolved: failed_sends",
+    ]
