@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -227,3 +228,21 @@ API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=5.0)
 WORKER_RELAY = env.bool("WORKER_RELAY", default=True)
 # Every runworker also runs an outbox relay; off, run `manage.py relay` processes instead.
 WORKER_RELAY = env.bool("WORKER_RELAY", default=True)
+
+# --- Studio login throttling (django-axes, counted in the database) ----------------------------
+# After LOGIN_FAILURE_LIMIT wrong passwords for one account, or from one address, that account or
+# address is refused (429) for LOGIN_LOCKOUT_MINUTES, even with the right password.
+# `manage.py axes_reset` lifts every lock at once. Behind a proxy, TRUSTED_PROXY_COUNT says how
+# many X-Forwarded-For hops to trust (0: the socket's address).
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS = [
+    "hogsend.login_throttle.ThrottledLoginBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_IPWARE_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0) or None
+AXES_VERBOSE = False
