@@ -17,4 +17,5 @@ api.add_router("/", contacts_router)
 api.add_router("/", emails_router)
 api.add_router("/admin", "hogsend.admin_api.router")
 api.add_router("/", "operations.api.router")  # /v1/health
+api.add_router("/", "integrations.api.router")  # /v1/webhooks/{source_id}
 install_error_handlers(api)

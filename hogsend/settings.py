@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "journeys",
     "emails",
     "operations",
+    "integrations",
 ]
 
 MIDDLEWARE = [
@@ -246,3 +247,29 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_IPWARE_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0) or None
 AXES_VERBOSE = False
+
+# --- integrations: webhook sources in, destinations out (README "Integrations") -------------------
+# Signing secrets of the webhook sources, by source id (`POST /v1/webhooks/<id>`).
+WEBHOOK_SECRETS = {
+    "stripe": env("STRIPE_WEBHOOK_SECRET", default=""),  # whsec_... from the Stripe dashboard
+    "clerk": env("CLERK_WEBHOOK_SECRET", default=""),  # whsec_... (Svix) from the Clerk dashboard
+    "segment": env("SEGMENT_WEBHOOK_SECRET", default=""),  # the Webhooks destination's shared secret
+    "posthog": env("POSTHOG_WEBHOOK_SECRET", default=""),  # sent as "Authorization: Bearer <it>"
+    **env.json("WEBHOOK_SECRETS", default={}),
+}
+# Generic JSON sources by field mapping, and modules that call define_webhook_source.
+WEBHOOK_GENERIC_SOURCES = env.json("WEBHOOK_GENERIC_SOURCES", default={})
+HOGSEND_WEBHOOK_SOURCE_MODULES = env.list("HOGSEND_WEBHOOK_SOURCE_MODULES", default=[])
+# The Studio keeps this much of each received body.
+WEBHOOK_BODY_SAMPLE_BYTES = env.int("WEBHOOK_BODY_SAMPLE_BYTES", default=8192)
+# Seconds between delivery attempts; one more attempt than entries (8), then a dead letter.
+INTEGRATIONS_RETRY_SCHEDULE = env.list(
+    "INTEGRATIONS_RETRY_SCHEDULE", cast=float, default=[10, 60, 300, 1800, 3600, 3 * 3600, 6 * 3600]
+)
+INTEGRATIONS_DELIVERY_TIMEOUT_SECONDS = env.float("INTEGRATIONS_DELIVERY_TIMEOUT_SECONDS", default=10.0)
+# Destinations kept in settings rather than the Studio: [{"name", "kind", "url", "secret", "event_types"}].
+INTEGRATIONS_DESTINATIONS = env.json("INTEGRATIONS_DESTINATIONS", default=[])
+CELERY_BEAT_SCHEDULE["integrations-deliveries-sweep"] = {
+    "task": "integrations.deliveries_sweep",
+    "schedule": env.float("INTEGRATIONS_SWEEP_SECONDS", default=15.0),
+}

@@ -1,0 +1,113 @@
+"""Stripe: billing events become `payment.*` and `subscription.*` events.
+
+The user is the Stripe object's `metadata.user_id` (set it when you create the customer or
+subscription), else the customer id (`cus_...`). The Stripe event id (`evt_...`) is the delivery id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from integrations.sources.base import Received, StripeSignature, WebhookEvent, dig, parse_time
+
+# Stripe event type -> Hogsend event name. Anything else is verified and ignored.
+EVENT_NAMES = {
+    "invoice.payment_failed": "payment.failed",
+    "invoice.paid": "payment.succeeded",
+    "invoice.payment_action_required": "payment.action_required",
+    "invoice.upcoming": "invoice.upcoming",
+    # One-off payments only: an invoice's own payment intent is already covered by invoice.*.
+    "payment_intent.payment_failed": "payment.failed",
+    "payment_intent.succeeded": "payment.succeeded",
+    "customer.subscription.created": "subscription.created",
+    "customer.subscription.updated": "subscription.updated",
+    "customer.subscription.deleted": "subscription.canceled",
+    "customer.subscription.paused": "subscription.paused",
+    "customer.subscription.resumed": "subscription.resumed",
+    "customer.subscription.trial_will_end": "subscription.trial_will_end",
+}
+
+
+def _user_id(obj: dict[str, Any]) -> str:
+    for path in ("metadata.user_id", "metadata.userId", "subscription_details.metadata.user_id"):
+        found = dig(obj, path)
+        if found:
+            return str(found)
+    customer = obj.get("customer")
+    if isinstance(customer, dict):
+        return str(customer.get("id") or "")
+    return str(customer or obj.get("id") or "")
+
+
+def _properties(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+    if kind == "invoice":
+        return {
+            "invoice_id": obj.get("id"),
+            "amount_due": obj.get("amount_due"),
+            "amount_paid": obj.get("amount_paid"),
+            "currency": obj.get("currency"),
+            "attempt_count": obj.get("attempt_count"),
+            "next_payment_attempt": obj.get("next_payment_attempt"),
+            "hosted_invoice_url": obj.get("hosted_invoice_url"),
+            "billing_reason": obj.get("billing_reason"),
+            "subscription_id": obj.get("subscription")
+            or dig(obj, "parent.subscription_details.subscription"),
+        }
+    if kind == "payment_intent":
+        return {
+            "payment_intent_id": obj.get("id"),
+            "amount": obj.get("amount"),
+            "currency": obj.get("currency"),
+            "failure_message": dig(obj, "last_payment_error.message"),
+            "failure_code": dig(obj, "last_payment_error.code"),
+        }
+    if kind == "subscription":
+        item = dig(obj, "items.data.0") or {}
+        return {
+            "subscription_id": obj.get("id"),
+            "status": obj.get("status"),
+            "plan": dig(item, "price.lookup_key") or dig(item, "price.id") or dig(obj, "plan.id"),
+            "cancel_at_period_end": obj.get("cancel_at_period_end"),
+            "trial_end": obj.get("trial_end"),
+            "current_period_end": item.get("current_period_end") or obj.get("current_period_end"),
+        }
+    return {}
+
+
+def stripe_map(delivery: Received) -> list[WebhookEvent]:
+    event = delivery.payload
+    name = EVENT_NAMES.get(event.get("type", ""))
+    obj = dig(event, "data.object") or {}
+    if name is None or not isinstance(obj, dict):
+        return []
+    kind = obj.get("object", "")
+    if kind == "payment_intent" and obj.get("invoice"):
+        return []
+    user_id = _user_id(obj)
+    if not user_id:
+        return []
+    return [
+        WebhookEvent(
+            name=name,
+            user_id=user_id,
+            email=obj.get("customer_email") or obj.get("receipt_email") or None,
+            properties={
+                "stripe_event_id": event.get("id"),
+                "stripe_event_type": event.get("type"),
+                "stripe_customer_id": obj.get("customer") if isinstance(obj.get("customer"), str) else None,
+                "livemode": event.get("livemode"),
+                **_properties("subscription" if kind == "subscription" else kind, obj),
+            },
+            occurred_at=parse_time(event.get("created")),
+            idempotency_key=f"stripe:{event.get('id')}",
+        )
+    ]
+
+
+SOURCE = dict(
+    id="stripe",
+    name="Stripe",
+    verify=StripeSignature(),
+    map=stripe_map,
+    delivery_id_path="id",
+)

@@ -1,0 +1,32 @@
+"""Thin Celery tasks for outbound deliveries."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.utils import timezone
+
+from integrations.models import Delivery
+from integrations.services import deliveries_due, deliveries_enqueue, delivery_attempt
+
+# Retries sooner than this are re-enqueued with a countdown; later ones are left to the sweep
+# (a long countdown on a Redis broker outlives its visibility timeout and runs twice).
+COUNTDOWN_MAX_SECONDS = 300
+
+
+@shared_task(name="integrations.delivery_attempt", acks_late=True, ignore_result=True)
+def delivery_attempt_task(delivery_id: str) -> str:
+    delivery = delivery_attempt(delivery_id=delivery_id)
+    if delivery.status == Delivery.Status.PENDING and delivery.lease_until is None:
+        wait = (delivery.next_attempt_at - timezone.now()).total_seconds()
+        # > 0: a retry this attempt just scheduled (a paused destination's delivery is due, not later).
+        if 0 < wait <= COUNTDOWN_MAX_SECONDS:
+            delivery_attempt_task.apply_async(args=[delivery_id], countdown=wait)
+    return delivery.status
+
+
+@shared_task(name="integrations.deliveries_sweep", ignore_result=True)
+def deliveries_sweep_task() -> int:
+    """Enqueue due deliveries that no job holds: long backoffs, a lost enqueue, a resumed destination."""
+    due = deliveries_due()
+    deliveries_enqueue(delivery_ids=due)
+    return len(due)
