@@ -64,7 +64,7 @@ def event_create(
     """
     if idempotency_key is not None and len(idempotency_key) > 255:
         raise HttpError(422, "Idempotency-Key header must be at most 255 characters")
-    ingest_rate_check(key_id=request.auth.pk, events=1)
+    ingest_rate_check(key_id=request.auth.pk, events=1, requests_limit=request.auth.rate_limit)
     outcome = services.events_ingest(drafts=[_draft(payload, idempotency_key=idempotency_key)])[0]
     if isinstance(outcome, services.IngestError):
         raise outcome
@@ -84,7 +84,9 @@ def event_create_batch(request: HttpRequest, payload: BatchIn):
         raise HttpError(
             413, f"a batch holds at most {settings.EVENTS_BATCH_MAX} events; got {len(payload.events)}"
         )
-    ingest_rate_check(key_id=request.auth.pk, events=len(payload.events))
+    ingest_rate_check(
+        key_id=request.auth.pk, events=len(payload.events), requests_limit=request.auth.rate_limit
+    )
     results: list[dict | None] = [None] * len(payload.events)
     drafts: list[services.EventDraft] = []
     positions: list[int] = []

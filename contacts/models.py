@@ -146,6 +146,10 @@ class ApiKey(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # Ingest requests per second this key may send; empty: INGEST_RATE_LIMIT_REQUESTS.
+    rate_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Ingest requests per second; empty for the deployment's default."
+    )
 
     class Meta:
         verbose_name = "API key"

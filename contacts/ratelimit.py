@@ -34,13 +34,13 @@ def _redis() -> Any:
     return _client
 
 
-def ingest_rate_check(*, key_id: int, events: int) -> None:
+def ingest_rate_check(*, key_id: int, events: int, requests_limit: int | None = None) -> None:
     """Count one request carrying `events` events against the key's per-second limits.
 
-    Raises `RateLimited` when the key is past `INGEST_RATE_LIMIT_REQUESTS` requests or
-    `INGEST_RATE_LIMIT_EVENTS` events in the current second.
+    Raises `RateLimited` when the key is past its requests limit (`requests_limit`, else
+    `INGEST_RATE_LIMIT_REQUESTS`) or `INGEST_RATE_LIMIT_EVENTS` events in the current second.
     """
-    max_requests = settings.INGEST_RATE_LIMIT_REQUESTS
+    max_requests = requests_limit or settings.INGEST_RATE_LIMIT_REQUESTS
     max_events = settings.INGEST_RATE_LIMIT_EVENTS
     if not max_requests and not max_events:
         return

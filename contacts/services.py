@@ -73,7 +73,7 @@ def api_key_hash(secret: str) -> str:
 
 
 def api_key_create(
-    *, name: str, scopes: Iterable[str], expires_at: datetime | None = None
+    *, name: str, scopes: Iterable[str], expires_at: datetime | None = None, rate_limit: int | None = None
 ) -> tuple[ApiKey, str]:
     """Create a key; returns it with its secret, which is never stored and never shown again."""
     scopes = sorted(set(scopes))
@@ -85,7 +85,12 @@ def api_key_create(
     prefix = secrets.token_hex(4)
     secret = f"hsk_{prefix}_{secrets.token_urlsafe(32)}"
     key = ApiKey.objects.create(
-        name=name, prefix=prefix, key_hash=api_key_hash(secret), scopes=scopes, expires_at=expires_at
+        name=name,
+        prefix=prefix,
+        key_hash=api_key_hash(secret),
+        scopes=scopes,
+        expires_at=expires_at,
+        rate_limit=rate_limit,
     )
     return key, secret
 

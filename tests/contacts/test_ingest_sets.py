@@ -125,3 +125,16 @@ def test_a_key_revoked_after_use_is_refused_at_once_though_keys_are_cached(api, 
     refused = api.post("/v1/events", item("u1"))
     assert refused.status_code == 401
     assert "revoked" in refused.json()["detail"]
+
+
+def test_a_key_with_its_own_rate_limit_is_held_to_it(client, db):
+    from contacts.services import api_key_create
+
+    _, secret = api_key_create(name="slow", scopes=["ingest"], rate_limit=1)
+    headers = {"Authorization": f"Bearer {secret}"}
+    statuses = [
+        client.post("/v1/events", item(f"u{i}"), content_type="application/json", headers=headers).status_code
+        for i in range(4)
+    ]
+
+    assert statuses.count(429) >= 2
