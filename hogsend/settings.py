@@ -46,6 +46,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "operations.middleware.RequestMetricsMiddleware",  # first, so it times the whole request
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -202,6 +203,7 @@ WORKER_DB_THREADS = env.int("WORKER_DB_THREADS", default=8)
 # the whole deployment restarts (bin/run does). Set before anything imports prometheus_client.
 PROMETHEUS_MULTIPROC_DIR = env("PROMETHEUS_MULTIPROC_DIR", default=str(RUN_DIR / "prometheus"))
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", PROMETHEUS_MULTIPROC_DIR)
+Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 # Bearer token for /metrics; unset, only loopback clients may scrape.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # Operators who receive alert mail (comma list); empty: alerts go to the Studio and destinations only.

@@ -5,9 +5,11 @@ from django.urls import include, path
 
 from emails.webhooks import provider_tracking_webhook
 from hogsend.api import api
+from operations.views import metrics_view
 
 urlpatterns = [
     path("v1/", api.urls),
+    path("metrics", metrics_view, name="metrics"),  # Prometheus (METRICS_TOKEN or loopback)
     path("admin/", admin.site.urls),
     path("", include("contacts.urls")),  # preference center, one-click unsubscribe
     path("e/", include("emails.urls")),  # open pixel, click redirects

@@ -45,8 +45,12 @@ class OutboxRelay:
         engine_cancel_runs(run_ids=run_ids)
 
     def batch(self) -> RelayBatch:
-        return outbox_relay_batch(
-            wanted=self.wanted, deliver=self.deliver, cancel=self.cancel, limit=self.batch_size
+        from operations.metrics import relay_batch_observe
+
+        return relay_batch_observe(
+            outbox_relay_batch(
+                wanted=self.wanted, deliver=self.deliver, cancel=self.cancel, limit=self.batch_size
+            )
         )
 
     def drain(self, *, max_events: int = 100_000) -> int:

@@ -1,0 +1,55 @@
+"""Times every /v1 request by route and status, and counts events in and refused."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+EVENT_ROUTES = ("v1/events", "v1/events/batch")
+
+
+class RequestMetricsMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith("/v1/"):
+            return self.get_response(request)
+        started = time.perf_counter()
+        response = self.get_response(request)
+        elapsed = time.perf_counter() - started
+        try:
+            self._observe(request, response, elapsed)
+        except Exception:  # metrics never break a request
+            pass
+        return response
+
+    def _observe(self, request: HttpRequest, response: HttpResponse, elapsed: float) -> None:
+        from operations.metrics import EVENTS_INGESTED, EVENTS_REJECTED, HTTP_LATENCY
+
+        match = getattr(request, "resolver_match", None)
+        # The route pattern, never the raw path: ids in paths would make a series per contact.
+        route = match.route if match else "unmatched"
+        status = response.status_code
+        HTTP_LATENCY.labels(route, request.method, str(status)).observe(elapsed)
+        if request.method != "POST" or route not in EVENT_ROUTES:
+            return
+        if route == "v1/events":
+            if status == 202:
+                EVENTS_INGESTED.labels("accepted").inc()
+            elif status == 200:
+                EVENTS_INGESTED.labels("duplicate").inc()
+            else:
+                EVENTS_REJECTED.labels(str(status)).inc()
+            return
+        if status in (202, 207):
+            body = json.loads(response.content)
+            EVENTS_INGESTED.labels("accepted").inc(body.get("accepted", 0))
+            EVENTS_INGESTED.labels("duplicate").inc(body.get("duplicates", 0))
+            if body.get("rejected"):
+                EVENTS_REJECTED.labels("422").inc(body["rejected"])
+        else:
+            EVENTS_REJECTED.labels(str(status)).inc()
