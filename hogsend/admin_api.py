@@ -5,8 +5,10 @@ from __future__ import annotations
 from ninja import Router
 
 from contacts.admin_api import router as contacts_admin
+from hogsend.admin_api_destinations import router as destinations_admin
 from journeys.admin_api import router as journeys_admin
 
 router = Router()
 router.add_router("", journeys_admin)
 router.add_router("", contacts_admin)
+router.add_router("", destinations_admin)

@@ -14,6 +14,8 @@ SAMPLE = {
     "journey_id": "activation-welcome",
     "key": "ada",
     "email": "a@example.com",
+    "destination_id": "1",
+    "delivery_id": str(uuid.uuid4()),
 }
 
 
