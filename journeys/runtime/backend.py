@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 from django.utils import timezone
 
 from journeys.conditions import Condition
@@ -23,11 +23,31 @@ EVENT_KEY = "event"
 TIMEOUT_KEY = "timeout"
 
 
+class _StatementCount:
+    """Counts the statements a unit of work ran (a Django execute wrapper)."""
+
+    def __init__(self) -> None:
+        self.ran = 0
+
+    def __call__(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+        result = execute(sql, params, many, context)
+        self.ran += 1
+        return result
+
+
 def _with_fresh_connection(fn: Callable[..., T], kwargs: dict[str, Any]) -> T:
     # A long-lived worker outlives database restarts and idle timeouts: drop broken or expired
     # connections before each unit of work rather than failing a journey step on a dead socket.
     close_old_connections()
-    return fn(**kwargs)
+    statements = _StatementCount()
+    try:
+        with connection.execute_wrapper(statements):
+            return fn(**kwargs)
+    except (OperationalError, InterfaceError):
+        if statements.ran or connection.is_usable():
+            raise
+        connection.close()
+        return fn(**kwargs)
 
 
 _db_pool: ThreadPoolExecutor | None = None
