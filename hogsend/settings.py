@@ -232,8 +232,6 @@ RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=2000)
 API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=5.0)
 # Every runworker also runs an outbox relay; off, run `manage.py relay` processes instead.
 WORKER_RELAY = env.bool("WORKER_RELAY", default=True)
-# Every runworker also runs an outbox relay; off, run `manage.py relay` processes instead.
-WORKER_RELAY = env.bool("WORKER_RELAY", default=True)
 
 # --- Studio login throttling (django-axes, counted in the database) ----------------------------
 # After LOGIN_FAILURE_LIMIT wrong passwords for one account, or from one address, that account or
