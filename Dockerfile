@@ -6,4 +6,5 @@ RUN pip install --no-cache-dir -r requirements/base.txt
 COPY . .
 RUN python manage.py collectstatic --noinput -v0 || true
 EXPOSE 8000
-CMD ["uvicorn", "hogsend.asgi:application", "--host", "0.0.0.0", "--port", "8000"]
+ENV BIND=0.0.0.0:8000
+CMD ["gunicorn", "-c", "hogsend/gunicorn.conf.py", "hogsend.wsgi"]
