@@ -46,6 +46,7 @@ from contacts.schemas import EventIn  # noqa: E402
 
 api = NinjaAPI(urls_namespace="floor")
 
+
 @api.post("/events", response={202: dict})
 def floor_event(request, payload: EventIn):
     event_id = uuid.uuid4()

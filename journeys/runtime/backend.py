@@ -36,8 +36,13 @@ class _StatementCount:
 
 
 def _with_fresh_connection(fn: Callable[..., T], kwargs: dict[str, Any]) -> T:
-    # A long-lived worker outlives database restarts and idle timeouts: drop broken or expired
-    # connections before each unit of work rather than failing a journey step on a dead socket.
+    """Run `fn` on this thread's connection; once more on a new one if the old one was dead.
+
+    A long-lived worker outlives database restarts and idle timeouts. Pinging before every unit
+    would cost a round trip each; instead a unit whose very first statement meets a dead
+    connection (so nothing of it ran) is run again on a fresh connection. A failure after any
+    statement ran is a real error and is raised.
+    """
     close_old_connections()
     statements = _StatementCount()
     try:
