@@ -15,7 +15,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
 
 from contacts.actions import (
     ContactActionError,
@@ -171,6 +170,9 @@ class ContactAdmin(StudioModelAdmin):
         messages.success(request, "Resubscribed.")
 
     def _do_suppress(self, request: HttpRequest, contact: Contact) -> None:
+        # The same permissions as the Suppression pages: changing a contact is not enough.
+        if not request.user.has_perm("contacts.add_suppression"):
+            raise PermissionDenied
         if not contact.email:
             messages.error(request, "This contact has no email address to suppress.")
             return
@@ -180,6 +182,8 @@ class ContactAdmin(StudioModelAdmin):
         messages.success(request, f"{contact.email} is suppressed ({suppression.reason}).")
 
     def _do_unsuppress(self, request: HttpRequest, contact: Contact) -> None:
+        if not request.user.has_perm("contacts.delete_suppression"):
+            raise PermissionDenied
         removed = suppression_remove_by_operator(actor=request.user, email=contact.email, contact=contact)
         messages.success(request, f"Lifted {removed} suppression(s).")
 
@@ -321,13 +325,24 @@ class ApiKeyAdmin(StudioModelAdmin):
             target_id=str(key.pk),
             detail={"name": key.name, "scopes": key.scopes, "prefix": key.prefix},
         )
-        messages.warning(
-            request,
-            format_html(
-                'Copy the new key now — it is shown only this once: <code id="api-key-secret">{}</code>',
-                secret,
-            ),
-        )
+        obj._created_secret = secret  # shown once by response_add, never stored or put in a cookie
+
+    def response_add(self, request: HttpRequest, obj: ApiKey, post_url_continue: Any = None) -> HttpResponse:
+        secret = getattr(obj, "_created_secret", None)
+        if secret is None:
+            return super().response_add(request, obj, post_url_continue)
+        # In the response body only: a flash message would travel in the (unsigned-readable)
+        # messages cookie.
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "API key created",
+            "opts": self.opts,
+            "key": obj,
+            "secret": secret,
+        }
+        response = TemplateResponse(request, "studio/api_key_created.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
 
     @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet) -> None:

@@ -14,7 +14,9 @@ from uuid import UUID
 
 from django.utils import timezone
 from ninja import Schema
-from pydantic import AfterValidator, ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, ConfigDict, Field
+
+from contacts.fields import EmailAddress
 
 # Event times are accepted from 2000-01-01 (older than any product analytics worth replaying) up
 # to one day ahead of the server clock (room for a client clock that runs fast, never a date so far
@@ -96,6 +98,7 @@ def _sane_timestamp(value: datetime | None) -> datetime | None:
 
 # Identifiers: no NUL or lone surrogate, and not only whitespace.
 Identifier = Annotated[str, AfterValidator(_clean_text), AfterValidator(_not_blank)]
+CleanText = Annotated[str, AfterValidator(_clean_text)]
 Properties = Annotated[dict[str, Any], AfterValidator(_storable_json)]
 EventTime = Annotated[datetime | None, AfterValidator(_sane_timestamp)]
 
@@ -107,8 +110,8 @@ class EventIn(Schema):
 
     name: Identifier = Field(min_length=1, max_length=255, description="Event name, e.g. user.created")
     userId: Identifier = Field(min_length=1, max_length=255, description="Your product's id for the user")
-    userEmail: EmailStr | None = Field(default=None, description="The user's email (alias: email)")
-    email: EmailStr | None = Field(default=None, description="Alias of userEmail")
+    userEmail: EmailAddress | None = Field(default=None, description="The user's email (alias: email)")
+    email: EmailAddress | None = Field(default=None, description="Alias of userEmail")
     eventProperties: Properties = Field(default_factory=dict)
     contactProperties: Properties = Field(default_factory=dict)
     timestamp: EventTime = Field(
@@ -154,7 +157,7 @@ class ContactIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
     userId: Identifier = Field(min_length=1, max_length=255)
-    email: EmailStr | None = None
+    email: EmailAddress | None = None
     properties: Properties = Field(default_factory=dict)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from ninja import Header, Router
+from ninja import Router
 from ninja.errors import HttpError
 
 from contacts.auth import admin_auth
@@ -17,20 +17,11 @@ router = Router(tags=["emails"])
 
 
 @router.post("/emails", auth=admin_auth, response={202: EmailSendOut, 200: EmailSendOut})
-def email_create(
-    request: HttpRequest,
-    payload: EmailSendIn,
-    idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
-):
-    """Send one transactional email. Needs an idempotency key (body `idempotencyKey` or the
-    `Idempotency-Key` header): a repeat answers 200 with the first result and sends nothing.
-    Suppressed or unsubscribed recipients are not mailed (status `suppressed`)."""
-    key = payload.idempotencyKey or idempotency_key
-    if not key:
-        raise HttpError(
-            422, "an idempotency key is required: send idempotencyKey or an Idempotency-Key header"
-        )
-    key = f"api:{key}"
+def email_create(request: HttpRequest, payload: EmailSendIn):
+    """Send one transactional email. `idempotencyKey` is required: a repeat answers 200 with the
+    first result and sends nothing. Suppressed or unsubscribed recipients are not mailed (status
+    `suppressed`)."""
+    key = f"api:{payload.idempotencyKey}"
     first = EmailLog.objects.filter(idempotency_key=key).first()
     if first is not None:
         return 200, _out(first, duplicate=True)

@@ -94,11 +94,17 @@ def email_address_check(address: str) -> str:
         raise EmailError(f"{address!r} is not a valid email address: {error}") from None
 
 
+def _suppression_block(*, to: str) -> str | None:
+    """Why no mail at all may go to this address (it bounced, complained, or was suppressed)."""
+    suppression = Suppression.objects.filter(email__iexact=to).values_list("reason", flat=True).first()
+    return f"suppressed:{suppression}" if suppression else None
+
+
 def _consent_block(*, to: str, contact: Contact | None, category: str) -> str | None:
     """Why this address may not get this category of mail, or None if it may."""
-    suppression = Suppression.objects.filter(email__iexact=to).values_list("reason", flat=True).first()
+    suppression = _suppression_block(to=to)
     if suppression:
-        return f"suppressed:{suppression}"
+        return suppression
     contacts = [contact] if contact is not None else list(Contact.objects.filter(email__iexact=to))
     for person in contacts:
         if person.unsubscribed_at is not None:
@@ -162,7 +168,13 @@ def email_send(
             if status not in JourneyRun.LIVE_STATUSES:
                 raise RunNotLive(run_id, status or "gone")
         contact = Contact.objects.filter(user_id=user_id).first() if user_id else None
-        block = None if skip_preference_check else _consent_block(to=to, contact=contact, category=category)
+        # Operator mail skips a contact's preferences, never the suppression list: a complaint or
+        # a hard bounce means the address must get nothing from us, whoever sends.
+        block = (
+            _suppression_block(to=to)
+            if skip_preference_check
+            else _consent_block(to=to, contact=contact, category=category)
+        )
         if block is None and journey_id and suppress_seconds > 0 and contact is not None:
             recent = EmailLog.objects.filter(
                 contact=contact,
@@ -232,10 +244,12 @@ def email_deliver(*, email_id: UUID | str, final_attempt: bool = False) -> Email
             run_status = JourneyRun.objects.filter(pk=log.run_id).values_list("status", flat=True).first()
             if run_status not in JourneyRun.LIVE_STATUSES:
                 return _finish(log, Status.SUPPRESSED, reason=f"run_not_live:{run_status or 'gone'}")
-        if not log.operator_mail:
+        if log.operator_mail:
+            block = _suppression_block(to=log.to_email)
+        else:
             block = _consent_block(to=log.to_email, contact=log.contact, category=log.category)
-            if block:
-                return _finish(log, Status.SUPPRESSED, reason=block)
+        if block:
+            return _finish(log, Status.SUPPRESSED, reason=block)
         try:
             email_address_check(log.to_email)
             built = email_message_build(log=log, contact=log.contact)

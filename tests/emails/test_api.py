@@ -42,10 +42,14 @@ def test_an_admin_key_sends_a_transactional_email_once_per_idempotency_key(clien
     assert EmailLog.objects.get().category == "transactional"
 
 
-def test_the_idempotency_key_may_come_as_a_header(client, admin_headers):
+def test_the_idempotency_key_is_required_and_the_openapi_schema_says_so(client, admin_headers):
     body = {k: v for k, v in CSM.items() if k != "idempotencyKey"}
-    assert post(client, body, {**admin_headers, "Idempotency-Key": "h-1"}).status_code == 202
-    assert post(client, body, admin_headers).json()["detail"].startswith("an idempotency key is required")
+    response = post(client, body, admin_headers)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "idempotencyKey"
+    assert not EmailLog.objects.exists()
+    schema = client.get("/v1/openapi.json").json()["components"]["schemas"]["EmailSendIn"]
+    assert "idempotencyKey" in schema["required"]
 
 
 def test_an_ingest_key_may_not_send_email(client, api_key_secret):

@@ -111,3 +111,34 @@ def test_put_contacts_refuses_a_lone_surrogate(api):
     response = api.put("/v1/contacts", '{"userId": "ada", "properties": {"x": "\\udfff"}}')
     assert response.status_code == 422
     assert not Contact.objects.exists()
+
+
+def test_a_reserved_test_domain_is_stored_at_ingest_but_never_mailed(api, settings):
+    # .test, .invalid, .local and .localhost (RFC 6761) never take mail. Ingest stores the contact
+    # and event (staging systems use such addresses); the send pipeline records why it did not send.
+    from emails.models import EmailLog
+    from emails.services import email_send
+
+    assert api.post("/v1/events", event(email="ada@shop.test")).status_code == 202
+    log = email_send(
+        to="ada@shop.test", template="activation/welcome", props={"first_name": "Ada"}, idempotency_key="t1"
+    )
+    assert log.status == EmailLog.Status.FAILED
+    assert "special-use or reserved name" in log.status_reason
+
+
+@pytest.mark.parametrize(
+    "change", [{"userId": "ada\x00"}, {"props": {"x\x00": 1}}, {"subject": "hi\x00"}, {"idempotencyKey": " "}]
+)
+def test_the_email_api_refuses_what_it_could_not_store(client, change):
+    from contacts.services import api_key_create
+    from emails.models import EmailLog
+
+    _, secret = api_key_create(name="ops", scopes=["admin"])
+    body = {"to": "ops@example.com", "template": "transactional/csm-alert", "idempotencyKey": "k1", **change}
+    response = client.post(
+        "/v1/emails", body, content_type="application/json", headers={"Authorization": f"Bearer {secret}"}
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == next(iter(change))
+    assert not EmailLog.objects.exists()
