@@ -32,6 +32,7 @@ class StudioAdminSite(admin.AdminSite):
     def get_urls(self) -> list[Any]:
         from emails.admin import template_detail_view, templates_view
         from journeys.studio import journey_detail_view, journey_set_enabled_view, journeys_view
+        from operations.studio import operations_view
 
         studio = [
             path("studio/journeys/", self.admin_view(journeys_view), name="studio_journeys"),
@@ -46,6 +47,7 @@ class StudioAdminSite(admin.AdminSite):
                 name="studio_journey_enabled",
             ),
             path("studio/templates/", self.admin_view(templates_view), name="studio_templates"),
+            path("studio/operations/", self.admin_view(operations_view), name="studio_operations"),
             path(
                 "studio/templates/<path:key>/", self.admin_view(template_detail_view), name="studio_template"
             ),
@@ -75,6 +77,14 @@ class StudioAdminSite(admin.AdminSite):
                             "name": "Email templates",
                             "object_name": "EmailTemplate",
                             "admin_url": reverse("admin:studio_templates"),
+                            "add_url": None,
+                            "view_only": True,
+                            "perms": {"view": True},
+                        },
+                        {
+                            "name": "Operations",
+                            "object_name": "Operations",
+                            "admin_url": reverse("admin:studio_operations"),
                             "add_url": None,
                             "view_only": True,
                             "perms": {"view": True},
