@@ -300,7 +300,7 @@ def delivery_attempt(*, delivery_id: UUID | str) -> Delivery:
         delivery.lease_until = None
         return delivery
     outcome = destination_send(
-        destination=delivery.destination, delivery_id=f"msg_{delivery.pk.hex}", envelope=delivery.payload
+        destination=delivery.destination, delivery_id=str(delivery.pk), envelope=delivery.payload
     )
     schedule = retry_schedule()
     attempts = delivery.attempts + 1
@@ -388,7 +388,7 @@ def destination_test_send(*, destination: Destination, actor: Any = None) -> Sen
         "occurredAt": timezone.now().isoformat(),
         "data": {"destination": destination.name, "message": "If you can read this, it works."},
     }
-    outcome = destination_send(destination=destination, delivery_id=f"msg_{event_id.hex}", envelope=envelope)
+    outcome = destination_send(destination=destination, delivery_id=str(event_id), envelope=envelope)
     audit_record(
         actor=actor,
         action="destination.test_send",

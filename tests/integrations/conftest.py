@@ -69,3 +69,28 @@ def post_webhook(client):
         return response
 
     return post
+
+
+@pytest.fixture
+def fake_receiver():
+    """fake_receiver("webhook", secret) → a FakeReceiver listening on loopback until the test ends."""
+    from tests.integrations.fakes import FakeReceiver, serve
+
+    servers = []
+
+    def start(protocol: str, secret: str = "") -> FakeReceiver:
+        receiver = FakeReceiver(protocol=protocol, secret=secret)
+        servers.append(serve(receiver))
+        return receiver
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def instant_retries(settings):
+    """Every retry is due at once: the schedule's length (attempts) is kept, its waits are not."""
+    settings.INTEGRATIONS_RETRY_SCHEDULE = [0] * 7
+    settings.INTEGRATIONS_DELIVERY_TIMEOUT_SECONDS = 5
