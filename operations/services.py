@@ -110,15 +110,16 @@ def alert_notify(*, alert_id: int) -> None:
         Alert.objects.filter(pk=alert.pk).update(notified=[*alert.notified, *sent])
 
 
-def _destinations_notify(*, alert: Alert, subject: str, body: str) -> bool:
-    """Through the integrations app's outbound destinations (Slack, webhooks) when it offers a way."""
+def _destinations_notify(*, alert: Alert, subject: str, body: str) -> int:
+    """Through the integrations app's outbound destinations (Slack, webhooks) that take
+    `operator.alert`; returns how many deliveries were queued (0 without the app)."""
     try:
         module = importlib.import_module("integrations.services")
     except ImportError:
-        return False
+        return 0
     notify = getattr(module, "operator_alert_send", None)
     if notify is None:
-        return False
+        return 0
     payload: dict[str, Any] = {
         "rule": alert.rule,
         "subject": alert.subject,
@@ -130,11 +131,10 @@ def _destinations_notify(*, alert: Alert, subject: str, body: str) -> bool:
         "resolvedAt": alert.resolved_at.isoformat() if alert.resolved_at else None,
     }
     try:
-        notify(title=subject, text=body, payload=payload)
+        return len(notify(title=subject, text=body, payload=payload) or [])
     except Exception as error:
         logger.error("alert %s to destinations failed: %s", alert, error)
-        return False
-    return True
+        return 0
 
 
 def _count_evaluation() -> None:

@@ -141,16 +141,53 @@ def test_a_journey_failing_repeatedly_fires_for_that_journey_only(
     assert [a.subject for a in firing("journey_failing")] == ["trial-expiry"]
 
 
-def test_a_destination_dead_lettering_fires_through_the_integrations_reader(
-    settings, worker_alive, monkeypatch, django_capture_on_commit_callbacks
+def test_a_destination_dead_lettering_fires_for_that_destination_and_resolves(
+    settings, worker_alive, django_capture_on_commit_callbacks
 ):
-    from operations import selectors
+    import uuid
 
-    settings.ALERT_DEAD_LETTERS = 1
-    # Stands in for the integrations app's reader (operations reads it only through this function).
-    monkeypatch.setattr(selectors, "destination_dead_letters", lambda since: {"slack-ops": 2})
+    from integrations.models import Delivery, Destination
+
+    settings.ALERT_DEAD_LETTERS = 2
+    crm = Destination.objects.create(name="crm", kind="webhook", url="https://crm.example.com/hook")
+    now = timezone.now()
+    for _ in range(2):
+        Delivery.objects.create(
+            destination=crm, event_id=uuid.uuid4(), event_type="email.sent", payload={},
+            next_attempt_at=now, status=Delivery.Status.DEAD, dead_at=now,
+        )  # fmt: skip
 
     evaluate(django_capture_on_commit_callbacks)
 
     [alert] = firing("destination_dead_letters")
-    assert alert.subject == "slack-ops"
+    assert alert.subject == "crm" and alert.value == 2
+
+    Delivery.objects.update(dead_at=now - timedelta(hours=2))  # out of the window: recovered
+    evaluate(django_capture_on_commit_callbacks)
+    assert firing("destination_dead_letters") == []
+
+
+def test_an_alert_goes_to_every_destination_that_takes_operator_alerts(
+    settings, worker_alive, django_capture_on_commit_callbacks
+):
+    from integrations.models import Delivery, Destination
+
+    slack = Destination.objects.create(
+        name="ops-slack",
+        kind="slack",
+        url="https://hooks.slack.com/services/T0/B0/x",
+        event_types=["operator.alert"],
+    )
+    Destination.objects.create(
+        name="crm", kind="webhook", url="https://crm.example.com/hook", event_types=["email.*"]
+    )
+    settings.ALERT_OUTBOX_LAG_SECONDS = 300
+    event(contact(), age=timedelta(minutes=10))
+
+    evaluate(django_capture_on_commit_callbacks)
+
+    [delivery] = Delivery.objects.filter(event_type="operator.alert")
+    assert delivery.destination == slack
+    assert delivery.payload["data"]["alert"]["rule"] == "outbox_lag"
+    assert delivery.payload["data"]["title"] == "[Hogsend] FIRING: outbox_lag"
+    assert firing("outbox_lag")[0].notified == ["email:firing", "destinations:firing"]
