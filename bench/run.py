@@ -403,6 +403,25 @@ class Run:
             f"goal >= 10,000; p99 {batch.p99_ms:.0f} ms; codes {batch.codes}",
         )
 
+        # 3a. The latency floor of a journey start: a few triggering events a second.
+        quiet = f"q{tag}-"
+        self.vegeta.attack(
+            self.vegeta.targets(f"{api}/events", self.events("user.created", quiet, 100), auth),
+            rate=None,
+            total=100,
+            seconds=20,
+        )
+        wait_until(
+            lambda: first_email_latencies(quiet, "user.created")[1] == 0,
+            timeout=300,
+            what="first emails",
+            interval=1,
+        )
+        q50, q99 = percentiles(first_email_latencies(quiet, "user.created")[0])
+        self.figure(
+            "event -> first email at 5 events/s, p50 / p99, ms", f"{q50 * 1000:.0f} / {q99 * 1000:.0f}"
+        )
+
         # 3. Triggering events at a steady rate: every journey's first email, and its latency.
         rate, seconds = args.trigger_rate, args.trigger_seconds
         backlog: list[int] = []

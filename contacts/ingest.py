@@ -244,6 +244,9 @@ def _json(value: dict[str, Any]) -> str:
 def _store(drafts: Sequence[EventDraft], *, source: str, dispatch: bool) -> list[IngestResult | IngestError]:
     now = timezone.now()
     contacts = _contacts_upsert(drafts, now=now)
+    from integrations.lifecycle import contacts_upserted_emit  # contact.created/updated, rows only
+
+    contacts_upserted_emit(contacts=contacts.values(), now=now)
     events = [
         Event(
             id=uuid4(),

@@ -15,6 +15,7 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 _client: Any = None
+_warned_at = 0.0
 
 
 class RateLimited(Exception):
@@ -54,7 +55,10 @@ def ingest_rate_check(*, key_id: int, events: int, requests_limit: int | None = 
         pipe.expire(f"{prefix}:e", 2)
         requests, _, total_events, _ = pipe.execute()
     except Exception as error:
-        logger.warning("rate limit not checked (Redis: %s)", error)
+        global _warned_at
+        if time.monotonic() - _warned_at > 10:  # once in a while, not once per request
+            _warned_at = time.monotonic()
+            logger.warning("rate limits not checked: Redis does not answer (%s)", error)
         return
     if max_requests and requests > max_requests:
         raise RateLimited(

@@ -34,7 +34,10 @@ def contact_upsert(
         contact, created = Contact.objects.get_or_create(
             user_id=user_id, defaults={"email": email or "", "properties": properties or {}}
         )
+        from integrations.lifecycle import contact_emit  # lifecycle events for destinations
+
         if created:
+            contact_emit(type="contact.created", contact_id=contact.pk)
             return contact, True
         contact = Contact.objects.select_for_update().get(pk=contact.pk)
         changed = []
@@ -48,6 +51,7 @@ def contact_upsert(
                 changed.append("properties")
         if changed:
             contact.save(update_fields=[*changed, "updated_at"])
+            contact_emit(type="contact.updated", contact_id=contact.pk)
         return contact, False
 
 
@@ -55,6 +59,9 @@ def contact_unsubscribe(*, contact: Contact) -> Contact:
     if contact.unsubscribed_at is None:
         contact.unsubscribed_at = timezone.now()
         contact.save(update_fields=["unsubscribed_at", "updated_at"])
+        from integrations.lifecycle import contact_emit
+
+        contact_emit(type="contact.unsubscribed", contact_id=contact.pk)
     return contact
 
 
@@ -62,6 +69,9 @@ def contact_resubscribe(*, contact: Contact) -> Contact:
     if contact.unsubscribed_at is not None:
         contact.unsubscribed_at = None
         contact.save(update_fields=["unsubscribed_at", "updated_at"])
+        from integrations.lifecycle import contact_emit
+
+        contact_emit(type="contact.resubscribed", contact_id=contact.pk)
     return contact
 
 
