@@ -201,6 +201,10 @@ def email_send(
                 "created_at": now,
             },
         )
+        if created:  # email.queued / email.suppressed for destinations (rows only, sent after commit)
+            from integrations.lifecycle import email_emit
+
+            email_emit(email_id=log.pk, status=log.status)
     if not created or log.status != Status.QUEUED:
         return log
     try:
@@ -305,6 +309,10 @@ def suppression_create(*, email: str, reason: str = Suppression.Reason.MANUAL, n
         if not created and reason == Suppression.Reason.COMPLAINT and suppression.reason != reason:
             suppression.reason, suppression.note = reason, note or suppression.note
             suppression.save(update_fields=["reason", "note"])
+        if created:
+            from integrations.lifecycle import suppression_emit  # contact.suppressed for destinations
+
+            suppression_emit(email=address, reason=reason, note=note)
     return suppression
 
 

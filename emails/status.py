@@ -55,6 +55,10 @@ def email_status_advance(
     if not updated and strict:
         current = EmailLog.objects.filter(pk=email_id).values_list("status", flat=True).first()
         raise InvalidEmailTransition(email_id, current or "missing", to)
+    if updated:  # email.<status> for destinations: rows only, sent after commit
+        from integrations.lifecycle import email_emit
+
+        email_emit(email_id=email_id, status=to)
     return bool(updated)
 
 

@@ -96,6 +96,10 @@ def journey_enroll(
                     exit_reason="" if exit_event is None else f"exit_on:{exit_event.name}"[:200],
                     engine_run_id=engine_run_id,
                 )
+            if run.status == Status.ACTIVE:  # journey.entered for destinations (rows only)
+                from integrations.lifecycle import run_emit
+
+                run_emit(type="journey.entered", run_id=run.pk)
             return Enrollment(run=run)
         except IntegrityError:
             if (
@@ -173,9 +177,14 @@ def _transition(*, run_id: UUID, to: str, allowed_from: tuple[str, ...], **field
     for source in allowed_from:
         if to not in JourneyRun.TRANSITIONS[source]:
             raise InvalidRunTransition(f"a run cannot go from {source} to {to}")
-    return JourneyRun.objects.filter(pk=run_id, status__in=allowed_from).update(
+    changed = JourneyRun.objects.filter(pk=run_id, status__in=allowed_from).update(
         status=to, updated_at=timezone.now(), **fields
     )
+    if changed and to in (Status.COMPLETED, Status.EXITED, Status.FAILED):
+        from integrations.lifecycle import run_emit  # journey.<status> for destinations (rows only)
+
+        run_emit(type=f"journey.{to}", run_id=run_id)
+    return changed
 
 
 def _require_live(run_id: UUID, changed: int) -> None:
