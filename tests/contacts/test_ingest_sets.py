@@ -138,3 +138,22 @@ def test_a_key_with_its_own_rate_limit_is_held_to_it(client, db):
     ]
 
     assert statuses.count(429) >= 2
+
+
+def test_ingest_goes_on_when_redis_cannot_count(api, settings, monkeypatch):
+    """PostgreSQL holds what a client sent; the limiter's store being down must not refuse it."""
+    import socket
+
+    from contacts import ratelimit
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
+    settings.INGEST_RATE_LIMIT_REQUESTS = 1
+    monkeypatch.setattr(ratelimit, "_client", None)
+
+    statuses = [api.post("/v1/events", item(f"u{i}")).status_code for i in range(3)]
+
+    assert statuses == [202, 202, 202]
+    assert Event.objects.count() == 3
