@@ -1,0 +1,143 @@
+"""Lifecycle events come out of the places the transitions happen: ingest, consent, the send
+pipeline, provider webhooks and journey runs. Each is a delivery row for every destination that
+asked for it; nothing is sent inline."""
+
+from __future__ import annotations
+
+import pytest
+
+from contacts.models import Contact
+from contacts.services import contact_resubscribe, contact_unsubscribe, contact_upsert, event_ingest
+from emails.models import EmailLog
+from emails.services import email_send, suppression_create
+from emails.status import email_status_advance
+from integrations.models import Delivery, Destination
+from journeys.durations import days
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def everything():
+    """A destination that takes every type (nothing listens on its port: rows are what we check)."""
+    return Destination.objects.create(name="all", kind="slack", url="http://127.0.0.1:9/x")
+
+
+def emitted(**filters) -> list[tuple[str, dict]]:
+    return [
+        (d.event_type, d.payload["data"])
+        for d in Delivery.objects.filter(**filters).order_by("created_at", "event_type")
+    ]
+
+
+def types() -> list[str]:
+    return [t for t, _ in emitted()]
+
+
+def test_a_first_event_for_a_user_creates_the_contact_and_a_change_updates_it(everything):
+    event_ingest(name="signed_up", user_id="u1", email="ada@example.com")
+    event_ingest(name="clicked", user_id="u1")
+    event_ingest(name="renamed", user_id="u1", contact_properties={"plan": "pro"})
+
+    assert types() == ["contact.created", "contact.updated"]
+    created, updated = emitted()
+    assert (created[1]["userId"], created[1]["email"]) == ("u1", "ada@example.com")
+    assert updated[1]["properties"] == {"plan": "pro"}
+    assert all(d.status == Delivery.Status.PENDING and d.attempts == 0 for d in Delivery.objects.all())
+
+
+def test_a_batch_emits_one_created_per_new_contact():
+    from contacts.services import EventDraft, events_ingest
+
+    Destination.objects.create(
+        name="c", kind="slack", url="http://127.0.0.1:9/", event_types=["contact.created"]
+    )
+    events_ingest(drafts=[EventDraft(name="e", user_id=f"b{i}") for i in range(3)] * 2)
+
+    assert sorted(d["userId"] for _, d in emitted()) == ["b0", "b1", "b2"]
+
+
+def test_the_contacts_api_upsert_emits_created_then_updated(everything):
+    contact_upsert(user_id="u2", email="b@example.com")
+    contact_upsert(user_id="u2", email="b@example.com")
+    contact_upsert(user_id="u2", properties={"seats": 3})
+
+    assert types() == ["contact.created", "contact.updated"]
+
+
+def test_unsubscribe_and_resubscribe_are_emitted_once_each(everything):
+    contact, _ = contact_upsert(user_id="u3", email="c@example.com")
+    Delivery.objects.all().delete()
+
+    contact_unsubscribe(contact=contact)
+    contact_unsubscribe(contact=contact)
+    contact_resubscribe(contact=Contact.objects.get(pk=contact.pk))
+
+    assert types() == ["contact.unsubscribed", "contact.resubscribed"]
+    assert emitted()[0][1]["subscribed"] is False
+
+
+def test_a_new_suppression_is_emitted_with_its_reason(everything):
+    suppression_create(email="Bounced@Example.com", reason="bounce", note="3 permanent bounces")
+    suppression_create(email="bounced@example.com", reason="bounce")
+
+    assert emitted() == [
+        (
+            "contact.suppressed",
+            {"email": "bounced@example.com", "reason": "bounce", "note": "3 permanent bounces"},
+        )
+    ]
+
+
+def test_an_email_emits_queued_sent_and_each_provider_outcome(everything):
+    contact, _ = contact_upsert(user_id="u4", email="d@example.com")
+    log = email_send(to=contact.email, user_id="u4", template="activation/welcome", idempotency_key="k-1")
+    email_status_advance(email_id=log.pk, to=EmailLog.Status.DELIVERED)
+    email_status_advance(email_id=log.pk, to=EmailLog.Status.BOUNCED, reason="mailbox full")
+    email_status_advance(email_id=log.pk, to=EmailLog.Status.DELIVERED)  # late: no move, no event
+
+    email_types = [t for t in types() if t.startswith("email.")]
+    assert email_types == ["email.queued", "email.sent", "email.delivered", "email.bounced"]
+    bounced = emitted(event_type="email.bounced")[0][1]
+    assert (bounced["to"], bounced["template"], bounced["reason"], bounced["userId"]) == (
+        "d@example.com",
+        "activation/welcome",
+        "mailbox full",
+        "u4",
+    )
+
+
+def test_an_email_to_an_unsubscribed_contact_emits_suppressed(everything):
+    contact, _ = contact_upsert(user_id="u5", email="e@example.com")
+    contact_unsubscribe(contact=contact)
+    email_send(to=contact.email, user_id="u5", template="activation/welcome", idempotency_key="k-2")
+
+    assert emitted(event_type="email.suppressed")[0][1]["reason"] == "unsubscribed"
+
+
+def test_a_journey_run_emits_entered_and_its_exit(journey_harness):
+    Destination.objects.create(name="j", kind="slack", url="http://127.0.0.1:9/", event_types=["journey.*"])
+
+    run = journey_harness.start("activation-welcome", user_id="u6", email="f@example.com")
+    journey_harness.emit("user.deleted", user_id="u6")
+    journey_harness.advance(days(3))
+
+    assert types() == ["journey.entered", "journey.exited"]
+    exited = emitted(event_type="journey.exited")[0][1]
+    assert (exited["runId"], exited["journeyId"], exited["userId"]) == (
+        str(run.pk),
+        "activation-welcome",
+        "u6",
+    )
+    assert exited["reason"] == "exit_on:user.deleted"
+
+
+def test_a_journey_that_runs_to_the_end_emits_completed(journey_harness):
+    Destination.objects.create(
+        name="j", kind="slack", url="http://127.0.0.1:9/", event_types=["journey.completed"]
+    )
+
+    journey_harness.start("activation-welcome", user_id="u7", email="g@example.com")
+    journey_harness.advance(days(3))
+
+    assert [d["journeyId"] for _, d in emitted()] == ["activation-welcome"]
