@@ -482,6 +482,32 @@ def registered(*items: Journey | DurableTask) -> Generator[Callable[..., Any], N
                 registry._tasks.pop(item.name, None)
 
 
+# The invariant checks, for a team's own journeys (see journeys/invariants.py).
+from journeys.invariants import (  # noqa: E402
+    Step,
+    Trace,
+    check_invariants,
+    condition_cases,
+    evaluators_agree,
+    journey_scenarios,
+    play,
+)
+
+__all__ = [
+    "DEFAULT_START",
+    "JourneyHarness",
+    "Step",
+    "TaskFailure",
+    "Trace",
+    "cel_matches",
+    "check_invariants",
+    "condition_cases",
+    "evaluators_agree",
+    "journey_scenarios",
+    "play",
+    "registered",
+]
+
 try:
     import pytest
 except ImportError:  # pragma: no cover - pytest is a test dependency
