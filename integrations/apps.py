@@ -1,9 +1,25 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class IntegrationsConfig(AppConfig):
     name = "integrations"
     verbose_name = "Integrations"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        post_migrate.connect(_destinations_sync, sender=self, dispatch_uid="integrations.destinations_sync")
+
+
+def _destinations_sync(**kwargs: Any) -> None:
+    """Destinations kept in settings exist once the schema does (`manage.py migrate`, bin/run)."""
+    from django.conf import settings
+
+    if settings.INTEGRATIONS_DESTINATIONS:
+        from integrations.services import destinations_sync_from_settings
+
+        destinations_sync_from_settings()

@@ -312,3 +312,60 @@ def test_after_commit_the_celery_job_delivers_it(
     delivery.refresh_from_db()
     assert delivery.status == Delivery.Status.DELIVERED
     assert len(receiver.received) == 1
+
+
+def test_destinations_listed_in_settings_are_written_and_removed_when_unlisted(settings):
+    from django.core.management import call_command
+
+    Destination.objects.create(name="made-in-studio", kind="slack", url="http://127.0.0.1:9/")
+    settings.INTEGRATIONS_DESTINATIONS = [
+        {
+            "name": "ops-slack",
+            "kind": "slack",
+            "url": "https://hooks.slack.com/services/T/B/C",
+            "event_types": ["operator.*"],
+        },
+        {
+            "name": "warehouse",
+            "kind": "webhook",
+            "url": "https://example.com/hooks",
+            "secret": "whsec_MDEyMzQ1Njc4OWFi",
+        },
+    ]
+    call_command("destinations_sync")
+    ops = Destination.objects.get(name="ops-slack")
+    assert (ops.kind, ops.event_types, ops.from_settings) == ("slack", ["operator.*"], True)
+    assert Destination.objects.get(name="warehouse").secret == "whsec_MDEyMzQ1Njc4OWFi"
+
+    settings.INTEGRATIONS_DESTINATIONS = settings.INTEGRATIONS_DESTINATIONS[:1]
+    call_command("destinations_sync")
+    assert sorted(Destination.objects.values_list("name", flat=True)) == ["made-in-studio", "ops-slack"]
+
+
+def test_the_catalog_command_prints_a_schema_for_every_documented_type(capsys):
+    import json
+
+    from django.core.management import call_command
+
+    call_command("lifecycle_catalog")
+    document = json.loads(capsys.readouterr().out)
+    wanted = {
+        *(f"contact.{t}" for t in ("created", "updated", "unsubscribed", "resubscribed", "suppressed")),
+        *(f"journey.{t}" for t in ("entered", "completed", "exited", "failed")),
+        *(
+            f"email.{t}"
+            for t in (
+                "queued",
+                "sent",
+                "delivered",
+                "opened",
+                "clicked",
+                "bounced",
+                "complained",
+                "failed",
+                "suppressed",
+            )
+        ),
+    }
+    assert wanted <= set(document["events"])
+    assert all(schema["$id"].endswith("/v1") for schema in document["events"].values())

@@ -4,6 +4,7 @@ asked for it; nothing is sent inline."""
 
 from __future__ import annotations
 
+import jsonschema_rs
 import pytest
 
 from contacts.models import Contact
@@ -11,10 +12,20 @@ from contacts.services import contact_resubscribe, contact_unsubscribe, contact_
 from emails.models import EmailLog
 from emails.services import email_send, suppression_create
 from emails.status import email_status_advance
+from integrations.catalog import CATALOG, ENVELOPE_SCHEMA
 from integrations.models import Delivery, Destination
 from journeys.durations import days
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def every_payload_matches_its_catalog_schema():
+    """After each test: every queued payload is valid against the envelope and its type's schema."""
+    yield
+    for delivery in Delivery.objects.all():
+        jsonschema_rs.validate(ENVELOPE_SCHEMA, delivery.payload)
+        jsonschema_rs.validate(CATALOG[delivery.event_type].schema, delivery.payload["data"])
 
 
 @pytest.fixture
@@ -141,3 +152,10 @@ def test_a_journey_that_runs_to_the_end_emits_completed(journey_harness):
     journey_harness.advance(days(3))
 
     assert [d["journeyId"] for _, d in emitted()] == ["activation-welcome"]
+
+
+def test_a_payload_that_breaks_its_schema_is_caught_by_the_check():
+    with pytest.raises(jsonschema_rs.ValidationError):
+        jsonschema_rs.validate(
+            CATALOG["email.bounced"].schema, {"emailId": "x", "to": "a@b", "template": "t"}
+        )
