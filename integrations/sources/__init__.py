@@ -74,7 +74,7 @@ _VERIFIERS = {
 }
 
 
-def _generic_from_settings(source_id: str, spec: dict[str, Any]) -> None:
+def _generic_from_settings(source_id: str, spec: dict[str, Any]) -> WebhookSource:
     """`{"billing": {"verify": "hmac", "header": "X-Signature", "prefix": "sha256=",
     "name": "type", "user_id": "data.user_id", "email": "...", "properties": "data",
     "occurred_at": "created_at", "delivery_id": "id"}}`."""
@@ -87,8 +87,8 @@ def _generic_from_settings(source_id: str, spec: dict[str, Any]) -> None:
         for k in ("email", "properties", "contact_properties", "occurred_at", "event_id")
         if k in spec
     }
-    define_webhook_source(
-        source_id,
+    return WebhookSource(
+        id=source_id,
         verify=_VERIFIERS[verify_kind](**verify_options),
         map=json_mapping(name=spec["name"], user_id=spec["user_id"], **mapping),
         name=spec.get("title", source_id),
@@ -106,16 +106,20 @@ def _load() -> None:
             define_webhook_source(**preset)
     for module_name in getattr(settings, "HOGSEND_WEBHOOK_SOURCE_MODULES", []):
         importlib.import_module(module_name)
-    for source_id, spec in (getattr(settings, "WEBHOOK_GENERIC_SOURCES", None) or {}).items():
-        _generic_from_settings(source_id, spec)
     _loaded = True
+
+
+def _from_settings() -> dict[str, WebhookSource]:
+    # Read at each lookup (a handful of dict entries), so the setting is never stale.
+    specs = getattr(settings, "WEBHOOK_GENERIC_SOURCES", None) or {}
+    return {source_id: _generic_from_settings(source_id, spec) for source_id, spec in specs.items()}
 
 
 def source_get(source_id: str) -> WebhookSource | None:
     _load()
-    return _sources.get(source_id)
+    return _sources.get(source_id) or _from_settings().get(source_id)
 
 
 def sources_all() -> list[WebhookSource]:
     _load()
-    return sorted(_sources.values(), key=lambda s: s.id)
+    return sorted({**_from_settings(), **_sources}.values(), key=lambda s: s.id)

@@ -264,3 +264,39 @@ def test_the_studio_overview_shows_each_source_with_url_last_delivery_failures_a
     assert stripe.configured and stripe.accepted == 1 and stripe.refused == 1
     assert stripe.last_delivery_at is not None
     assert "invoice.payment_failed" in stripe.recent[0].body
+
+
+def test_the_readme_generic_source_from_settings_accepts_an_openssl_signed_delivery(post_webhook, settings):
+    import hashlib
+    import hmac
+
+    settings.WEBHOOK_GENERIC_SOURCES = {
+        "billing": {
+            "verify": "hmac",
+            "header": "X-Signature",
+            "prefix": "sha256=",
+            "name": "type",
+            "user_id": "data.user_id",
+            "email": "data.email",
+            "properties": "data",
+            "occurred_at": "created_at",
+            "delivery_id": "id",
+        }
+    }
+    settings.WEBHOOK_SECRETS = {"billing": "s3cret"}
+    body = (
+        b'{"id": "whevt_1", "type": "invoice.overdue", "created_at": "2026-11-20T08:00:00Z", '
+        b'"data": {"user_id": "user-42", "email": "ada@example.com", "days": 3}}'
+    )
+    signature = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()  # openssl dgst -hmac
+
+    response = post_webhook("billing", body, {"X-Signature": signature})
+
+    assert response.status_code == 200, response.body_json
+    event = Event.objects.select_related("contact").get()
+    assert (event.name, event.contact.email, event.properties["days"]) == (
+        "invoice.overdue",
+        "ada@example.com",
+        3,
+    )
+    assert post_webhook("billing", body, {"X-Signature": signature}).body_json["duplicate"] is True
