@@ -139,3 +139,16 @@ def test_a_failed_send_spike_fires_once_on_the_beat_schedule_and_resolves(celery
         "[Hogsend] FIRING: failed_sends",
         "[Hogsend] resolved: failed_sends",
     ]
+
+
+def test_a_worker_without_beat_is_failing(celery_worker_and_beat):
+    wait_until(
+        lambda: checks.check_celery().status == checks.Status.OK, timeout=60, what="the beat heartbeat"
+    )
+
+    # As if beat had stopped ten minutes ago while the worker kept answering pings.
+    checks.redis_client().set(checks.BEAT_HEARTBEAT_KEY, str(time.time() - 600))
+    result = checks.check_celery()
+
+    assert result.status == checks.Status.FAILING
+    assert "beat last ran 600s ago" in result.summary

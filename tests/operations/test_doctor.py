@@ -234,3 +234,31 @@ def test_doctor_as_json_lists_every_check(settings):
         "public_url",
         "secret_key",
     ]
+
+
+def test_doctor_run_as_a_command_exits_1_when_postgresql_is_unreachable(settings):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://hogsend@127.0.0.1:{closed_port()}/hogsend",
+        "REDIS_URL": settings.REDIS_URL,
+    }
+
+    done = subprocess.run(
+        [sys.executable, "manage.py", "doctor"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 1
+    database = next(line for line in done.stdout.splitlines() if " database " in line)
+    assert database.startswith("failing") and "PostgreSQL unreachable" in database
+    assert "fix DATABASE_URL" in database
