@@ -27,7 +27,7 @@ TIMESTAMP_MAX_AHEAD = timedelta(days=1)
 MAX_UTC_OFFSET = timedelta(hours=15, minutes=59)
 
 
-def _text_problem(text: str) -> str | None:
+def text_problem(text: str) -> str | None:
     if "\x00" in text:
         return "contains a NUL character (\\u0000); remove it"
     try:
@@ -38,7 +38,7 @@ def _text_problem(text: str) -> str | None:
 
 
 def _clean_text(value: str) -> str:
-    problem = _text_problem(value)
+    problem = text_problem(value)
     if problem:
         raise ValueError(problem)
     return value
@@ -52,13 +52,13 @@ def _not_blank(value: str) -> str:
 
 def _json_problem(value: Any, path: str) -> str | None:
     if isinstance(value, str):
-        problem = _text_problem(value)
+        problem = text_problem(value)
         return f"{path}: {problem}" if problem else None
     if isinstance(value, float) and not math.isfinite(value):
         return f"{path}: {value} is not a JSON number; send a finite number or a string"
     if isinstance(value, dict):
         for key, item in value.items():
-            problem = _text_problem(str(key))
+            problem = text_problem(str(key))
             if problem:
                 return f"{path}: the key {key!r} {problem}"
             problem = _json_problem(item, f"{path}.{key}")

@@ -22,6 +22,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 
 from contacts.ratelimit import RateLimited
+from contacts.schemas import text_problem
 from contacts.services import IngestError
 
 logger = logging.getLogger(__name__)
@@ -99,7 +100,9 @@ class HogsendAPI(NinjaAPI):
             for operation in operations.values():
                 responses = operation.setdefault("responses", {})
                 for status, description in ERROR_RESPONSES.items():
-                    responses.setdefault(str(status), {"description": description, "content": body})
+                    # ninja keys responses by int; an operation's own schema for a status wins.
+                    if status not in responses and str(status) not in responses:
+                        responses[status] = {"description": description, "content": body}
         return schema
 
 
@@ -175,6 +178,46 @@ def install_error_handlers(api: NinjaAPI) -> None:
         reference = uuid.uuid4().hex[:12]
         logger.exception("unexpected error %s during %s %s", reference, request.method, request.path)
         return error_response(request, f"internal error; reference {reference} in the server log", 500)
+
+
+class ApiInputGuardMiddleware:
+    """Refuses, under /v1, a path or query parameter PostgreSQL could not compare: a NUL character
+    or a lone surrogate. Body fields are checked by the schemas; this covers what no schema sees
+    before a selector filters on it."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith("/v1/"):
+            problems = [
+                {"field": "path", "message": problem} for problem in [text_problem(request.path)] if problem
+            ] + [
+                {"field": name, "message": problem}
+                for name, values in request.GET.lists()
+                for problem in {text_problem(name), *(text_problem(v) for v in values)}
+                if problem
+            ]
+            if problems:
+                summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+                return error_response(request, f"invalid request — {summary}", 422, errors=problems)
+        response = self.get_response(request)
+        if (
+            request.path.startswith("/v1/")
+            and response.status_code >= 400
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            # Errors raised outside the API's handlers (ninja's 405, a middleware's refusal) get
+            # the same JSON body; their headers (Allow, Retry-After) stay.
+            detail = response.reason_phrase
+            if response.status_code == 405 and response.has_header("Allow"):
+                detail = f"method {request.method} is not allowed here; use {response['Allow']}"
+            json_response = error_response(request, detail, response.status_code)
+            for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+                if response.has_header(header):
+                    json_response[header] = response[header]
+            return json_response
+        return response
 
 
 def json_page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
