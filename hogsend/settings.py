@@ -240,6 +240,8 @@ WORKER_RELAY = env.bool("WORKER_RELAY", default=True)
 # many X-Forwarded-For hops to trust (0: the socket's address).
 INSTALLED_APPS += ["axes"]
 MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+# /v1 path and query parameters with a NUL or a lone surrogate are a 422 before any view runs.
+MIDDLEWARE += ["hogsend.errors.ApiInputGuardMiddleware"]
 AUTHENTICATION_BACKENDS = [
     "hogsend.login_throttle.ThrottledLoginBackend",
     "django.contrib.auth.backends.ModelBackend",
