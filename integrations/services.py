@@ -276,7 +276,7 @@ def destination_send(*, destination: Destination, delivery_id: str, envelope: di
     return request_send(request, timeout=settings.INTEGRATIONS_DELIVERY_TIMEOUT_SECONDS)
 
 
-def delivery_attempt(*, delivery_id: UUID | str) -> Delivery:
+def delivery_attempt(*, delivery_id: UUID | str) -> Delivery | None:
     """Try one due delivery once.
 
     1. Claim it with a conditional UPDATE (pending, due, no live lease): a second worker with the
@@ -292,7 +292,9 @@ def delivery_attempt(*, delivery_id: UUID | str) -> Delivery:
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
         .update(lease_until=lease)
     )
-    delivery = Delivery.objects.select_related("destination").get(pk=delivery_id)
+    delivery = Delivery.objects.select_related("destination").filter(pk=delivery_id).first()
+    if delivery is None:  # its destination was deleted since the job was queued
+        return None
     if not claimed:
         return delivery
     if delivery.destination.paused:

@@ -16,6 +16,8 @@ COUNTDOWN_MAX_SECONDS = 300
 @shared_task(name="integrations.delivery_attempt", acks_late=True, ignore_result=True)
 def delivery_attempt_task(delivery_id: str) -> str:
     delivery = delivery_attempt(delivery_id=delivery_id)
+    if delivery is None:
+        return "gone"
     if delivery.status == Delivery.Status.PENDING and delivery.lease_until is None:
         wait = (delivery.next_attempt_at - timezone.now()).total_seconds()
         # > 0: a retry this attempt just scheduled (a paused destination's delivery is due, not later).

@@ -1,0 +1,113 @@
+"""Deliveries on a real Celery worker (`celery -A hogsend worker` in a child process, on this
+suite's database and Redis db): enqueued after commit, retried through failures with backoff, and
+dead-lettered after the last attempt."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import transaction
+
+from integrations.models import Delivery, Destination
+from integrations.services import lifecycle_emit
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_until(predicate, *, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"gave up after {timeout:.0f}s waiting for {what}")
+
+
+@pytest.fixture
+def celery_worker(transactional_db, tmp_path):
+    from hogsend.celery import app
+
+    app.control.purge()  # nothing left over from an earlier run on this Redis db
+    db = django_settings.DATABASES["default"]
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": django_settings.REDIS_URL,
+        "CELERY_BROKER_URL": django_settings.REDIS_URL,
+        "INTEGRATIONS_RETRY_SCHEDULE": "1,1,1",  # four attempts, a second apart
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        "LOG_LEVEL": "WARNING",
+    }
+    (tmp_path / "metrics").mkdir()
+    log = open(tmp_path / "celery.log", "wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "hogsend",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        print((tmp_path / "celery.log").read_text()[-3000:])
+
+
+def emit_committed() -> Delivery:
+    with transaction.atomic():
+        [delivery_id] = lifecycle_emit(type="journey.failed", data={"runId": "r", "journeyId": "welcome"})
+    return Delivery.objects.get(pk=delivery_id)
+
+
+def test_the_worker_retries_through_failures_then_dead_letters_after_the_last_attempt(
+    celery_worker, fake_receiver
+):
+    receiver = fake_receiver("webhook")
+    destination = Destination.objects.create(name="ours", kind="webhook", url=receiver.url + "/h")
+    receiver.secret = destination.secret
+
+    receiver.fail_next = 2
+    flaky = emit_committed()
+    flaky = wait_until(
+        lambda: Delivery.objects.filter(pk=flaky.pk, status=Delivery.Status.DELIVERED).first(),
+        timeout=120,
+        what="the delivery to get through after two failures",
+    )
+    assert flaky.attempts == 3
+    assert [r.headers["webhook-id"] for r in receiver.requests] == [str(flaky.pk)] * 3
+
+    receiver.fail_next = 100
+    doomed = emit_committed()
+    doomed = wait_until(
+        lambda: Delivery.objects.filter(pk=doomed.pk, status=Delivery.Status.DEAD).first(),
+        timeout=120,
+        what="the delivery to become a dead letter",
+    )
+    assert doomed.attempts == 4
+    assert "503" in doomed.last_error
