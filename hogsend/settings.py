@@ -278,3 +278,7 @@ CELERY_BEAT_SCHEDULE["integrations-deliveries-sweep"] = {
     "task": "integrations.deliveries_sweep",
     "schedule": env.float("INTEGRATIONS_SWEEP_SECONDS", default=15.0),
 }
+# Delivered deliveries and received webhook records are deleted after this many days (hourly job).
+INTEGRATIONS_DELIVERED_KEEP_DAYS = env.int("INTEGRATIONS_DELIVERED_KEEP_DAYS", default=7)
+WEBHOOK_DELIVERIES_KEEP_DAYS = env.int("WEBHOOK_DELIVERIES_KEEP_DAYS", default=30)
+CELERY_BEAT_SCHEDULE["integrations-prune"] = {"task": "integrations.prune", "schedule": 3600.0}
