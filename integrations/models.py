@@ -44,7 +44,10 @@ class WebhookDelivery(models.Model):
                 name="webhookdelivery_once_per_source",
             )
         ]
-        indexes = [models.Index(fields=["source_id", "-received_at"], name="webhookdelivery_source_idx")]
+        indexes = [
+            models.Index(fields=["source_id", "-received_at"], name="webhookdelivery_source_idx"),
+            models.Index(fields=["received_at"], name="webhookdelivery_received_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.source_id} {self.delivery_id} ({self.outcome})"
@@ -155,6 +158,9 @@ class Delivery(models.Model):
                 fields=["destination", "-dead_at"], name="delivery_dead_idx", condition=Q(status="dead")
             ),
             models.Index(fields=["destination", "-created_at"], name="delivery_destination_idx"),
+            models.Index(
+                fields=["delivered_at"], name="delivery_delivered_idx", condition=Q(status="delivered")
+            ),
         ]
 
     def __str__(self) -> str:

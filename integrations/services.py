@@ -401,6 +401,24 @@ def destination_test_send(*, destination: Destination, actor: Any = None) -> Sen
     return outcome
 
 
+def integrations_prune(*, batch: int = 5000) -> tuple[int, int]:
+    """Delete delivered deliveries and received webhook records past their keep time, a batch at a
+    time (dead letters and pending deliveries stay until replayed or delivered). Returns the counts.
+    A webhook's events keep their idempotency keys, so a redelivery after this still changes nothing."""
+    now = timezone.now()
+    delivered_before = now - timedelta(days=settings.INTEGRATIONS_DELIVERED_KEEP_DAYS)
+    received_before = now - timedelta(days=settings.WEBHOOK_DELIVERIES_KEEP_DAYS)
+    old_deliveries = Delivery.objects.filter(
+        status=Delivery.Status.DELIVERED, delivered_at__lt=delivered_before
+    ).values_list("pk", flat=True)[:batch]
+    deleted, _ = Delivery.objects.filter(pk__in=list(old_deliveries)).delete()
+    old_webhooks = WebhookDelivery.objects.filter(received_at__lt=received_before).values_list(
+        "pk", flat=True
+    )[:batch]
+    deleted_webhooks, _ = WebhookDelivery.objects.filter(pk__in=list(old_webhooks)).delete()
+    return deleted, deleted_webhooks
+
+
 def destinations_sync_from_settings() -> int:
     """Make the destinations listed in INTEGRATIONS_DESTINATIONS exist as listed (by name)."""
     wanted = settings.INTEGRATIONS_DESTINATIONS or []

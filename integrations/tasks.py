@@ -6,7 +6,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from integrations.models import Delivery
-from integrations.services import deliveries_due, deliveries_enqueue, delivery_attempt
+from integrations.services import deliveries_due, deliveries_enqueue, delivery_attempt, integrations_prune
 
 # Retries sooner than this are re-enqueued with a countdown; later ones are left to the sweep
 # (a long countdown on a Redis broker outlives its visibility timeout and runs twice).
@@ -32,3 +32,9 @@ def deliveries_sweep_task() -> int:
     due = deliveries_due()
     deliveries_enqueue(delivery_ids=due)
     return len(due)
+
+
+@shared_task(name="integrations.prune", ignore_result=True)
+def integrations_prune_task() -> list[int]:
+    """Keep the delivery tables bounded (INTEGRATIONS_DELIVERED_KEEP_DAYS, WEBHOOK_DELIVERIES_KEEP_DAYS)."""
+    return list(integrations_prune())

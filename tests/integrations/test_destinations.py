@@ -369,3 +369,24 @@ def test_the_catalog_command_prints_a_schema_for_every_documented_type(capsys):
     }
     assert wanted <= set(document["events"])
     assert all(schema["$id"].endswith("/v1") for schema in document["events"].values())
+
+
+def test_delivered_rows_and_old_webhook_records_are_pruned_but_dead_letters_stay(settings):
+    from integrations.models import WebhookDelivery
+    from integrations.services import integrations_prune
+
+    destination = Destination.objects.create(name="d", kind="slack", url="http://127.0.0.1:9/")
+    old, recent, dead = (emit_bounce() for _ in range(3))
+    long_ago = timezone.now() - timedelta(days=settings.INTEGRATIONS_DELIVERED_KEEP_DAYS + 1)
+    Delivery.objects.filter(pk=old.pk).update(status=Delivery.Status.DELIVERED, delivered_at=long_ago)
+    Delivery.objects.filter(pk=recent.pk).update(
+        status=Delivery.Status.DELIVERED, delivered_at=timezone.now()
+    )
+    Delivery.objects.filter(pk=dead.pk).update(status=Delivery.Status.DEAD, dead_at=long_ago)
+    stale = WebhookDelivery.objects.create(source_id="stripe", delivery_id="evt_old", outcome="accepted")
+    WebhookDelivery.objects.filter(pk=stale.pk).update(received_at=timezone.now() - timedelta(days=400))
+    WebhookDelivery.objects.create(source_id="stripe", delivery_id="evt_new", outcome="accepted")
+
+    assert integrations_prune() == (1, 1)
+    assert set(destination.deliveries.values_list("pk", flat=True)) == {recent.pk, dead.pk}
+    assert list(WebhookDelivery.objects.values_list("delivery_id", flat=True)) == ["evt_new"]

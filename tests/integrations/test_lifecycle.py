@@ -159,3 +159,33 @@ def test_a_payload_that_breaks_its_schema_is_caught_by_the_check():
         jsonschema_rs.validate(
             CATALOG["email.bounced"].schema, {"emailId": "x", "to": "a@b", "template": "t"}
         )
+
+
+def test_a_failed_run_emits_failed_with_the_first_line_of_its_error():
+    from journeys.models import JourneyRun
+    from journeys.services import run_fail
+
+    Destination.objects.create(
+        name="j", kind="slack", url="http://127.0.0.1:9/", event_types=["journey.failed"]
+    )
+    contact, _ = contact_upsert(user_id="u8")
+    run = JourneyRun.objects.create(journey_id="churn", contact=contact, entered_at=contact.created_at)
+
+    run_fail(run_id=run.pk, error="TemplateDoesNotExist: churn/offer\nTraceback ...")
+    run_fail(run_id=run.pk, error="again")  # already failed: no second event
+
+    assert emitted() == [
+        (
+            "journey.failed",
+            {
+                "runId": str(run.pk),
+                "journeyId": "churn",
+                "contactId": str(contact.pk),
+                "userId": "u8",
+                "status": "failed",
+                "enteredAt": contact.created_at.isoformat(),
+                "endedAt": JourneyRun.objects.get(pk=run.pk).ended_at.isoformat(),
+                "reason": "TemplateDoesNotExist: churn/offer",
+            },
+        )
+    ]
