@@ -16,6 +16,7 @@ from django.core.mail import EmailMultiAlternatives
 from contacts.models import Contact
 from emails.backends import IDEMPOTENCY_ATTR
 from emails.models import EmailLog
+from emails.render import email_render
 
 
 @dataclass
@@ -32,7 +33,6 @@ def _message_domain() -> str:
 
 def email_message_build(*, log: EmailLog, contact: Contact | None) -> BuiltEmail:
     from contacts.preferences import preference_center_url, unsubscribe_url
-    from emails.services import email_render
     from emails.tracking import html_links_track
 
     context: dict[str, str] = {}

@@ -6,112 +6,41 @@ Also the writes operators and webhooks make: suppressions and provider-reported 
 
 from __future__ import annotations
 
-import functools
 import logging
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-import css_inline
 from django.conf import settings
-from django.core.mail import get_connection
 from django.db import transaction
-from django.template import TemplateDoesNotExist
-from django.template.backends.django import DjangoTemplates
-from django.template.loader import render_to_string
 from django.utils import timezone
-from email_validator import EmailNotValidError, validate_email
 
 from contacts.models import Contact, Suppression
-from emails.backends import error_is_transient
-from emails.categories import TRANSACTIONAL, UnknownCategory, category_allows, category_get
+from emails.categories import TRANSACTIONAL, UnknownCategory, category_get
+from emails.delivery import (
+    EmailDeliveryDeferred,
+    consent_block,
+    email_deliver,
+    suppression_block,
+)
 from emails.models import EmailLog
 from emails.registry import get_template
-from emails.status import Status, email_status_advance
+from emails.render import EmailError, RenderedEmail, email_address_check, email_render
+from emails.status import Status
+from emails.tasks import email_deliver_task
 
 logger = logging.getLogger(__name__)
-__all__ = ["TRANSACTIONAL", "EmailError", "email_render", "email_send"]
-
-
-class EmailError(ValueError):
-    """A send that cannot be attempted as asked; the message says why."""
-
-
-class EmailDeliveryDeferred(Exception):
-    """A transient provider failure: the log stays queued and the Celery task retries it."""
-
-
-@dataclass(frozen=True)
-class RenderedEmail:
-    subject: str
-    text: str
-    html: str
-
-
-_inliner = css_inline.CSSInliner(keep_style_tags=False)
-
-
-@functools.cache
-def _text_templates() -> DjangoTemplates:
-    """The project's template dirs without HTML autoescaping: the text part is not HTML, and
-    "O'Brien" must not arrive as "O&#x27;Brien"."""
-    base = settings.TEMPLATES[0]
-    return DjangoTemplates(
-        {
-            "NAME": "email-text",
-            "DIRS": base.get("DIRS", []),
-            "APP_DIRS": True,
-            "OPTIONS": {"autoescape": False},
-        }
-    )
-
-
-def email_render(
-    *, template: str, props: dict[str, Any], subject: str | None = None, context: dict[str, Any] | None = None
-) -> RenderedEmail:
-    """Render subject, text and HTML (CSS inlined). `context` adds the consent links at send time;
-    previews may leave it out and get a footer without them."""
-    spec = get_template(template)
-    missing = [name for name in spec.required_props if props.get(name) in (None, "")]
-    if missing:
-        raise EmailError(f"template {template!r} needs props: {', '.join(missing)}")
-    full_context = {**props, "props": props, **(context or {})}
-    try:
-        html = render_to_string(f"emails/{template}/body.html", full_context)
-    except TemplateDoesNotExist:
-        raise EmailError(f"template {template!r} has no templates/emails/{template}/body.html") from None
-    text = _text_templates().get_template(f"emails/{template}/body.txt").render(full_context)
-    return RenderedEmail(
-        subject=subject or spec.subject, text=text.strip() + "\n", html=_inliner.inline(html)
-    )
-
-
-def email_address_check(address: str) -> str:
-    """The normalized address, or EmailError saying what is wrong with it."""
-    try:
-        return validate_email(address, check_deliverability=False).normalized
-    except EmailNotValidError as error:
-        raise EmailError(f"{address!r} is not a valid email address: {error}") from None
-
-
-def _suppression_block(*, to: str) -> str | None:
-    """Why no mail at all may go to this address (it bounced, complained, or was suppressed)."""
-    suppression = Suppression.objects.filter(email__iexact=to).values_list("reason", flat=True).first()
-    return f"suppressed:{suppression}" if suppression else None
-
-
-def _consent_block(*, to: str, contact: Contact | None, category: str) -> str | None:
-    """Why this address may not get this category of mail, or None if it may."""
-    suppression = _suppression_block(to=to)
-    if suppression:
-        return suppression
-    contacts = [contact] if contact is not None else list(Contact.objects.filter(email__iexact=to))
-    for person in contacts:
-        if person.unsubscribed_at is not None:
-            return "unsubscribed"
-        if not category_allows(contact=person, category_id=category):
-            return f"category_opt_out:{category}"
-    return None
+# Rendering and delivery live in emails.render and emails.delivery (so the message builder and the
+# Celery task need not import this module); their public names stay importable from here.
+__all__ = [
+    "TRANSACTIONAL",
+    "EmailDeliveryDeferred",
+    "EmailError",
+    "RenderedEmail",
+    "email_address_check",
+    "email_deliver",
+    "email_render",
+    "email_send",
+]
 
 
 def email_send(
@@ -171,9 +100,9 @@ def email_send(
         # Operator mail skips a contact's preferences, never the suppression list: a complaint or
         # a hard bounce means the address must get nothing from us, whoever sends.
         block = (
-            _suppression_block(to=to)
+            suppression_block(to=to)
             if skip_preference_check
-            else _consent_block(to=to, contact=contact, category=category)
+            else consent_block(to=to, contact=contact, category=category)
         )
         if block is None and journey_id and suppress_seconds > 0 and contact is not None:
             recent = EmailLog.objects.filter(
@@ -217,80 +146,7 @@ def email_send(
 
 
 def _enqueue_retry(email_id: str) -> None:
-    from emails.tasks import email_deliver_task
-
     email_deliver_task.apply_async(args=[email_id], countdown=settings.EMAIL_RETRY_FIRST_DELAY_SECONDS)
-
-
-def email_deliver(*, email_id: UUID | str, final_attempt: bool = False) -> EmailLog:
-    """Hand one queued email to the provider.
-
-    1. Lock the row (skip if another worker holds it or it is no longer queued): one delivery at a time.
-    2. Re-check what may have changed since it was queued: the run is still live, the address
-       is not suppressed and the contact has not unsubscribed (operator mail excepted).
-    3. Build the message (render, consent headers, tracked links) and send it.
-    4. Success → sent. Permanent failure → failed with the provider's reason. Transient failure →
-       stays queued with the reason and raises EmailDeliveryDeferred (failed if `final_attempt`).
-    """
-    from emails.message import email_message_build
-    from journeys.models import JourneyRun
-
-    with transaction.atomic():
-        log = (
-            EmailLog.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("contact")
-            .filter(pk=email_id, status=Status.QUEUED)
-            .first()
-        )
-        if log is None:
-            return EmailLog.objects.get(pk=email_id)
-        if log.run_id is not None:
-            run_status = JourneyRun.objects.filter(pk=log.run_id).values_list("status", flat=True).first()
-            if run_status not in JourneyRun.LIVE_STATUSES:
-                return _finish(log, Status.SUPPRESSED, reason=f"run_not_live:{run_status or 'gone'}")
-        if log.operator_mail:
-            block = _suppression_block(to=log.to_email)
-        else:
-            block = _consent_block(to=log.to_email, contact=log.contact, category=log.category)
-        if block:
-            return _finish(log, Status.SUPPRESSED, reason=block)
-        try:
-            email_address_check(log.to_email)
-            built = email_message_build(log=log, contact=log.contact)
-        except EmailError as error:
-            return _finish(log, Status.FAILED, reason=str(error))
-        log.attempts += 1
-        log.links = built.links
-        log.provider = getattr(settings, "EMAIL_PROVIDER", "")
-        log.save(update_fields=["attempts", "links", "provider", "updated_at"])
-        try:
-            get_connection().send_messages([built.message])
-        except Exception as error:
-            reason = f"{type(error).__name__}: {error}"[:2000]
-            if not (error_is_transient(error) and not final_attempt):
-                logger.warning("email %s to %s failed: %s", log.template, log.to_email, reason)
-                if error_is_transient(error):
-                    reason = f"gave up after {log.attempts} attempts: {reason}"
-                return _finish(log, Status.FAILED, reason=reason)
-            # Transient: keep the row queued (committed below), then let the caller schedule a retry.
-            logger.info("email %s deferred (attempt %s): %s", log.pk, log.attempts, reason)
-            EmailLog.objects.filter(pk=log.pk).update(
-                status_reason=f"retrying: {reason}", updated_at=timezone.now()
-            )
-            deferred = error
-        else:
-            status = getattr(built.message, "anymail_status", None)
-            provider_id = getattr(status, "message_id", None) or built.message_id
-            return _finish(
-                log, Status.SENT, reason="", sent_at=timezone.now(), provider_message_id=str(provider_id)
-            )
-    raise EmailDeliveryDeferred(str(deferred)) from deferred
-
-
-def _finish(log: EmailLog, to: str, *, reason: str, **fields: Any) -> EmailLog:
-    email_status_advance(email_id=log.pk, to=to, reason=reason, strict=True, **fields)
-    log.refresh_from_db()
-    return log
 
 
 # --- suppressions ------------------------------------------------------------------------------

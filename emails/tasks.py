@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from emails.services import EmailDeliveryDeferred, email_deliver
+from emails.delivery import EmailDeliveryDeferred, email_deliver
 
 
 @shared_task(

@@ -30,7 +30,7 @@ class StudioAdminSite(admin.AdminSite):
     index_title = "Operator's console"
 
     def get_urls(self) -> list[Any]:
-        from emails.admin import template_detail_view, templates_view
+        from emails.studio import template_detail_view, templates_view
         from journeys.studio import journey_detail_view, journey_set_enabled_view, journeys_view
         from operations.studio import operations_view
 
