@@ -110,14 +110,16 @@ def rate_lines(rows: list[dict[str, Any]], *, series: dict[str, tuple[str, float
         )
         points = []
         for i, row in enumerate(rows):
+            if not row["sent"]:  # no mail that day: no rate, not a rate of zero
+                continue
             x, slot = _x(i, n)
             y = PAD_TOP + plot_h - plot_h * row[key] / y_max
             points.append(f"{x + slot / 2:.1f},{y:.1f}")
-            over = row[key] > threshold and row["sent"]
+            over = row[key] > threshold
+            marker = 'r="5" fill="#c62828" stroke="#000"' if over else f'r="2.5" fill="{colour}"'
             inner.append(
-                f'<circle cx="{x + slot / 2:.1f}" cy="{y:.1f}" r="{4 if over else 2.5}" '
-                f'fill="{"#c62828" if over else colour}"><title>{row["day"]:%Y-%m-%d}: {escape(key.replace("_", " "))} '
-                f"{row[key]:.2%} of {row['sent']} sent</title></circle>"
+                f'<circle cx="{x + slot / 2:.1f}" cy="{y:.1f}" {marker}><title>{row["day"]:%Y-%m-%d}: '
+                f"{escape(key.replace('_', ' '))} {row[key]:.2%} of {row['sent']} sent</title></circle>"
             )
         inner.insert(
             0, f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{" ".join(points)}"/>'

@@ -40,7 +40,7 @@ def operations_view(request: HttpRequest) -> HttpResponse:
                 rates,
                 series={
                     "bounce_rate": ("#ef6c00", settings.ALERT_BOUNCE_RATE),
-                    "complaint_rate": ("#c62828", settings.ALERT_COMPLAINT_RATE),
+                    "complaint_rate": ("#8e24aa", settings.ALERT_COMPLAINT_RATE),
                 },
                 label=f"Bounce and complaint rates per day, last {days} days",
             ),
