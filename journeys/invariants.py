@@ -106,6 +106,32 @@ def _values_for(conditions: Iterable[Condition]) -> dict[str, list[Any]]:
     return candidates
 
 
+def _satisfying(conditions: Iterable[Condition]) -> dict[str, Any]:
+    """Properties that meet every condition of a rule (as far as one value can)."""
+    properties: dict[str, Any] = {}
+    for condition in conditions:
+        op, value = condition.operator, condition.value
+        if op in ("not_exists",) or (op == "eq" and value is None):
+            continue
+        if op == "eq":
+            chosen = value
+        elif op in ("gt", "gte", "lt", "lte"):
+            bigger = op in ("gt", "gte")
+            if isinstance(value, str):
+                chosen = value + "z" if bigger else ""
+            else:
+                chosen = value + 1 if bigger else value - 1
+        elif op == "contains":
+            chosen = [value]
+        elif op == "neq":
+            chosen = "not-" + str(value)
+        else:  # exists, or neq(None)
+            chosen = "present"
+        parts = condition.property.split(".")
+        properties[parts[0]] = _nest(parts[1:], chosen) if len(parts) > 1 else chosen
+    return properties
+
+
 def _nest(parts: Sequence[str], value: Any) -> Any:
     for part in reversed(parts):
         value = {part: value}
@@ -129,8 +155,14 @@ def journey_scenarios(
     rules = [journey.trigger, *journey.exit_on]
     names = sorted({rule.event for rule in rules} | set(awaited))
     values = _values_for(c for rule in rules for c in rule.where)
-    properties = st.fixed_dictionaries(
-        {}, optional={name: st.sampled_from(options) for name, options in values.items()}
+    # Mostly properties that meet a rule's conditions (so runs start and exits fire), sometimes
+    # any mix of the values the rules compare with.
+    properties = st.one_of(
+        st.sampled_from([_satisfying(rule.where) for rule in rules]),
+        st.sampled_from([_satisfying(rule.where) for rule in rules]),
+        st.fixed_dictionaries(
+            {}, optional={name: st.sampled_from(options) for name, options in values.items()}
+        ),
     )
     span = journey_time(longest_gap)
     gaps = st.integers(min_value=0, max_value=int(span.total_seconds()) // 60).map(
@@ -138,25 +170,36 @@ def journey_scenarios(
     )
     user = st.sampled_from(list(users))
     # The trigger more often than anything else, so most scenarios have a run to break.
-    name = st.one_of(st.just(journey.trigger.event), st.sampled_from(names))
+    name = st.sampled_from([*names, journey.trigger.event])
     emit = st.builds(
         Step,
         kind=st.just("emit"),
         user=user,
         event=name,
         properties=properties,
-        gap=st.one_of(st.just(timedelta(0)), gaps),
+        gap=st.one_of(gaps, st.just(timedelta(0))),
         duplicate=st.booleans(),
     )
+    advance = st.builds(Step, kind=st.just("advance"), gap=gaps)
     step = st.one_of(
         emit,
         emit,
-        st.builds(Step, kind=st.just("advance"), gap=gaps),
-        st.builds(Step, kind=st.just("unsubscribe"), user=user),
+        emit,
+        advance,
+        advance,
         st.builds(Step, kind=st.just("crash"), user=user),
         st.builds(Step, kind=st.just("resume")),
+        st.builds(Step, kind=st.just("unsubscribe"), user=user),
     )
-    return st.lists(step, min_size=1, max_size=max_steps)
+    # Every scenario opens with a trigger, so there is a run for the rest to disturb.
+    first = st.builds(
+        Step,
+        kind=st.just("emit"),
+        user=user,
+        event=st.just(journey.trigger.event),
+        properties=st.just(_satisfying(journey.trigger.where)),
+    )
+    return st.tuples(first, st.lists(step, max_size=max_steps - 1)).map(lambda t: [t[0], *t[1]])
 
 
 def play(
