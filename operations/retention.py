@@ -1,8 +1,9 @@
 """Retention: deleting what is old enough, in small batches that never hold up ingest.
 
 Each kind of row is deleted by primary key, `RETENTION_BATCH_SIZE` at a time, each batch in its own
-short transaction: a batch locks only the rows it deletes, which no request is writing (pending
-events, live runs and their steps and mail are never selected), so ingest never waits on it.
+short transaction: a batch locks only the rows it deletes (and ended runs it unlinks), which no
+request writes: pending events, live runs' trigger events, steps and mail are never selected, so
+ingest never waits on it.
 """
 
 from __future__ import annotations
@@ -32,8 +33,16 @@ class RetentionKind:
 
 
 def _events(cutoff: datetime) -> models.QuerySet:
-    # Never a pending event: it is the outbox, and has not reached the engine yet.
-    return Event.objects.filter(occurred_at__lt=cutoff).exclude(dispatch_state=Event.DispatchState.PENDING)
+    # Never a pending event: it is the outbox, and has not reached the engine yet. Never the trigger
+    # of a live run either: deleting it would update (so lock) that run, which ingest may be exiting.
+    live_triggers = JourneyRun.objects.filter(
+        status__in=JourneyRun.LIVE_STATUSES, trigger_event__isnull=False
+    ).values("trigger_event_id")
+    return (
+        Event.objects.filter(occurred_at__lt=cutoff)
+        .exclude(dispatch_state=Event.DispatchState.PENDING)
+        .exclude(pk__in=live_triggers)
+    )
 
 
 def _steps(cutoff: datetime) -> models.QuerySet:

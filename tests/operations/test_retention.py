@@ -173,3 +173,55 @@ def test_zero_days_keeps_everything(settings):
 
     assert [r.deleted for r in reports] == [0, 0, 0]
     assert Event.objects.count() == 10
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ingest_exits_a_live_run_while_a_retention_batch_holds_its_locks(retention):
+    """A live run entered long ago keeps its old trigger event, so a retention batch never locks
+    the run that an exit event has to end."""
+    import threading
+
+    from django.db import connection, transaction
+
+    from contacts.services import event_ingest
+    from operations.retention import KINDS
+
+    who = contacts(1)[0]
+    old = events([who] * 20, age=OLD)
+    [run] = runs([who], status="waiting", ended_ago=None, trigger=old[:1])
+    holding, release, failures = threading.Event(), threading.Event(), []
+
+    def one_batch_held_open() -> None:
+        try:
+            with transaction.atomic():
+                kind = KINDS[0]
+                ids = list(
+                    kind.candidates(timezone.now() - timedelta(days=30)).values_list("pk", flat=True)[:500]
+                )
+                Event.objects.filter(pk__in=ids).delete()
+                holding.set()
+                release.wait(30)
+        except Exception as error:  # surfaced below
+            failures.append(error)
+            holding.set()
+        finally:
+            connection.close()
+
+    batch = threading.Thread(target=one_batch_held_open)
+    batch.start()
+    assert holding.wait(30)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '3s'")  # a blocked ingest fails here instead of hanging
+        result = event_ingest(name="user.deleted", user_id=who.user_id)
+    finally:
+        release.set()
+        batch.join(30)
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+
+    assert failures == []
+    assert result.exited_run_ids == [run.id]
+    run.refresh_from_db()
+    assert run.status == "exited" and run.trigger_event_id == old[0].id
+    assert set(Event.objects.filter(contact=who).values_list("pk", flat=True)) == {old[0].pk, result.event.pk}
