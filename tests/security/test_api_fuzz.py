@@ -48,7 +48,11 @@ def api_schema(db):
 
 
 @pytest.fixture
-def every_scope() -> dict[str, str]:
+def every_scope(settings) -> dict[str, str]:
+    # Set once per operation, not per case: each assignment through pytest-django's `settings`
+    # nests another override, and thousands of them make every settings read slow.
+    settings.INGEST_RATE_LIMIT_REQUESTS = 0  # the fuzzer is not a client to throttle
+    settings.INGEST_RATE_LIMIT_EVENTS = 0
     _, secret = api_key_create(name="fuzz", scopes=["ingest", "read", "admin"])
     return {"Authorization": f"Bearer {secret}"}
 
@@ -70,9 +74,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )
-def test_no_input_makes_the_api_fail_or_answer_an_undocumented_status(case, every_scope, settings):
-    settings.INGEST_RATE_LIMIT_REQUESTS = 0  # the fuzzer is not a client to throttle
-    settings.INGEST_RATE_LIMIT_EVENTS = 0
+def test_no_input_makes_the_api_fail_or_answer_an_undocumented_status(case, every_scope):
     CASES[f"{case.method} {case.path}"] += 1
     # Always a valid key, so cases reach validation and the database rather than stopping at
     # authentication (tests/security/test_api_errors.py covers bad keys).
