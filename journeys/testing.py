@@ -152,7 +152,11 @@ class _HarnessBackend:
         arrived = [
             e
             for e in Event.objects.filter(
-                contact_id=contact_id, name=event, received_at__gte=since, received_at__lte=timezone.now()
+                contact_id=contact_id,
+                name=event,
+                received_at__gte=since,
+                # One that came after the deadline lost the race to the timeout.
+                received_at__lte=min(timezone.now(), deadline),
             ).order_by("received_at", "occurred_at")
             if all_match(where, e.properties)
         ]

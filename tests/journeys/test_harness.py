@@ -102,3 +102,16 @@ def test_the_ad_hoc_journey_of_the_previous_test_is_not_registered_any_more():
     from journeys.registry import registry
 
     assert registry.get("harness-ad-hoc") is None
+
+
+def test_an_event_that_arrives_after_the_deadline_while_the_worker_is_down_does_not_resolve_the_wait(
+    journey_harness, register
+):
+    register(asker)
+    journey_harness.emit("ask", user_id="ada")
+    run = journey_harness.run("harness-asker", "ada")
+    journey_harness.crash(run)
+    journey_harness.emit("answer", user_id="ada", at=days(2))
+    journey_harness.resume(run)
+
+    assert journey_harness.run("harness-asker", "ada").current_node == "timed-out"
