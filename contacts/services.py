@@ -170,6 +170,9 @@ def contact_erase(*, contact: Contact) -> list[UUID]:
         if old_email:
             logs = EmailLog.objects.filter(Q(contact=contact) | Q(to_email=old_email))
         logs.update(to_email="", props={})
+        from integrations.services import deliveries_forget  # nothing of it leaves for a destination
+
+        deliveries_forget(contact_id=contact.pk, email=old_email)
         live = list(
             JourneyRun.objects.filter(contact=contact, status__in=JourneyRun.LIVE_STATUSES).values_list(
                 "pk", flat=True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -12,6 +13,8 @@ from uuid import UUID, uuid4
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from integrations.catalog import event_type_get
@@ -162,16 +165,34 @@ def _refusal_count(source_id: str, reason: str) -> None:
 DataOrBuilder = dict[str, Any] | Callable[[], dict[str, Any] | None]
 
 
+# Event-type sets nobody listened to, until a monotonic time: the hot paths (ingest, every email
+# status change) skip the destinations query for a moment. Saving or deleting a destination clears
+# it in this process; other processes see a new destination within NOBODY_LISTENS_SECONDS.
+_nobody_listens: dict[frozenset[str], float] = {}
+NOBODY_LISTENS_SECONDS = 1.0
+
+
 def _listening(types: Iterable[str]) -> list[Destination]:
     """Unpaused and paused destinations alike (a paused one keeps its deliveries for later)."""
+    key = frozenset(types)
+    if _nobody_listens.get(key, 0.0) > time.monotonic():
+        return []
     patterns = set()
-    for event_type in types:
+    for event_type in key:
         patterns |= {event_type, event_type.split(".")[0] + ".*"}
-    return list(
+    found = list(
         Destination.objects.filter(Q(event_types=[]) | Q(event_types__overlap=sorted(patterns))).only(
             "id", "event_types"
         )
     )
+    if not found:
+        _nobody_listens[key] = time.monotonic() + NOBODY_LISTENS_SECONDS
+    return found
+
+
+@receiver([post_save, post_delete], sender=Destination, dispatch_uid="integrations.destinations_changed")
+def _destinations_changed(**kwargs: Any) -> None:
+    _nobody_listens.clear()
 
 
 def lifecycle_emit(*, type: str, data: DataOrBuilder, occurred_at: datetime | None = None) -> list[UUID]:
@@ -399,6 +420,16 @@ def destination_test_send(*, destination: Destination, actor: Any = None) -> Sen
         detail={"ok": outcome.ok, "status_code": outcome.status_code, "error": outcome.error[:500]},
     )
     return outcome
+
+
+def deliveries_forget(*, contact_id: UUID | str, email: str = "") -> int:
+    """An erased contact: drop its deliveries not yet delivered (and any still kept), so no
+    destination receives its personal data afterwards. Returns how many went."""
+    about = Q(payload__data__contactId=str(contact_id))
+    if email:
+        about |= Q(payload__data__email=email) | Q(payload__data__to=email)
+    deleted, _ = Delivery.objects.filter(about).delete()
+    return deleted
 
 
 def integrations_prune(*, batch: int = 5000) -> tuple[int, int]:

@@ -189,3 +189,27 @@ def test_a_failed_run_emits_failed_with_the_first_line_of_its_error():
             },
         )
     ]
+
+
+def test_erasing_a_contact_drops_its_deliveries_so_nothing_of_it_leaves(everything):
+    from contacts.services import contact_erase
+
+    contact, _ = contact_upsert(user_id="u9", email="h@example.com")
+    suppression_create(email="h@example.com", reason="manual")
+    contact_upsert(user_id="u10", email="i@example.com")
+
+    contact_erase(contact=contact)
+
+    assert [d["userId"] for _, d in emitted()] == ["u10"]
+
+
+def test_with_no_destination_the_hot_paths_skip_the_destinations_query(django_assert_num_queries):
+    from integrations.services import lifecycle_emit_many
+
+    lifecycle_emit_many(
+        events=[("operator.alert", {"title": "t", "text": "x"})]
+    )  # looks once, remembers nobody listens
+    with django_assert_num_queries(0):
+        lifecycle_emit_many(events=[("operator.alert", {"title": "t", "text": "x"})])
+    Destination.objects.create(name="new", kind="slack", url="http://127.0.0.1:9/")
+    assert len(lifecycle_emit_many(events=[("operator.alert", {"title": "t", "text": "x"})])) == 1
