@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
 import socket
+import tempfile
 import uuid
 from datetime import datetime, timedelta
 
@@ -10,6 +14,11 @@ from django.utils import timezone
 from contacts.models import Contact, Event
 from emails.models import EmailLog
 from journeys.models import JourneyRun
+
+# Metrics written by this test process go to a directory of its own: every other process on the
+# machine (other test runs, a local deployment) writes to the default one, and a scrape sums them.
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="hogsend-metrics-")
+atexit.register(shutil.rmtree, os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 
 def closed_port() -> int:
