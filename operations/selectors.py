@@ -154,19 +154,22 @@ def deliverability_per_day(*, days: int = 30, today: date | None = None) -> list
     return out
 
 
-def journey_flow_per_day(*, days: int = 30, today: date | None = None) -> list[dict[str, Any]]:
-    """Per day: runs that entered any journey, and runs that completed."""
+def journey_flow_per_day(
+    *, days: int = 30, today: date | None = None, journey_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Per day: runs that entered (one journey, or any), and runs that completed."""
     today = today or timezone.localdate()
     since = today - timedelta(days=days - 1)
+    runs = JourneyRun.objects.filter(journey_id=journey_id) if journey_id else JourneyRun.objects.all()
     entered = (
-        JourneyRun.objects.filter(entered_at__date__gte=since)
+        runs.filter(entered_at__date__gte=since)
         .annotate(day=TruncDate("entered_at"))
         .order_by()
         .values("day")
         .annotate(n=Count("id"))
     )
     completed = (
-        JourneyRun.objects.filter(status=JourneyRun.Status.COMPLETED, ended_at__date__gte=since)
+        runs.filter(status=JourneyRun.Status.COMPLETED, ended_at__date__gte=since)
         .annotate(day=TruncDate("ended_at"))
         .order_by()
         .values("day")

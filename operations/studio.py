@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from journeys.registry import registry
 from operations import charts, selectors
 from operations.models import Alert
 
@@ -24,7 +25,9 @@ def operations_view(request: HttpRequest) -> HttpResponse:
     days = days if days in CHART_DAYS else 30
     sends = selectors.sends_per_day(days=days)
     rates = selectors.deliverability_per_day(days=days)
-    flow = selectors.journey_flow_per_day(days=days)
+    journeys = sorted(j.id for j in registry.all())
+    journey = request.GET.get("journey") if request.GET.get("journey") in journeys else None
+    flow = selectors.journey_flow_per_day(days=days, journey_id=journey)
     sent = sum(r["sent"] for r in rates)
     return render(
         request,
@@ -34,6 +37,8 @@ def operations_view(request: HttpRequest) -> HttpResponse:
             "title": "Operations",
             "days": days,
             "day_choices": CHART_DAYS,
+            "journeys": journeys,
+            "journey": journey,
             "sends_chart": charts.stacked_bars(sends, label=f"Sends per day by status, last {days} days"),
             "statuses": [(s, c) for s, c in charts.STATUS_COLOURS.items()],
             "rates_chart": charts.rate_lines(
@@ -47,7 +52,7 @@ def operations_view(request: HttpRequest) -> HttpResponse:
             "flow_chart": charts.paired_bars(
                 flow,
                 keys={"entered": "#1565c0", "completed": "#2e7d32"},
-                label="Journey entries and completions per day",
+                label=f"Entries and completions per day: {journey or 'all journeys'}",
             ),
             "sent": sent,
             "rates": [

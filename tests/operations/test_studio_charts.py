@@ -84,3 +84,16 @@ def test_alert_history_is_read_only(admin_client):
         admin_client.post(f"/admin/operations/alert/{alert.pk}/delete/", {"post": "yes"}).status_code == 403
     )
     assert Alert.objects.filter(pk=alert.pk).exists()
+
+
+def test_journey_flow_can_be_narrowed_to_one_journey(admin_client):
+    for _ in range(2):
+        journey_run(contact(), journey_id="activation-welcome", status="completed")
+    journey_run(contact(), journey_id="churn-prevention", status="completed")
+    today = f"{timezone.localdate():%Y-%m-%d}"
+
+    everything = titles(admin_client.get(PAGE).content.decode(), "ops-flow")
+    one = titles(admin_client.get(PAGE, {"journey": "churn-prevention"}).content.decode(), "ops-flow")
+
+    assert f"{today}: 3 completed" in everything
+    assert f"{today}: 1 completed" in one
