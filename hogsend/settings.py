@@ -206,7 +206,10 @@ WORKER_DB_THREADS = env.int("WORKER_DB_THREADS", default=8)
 # the whole deployment restarts (bin/run does). Set before anything imports prometheus_client.
 PROMETHEUS_MULTIPROC_DIR = env("PROMETHEUS_MULTIPROC_DIR", default=str(RUN_DIR / "prometheus"))
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", PROMETHEUS_MULTIPROC_DIR)
-Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+try:
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+except OSError:  # a read-only tree: the doctor and the first metric will say where to point it
+    pass
 # Bearer token for /metrics; unset, only loopback clients may scrape.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # Operators who receive alert mail (comma list); empty: alerts go to the Studio and destinations only.

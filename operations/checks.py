@@ -341,6 +341,20 @@ def check_secret_key() -> CheckResult:
     )
 
 
+def check_metrics_dir() -> CheckResult:
+    import os
+
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or settings.PROMETHEUS_MULTIPROC_DIR
+    if os.path.isdir(path) and os.access(path, os.W_OK):
+        return CheckResult("metrics", Status.OK, f"metrics directory {path} is writable")
+    return CheckResult(
+        "metrics",
+        Status.FAILING,
+        f"metrics directory {path} is missing or read-only: /metrics cannot answer",
+        "set PROMETHEUS_MULTIPROC_DIR to a writable directory shared by this host's processes",
+    )
+
+
 CHECKS: list[Callable[[], CheckResult]] = [
     check_database,
     check_redis,
@@ -349,6 +363,7 @@ CHECKS: list[Callable[[], CheckResult]] = [
     check_celery,
     check_outbox,
     check_email_provider,
+    check_metrics_dir,
     check_public_url,
     check_secret_key,
 ]

@@ -176,6 +176,14 @@ def test_a_backend_that_sends_nowhere_is_degraded(settings):
     assert checks.check_email_provider().status == Status.DEGRADED
 
 
+def test_a_missing_metrics_directory_is_failing(monkeypatch, tmp_path):
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "missing"))
+    assert checks.check_metrics_dir().status == Status.FAILING
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    assert checks.check_metrics_dir().status == Status.OK
+
+
 def test_a_plain_http_public_url_in_production_is_failing(settings):
     settings.DEBUG = False
     settings.PUBLIC_BASE_URL = "http://mail.example.com"
@@ -231,6 +239,7 @@ def test_doctor_as_json_lists_every_check(settings):
         "celery",
         "outbox",
         "email",
+        "metrics",
         "public_url",
         "secret_key",
     ]
