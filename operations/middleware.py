@@ -5,27 +5,49 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from typing import Any
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
 
 EVENT_ROUTES = ("v1/events", "v1/events/batch")
 
 
 class RequestMetricsMiddleware:
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
+    """Sync and async alike, so it never costs an ASGI server a thread hop."""
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self.__acall__(request)
         if not request.path.startswith("/v1/"):
             return self.get_response(request)
         started = time.perf_counter()
         response = self.get_response(request)
-        elapsed = time.perf_counter() - started
+        self._safely_observe(request, response, time.perf_counter() - started)
+        return response
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith("/v1/"):
+            return await self.get_response(request)
+        started = time.perf_counter()
+        response = await self.get_response(request)
+        self._safely_observe(request, response, time.perf_counter() - started)
+        return response
+
+    def _safely_observe(self, request: HttpRequest, response: HttpResponse, elapsed: float) -> None:
         try:
             self._observe(request, response, elapsed)
         except Exception:  # metrics never break a request
             pass
-        return response
 
     def _observe(self, request: HttpRequest, response: HttpResponse, elapsed: float) -> None:
         from operations.metrics import EVENTS_INGESTED, EVENTS_REJECTED, HTTP_LATENCY

@@ -92,3 +92,16 @@ def test_each_v1_request_is_timed_by_route_not_by_path(api, client):
     assert n == 2
     assert dict(labels)["status"] == "404" and dict(labels)["method"] == "GET"
     assert "nobody" not in dict(labels)["route"] and "contacts" in dict(labels)["route"]
+
+
+@pytest.mark.asyncio
+async def test_requests_served_over_asgi_are_timed_too(async_client):
+    from operations.metrics import HTTP_LATENCY
+
+    series = HTTP_LATENCY.labels("v1/contacts/<key>", "GET", "401")
+    before = series._sum.get()
+
+    response = await async_client.get("/v1/contacts/someone")
+
+    assert response.status_code == 401  # no key: answered before any database work
+    assert series._sum.get() > before
