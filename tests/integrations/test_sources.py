@@ -300,3 +300,18 @@ def test_the_readme_generic_source_from_settings_accepts_an_openssl_signed_deliv
         3,
     )
     assert post_webhook("billing", body, {"X-Signature": signature}).body_json["duplicate"] is True
+
+
+def test_a_provider_needs_no_csrf_token_and_may_send_any_content_type():
+    from django.test import Client
+
+    body = payload("segment_track")
+    response = Client(enforce_csrf_checks=True).post(
+        "/v1/webhooks/segment",
+        body,
+        content_type="application/x-www-form-urlencoded",  # what `curl -d` sends
+        headers=segment_headers(body),
+    )
+
+    assert response.status_code == 200, response.content
+    assert Event.objects.get().name == "Order Completed"
