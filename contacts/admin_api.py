@@ -20,6 +20,7 @@ from contacts.actions import (
 from contacts.auth import admin_auth
 from contacts.exports import contacts_export
 from contacts.models import Suppression
+from contacts.schemas import CleanText, Identifier
 from contacts.selectors import contact_get
 from emails.services import EmailError
 
@@ -43,9 +44,9 @@ class ErasedOut(Schema):
 class SuppressionIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(min_length=3, max_length=320)
+    email: Identifier = Field(min_length=3, max_length=320)
     reason: SuppressionReason = "manual"
-    note: str = Field(default="", max_length=500)
+    note: CleanText = Field(default="", max_length=500)
 
 
 class SuppressionOut(Schema):

@@ -175,6 +175,14 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(Exception)
     def unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+        # A safety net for a field no schema checked: PostgreSQL cannot store a NUL, and UTF-8
+        # cannot encode a lone surrogate. The client can fix either, so it is theirs to fix.
+        if isinstance(exc, ValueError) and "NUL (0x00)" in str(exc):
+            return error_response(request, "a value contains a NUL character (\\u0000); remove it", 422)
+        if isinstance(exc, UnicodeEncodeError) and "surrogate" in str(exc):
+            return error_response(
+                request, "a value contains a lone UTF-16 surrogate; send valid Unicode", 422
+            )
         reference = uuid.uuid4().hex[:12]
         logger.exception("unexpected error %s during %s %s", reference, request.method, request.path)
         return error_response(request, f"internal error; reference {reference} in the server log", 500)

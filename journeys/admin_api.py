@@ -13,6 +13,7 @@ from pydantic import ConfigDict, Field
 
 from contacts.actions import api_key_actor
 from contacts.auth import admin_auth
+from contacts.schemas import Identifier, Properties
 from contacts.selectors import contact_get
 from journeys import actions
 from journeys.models import JourneyRun
@@ -76,8 +77,8 @@ class JourneyOut(Schema):
 class EnrollIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    contact: str = Field(min_length=1, description="Our contact id or your product's user id")
-    properties: dict[str, Any] = Field(default_factory=dict, description="The trigger event's properties")
+    contact: Identifier = Field(min_length=1, description="Our contact id or your product's user id")
+    properties: Properties = Field(default_factory=dict, description="The trigger event's properties")
 
 
 class EnrollOut(Schema):

@@ -142,3 +142,28 @@ def test_the_email_api_refuses_what_it_could_not_store(client, change):
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == next(iter(change))
     assert not EmailLog.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/v1/admin/suppressions", {"email": "a\x00@example.com"}, "email"),
+        ("/v1/admin/suppressions", {"email": "ada@example.com", "note": "\x00"}, "note"),
+        ("/v1/admin/journeys/activation-welcome/enroll", {"contact": "ada\x00"}, "contact"),
+        (
+            "/v1/admin/journeys/activation-welcome/enroll",
+            {"contact": "ada", "properties": {"\x00": 1}},
+            "properties",
+        ),
+    ],
+)
+def test_the_admin_api_refuses_what_it_could_not_store(client, path, body, field):
+    from contacts.services import api_key_create
+
+    _, secret = api_key_create(name="ops", scopes=["admin"])
+    response = client.post(
+        path, body, content_type="application/json", headers={"Authorization": f"Bearer {secret}"}
+    )
+    assert response.status_code == 422, response.content
+    assert response.json()["errors"][0]["field"] == field
+    assert not Event.objects.exists()
