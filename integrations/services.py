@@ -258,7 +258,8 @@ def deliveries_enqueue(*, delivery_ids: Sequence[UUID | str]) -> None:
 
     for delivery_id in delivery_ids:
         try:
-            delivery_attempt_task.apply_async(args=[str(delivery_id)])
+            # No publish retries: a broker that is down must not hold up the caller's request.
+            delivery_attempt_task.apply_async(args=[str(delivery_id)], retry=False)
         except Exception as error:
             logger.warning("could not enqueue delivery %s (the sweep will): %s", delivery_id, error)
             return

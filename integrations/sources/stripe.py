@@ -25,11 +25,18 @@ EVENT_NAMES = {
     "customer.subscription.paused": "subscription.paused",
     "customer.subscription.resumed": "subscription.resumed",
     "customer.subscription.trial_will_end": "subscription.trial_will_end",
+    "checkout.session.completed": "checkout.completed",
 }
 
 
 def _user_id(obj: dict[str, Any]) -> str:
-    for path in ("metadata.user_id", "metadata.userId", "subscription_details.metadata.user_id"):
+    for path in (
+        "metadata.user_id",
+        "metadata.userId",
+        "client_reference_id",  # Checkout: the id your page passed in
+        "subscription_details.metadata.user_id",
+        "parent.subscription_details.metadata.user_id",  # invoices since API 2025-03
+    ):
         found = dig(obj, path)
         if found:
             return str(found)
@@ -61,6 +68,15 @@ def _properties(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
             "failure_message": dig(obj, "last_payment_error.message"),
             "failure_code": dig(obj, "last_payment_error.code"),
         }
+    if kind == "checkout.session":
+        return {
+            "checkout_session_id": obj.get("id"),
+            "amount_total": obj.get("amount_total"),
+            "currency": obj.get("currency"),
+            "mode": obj.get("mode"),
+            "payment_status": obj.get("payment_status"),
+            "subscription_id": obj.get("subscription"),
+        }
     if kind == "subscription":
         item = dig(obj, "items.data.0") or {}
         return {
@@ -90,7 +106,10 @@ def stripe_map(delivery: Received) -> list[WebhookEvent]:
         WebhookEvent(
             name=name,
             user_id=user_id,
-            email=obj.get("customer_email") or obj.get("receipt_email") or None,
+            email=obj.get("customer_email")
+            or obj.get("receipt_email")
+            or dig(obj, "customer_details.email")
+            or None,
             properties={
                 "stripe_event_id": event.get("id"),
                 "stripe_event_type": event.get("type"),

@@ -50,6 +50,16 @@ def test_stripe_subscription_deleted_becomes_subscription_canceled_with_the_plan
     assert event.properties["status"] == "canceled"
 
 
+def test_stripe_checkout_completed_reaches_the_user_your_checkout_page_named(post_webhook):
+    body = payload("stripe_checkout_session_completed")
+    assert post_webhook("stripe", body, stripe_headers(body)).status_code == 200
+
+    event = Event.objects.select_related("contact").get()
+    assert (event.name, event.contact.user_id) == ("checkout.completed", "user-77")
+    assert event.contact.email == "barbara@example.com"
+    assert (event.properties["amount_total"], event.properties["mode"]) == (4900, "subscription")
+
+
 def test_a_stripe_event_type_without_a_mapping_is_acknowledged_and_ignored(post_webhook):
     body = payload("stripe_charge_refunded")
     response = post_webhook("stripe", body, stripe_headers(body))
