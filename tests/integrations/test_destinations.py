@@ -390,3 +390,21 @@ def test_delivered_rows_and_old_webhook_records_are_pruned_but_dead_letters_stay
     assert integrations_prune() == (1, 1)
     assert set(destination.deliveries.values_list("pk", flat=True)) == {recent.pk, dead.pk}
     assert list(WebhookDelivery.objects.values_list("delivery_id", flat=True)) == ["evt_new"]
+
+
+def test_the_sweep_sends_what_was_never_enqueued(fake_receiver, monkeypatch):
+    """A commit whose enqueue was lost (the broker was down): the periodic sweep finds it."""
+    from hogsend.celery import app
+    from integrations.tasks import deliveries_sweep_task
+
+    monkeypatch.setitem(app.conf, "CELERY_TASK_ALWAYS_EAGER", True)
+    receiver = fake_receiver("webhook")
+    webhook_to(receiver)
+    delivery = emit_bounce()  # this test's transaction never commits: no job was queued
+    assert receiver.attempts == 0
+
+    assert deliveries_sweep_task() == 1
+
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.DELIVERED
+    assert deliveries_sweep_task() == 0
