@@ -102,12 +102,20 @@ class RelayThread(threading.Thread):
                     continue
                 if result.claimed >= self.relay.batch_size:
                     continue  # more is waiting; the notifications queued meanwhile are drained below
-                # Sleep until the next NOTIFY (or the poll interval), then drain every queued one:
-                # one pass settles all the events they announced.
-                for _ in listener.notifies(timeout=self.poll, stop_after=1):
-                    pass
-                for _ in listener.notifies(timeout=0.001):
-                    pass
+                self._wait_for_notify(listener)
+
+    def _wait_for_notify(self, listener: psycopg.Connection) -> None:
+        """Sleep until the next NOTIFY, the poll interval, or `stop()`; then drain every queued
+        notification: one pass settles all the events they announced."""
+        deadline = time.monotonic() + self.poll
+        while not self.stopped.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            if any(True for _ in listener.notifies(timeout=min(remaining, 0.5), stop_after=1)):
+                break
+        for _ in listener.notifies(timeout=0.001):
+            pass
 
     def _settle(self) -> RelayBatch:
         started = time.monotonic()
