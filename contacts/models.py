@@ -68,6 +68,7 @@ class Event(models.Model):
         API = "api", "HTTP API"
         JOURNEY = "journey", "Triggered by a journey"
         SYSTEM = "system", "Emitted by Hogsend"
+        WEBHOOK = "webhook", "A webhook source (Stripe, Clerk, Segment, ...)"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="events")
