@@ -19,7 +19,8 @@ async def condition_probe(user, ctx):
     """Wait for a probe event with the `where` of one case of the condition table; record whether
     the engine's CEL let it through."""
     condition = CASES[int(user.properties["case"])][0]
-    arrived = await ctx.wait_for_event(PROBE, timeout=days(3), label="probe", where=condition)
+    # A long timeout: a probe that reaches the engine late must not pass for a non-match.
+    arrived = await ctx.wait_for_event(PROBE, timeout=days(15), label="probe", where=condition)
     await ctx.checkpoint("timed-out" if arrived.timed_out else "matched")
 
 

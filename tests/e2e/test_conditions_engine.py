@@ -38,7 +38,7 @@ def test_a_wait_with_where_resolves_on_the_engine_exactly_when_the_python_matche
         post(api, "e2e.condition.start", user, {"case": i})
     wait_until(
         lambda: len([r for r in runs().values() if r.current_node == "probe"]) == len(users),
-        timeout=60,
+        timeout=120,
         what="every probe journey parked on its wait",
     )
     for user, (_, properties, _) in zip(users, CASES, strict=True):
@@ -48,7 +48,7 @@ def test_a_wait_with_where_resolves_on_the_engine_exactly_when_the_python_matche
     wait_until(
         lambda: Event.objects.filter(name=PROBE, dispatch_state=Event.DispatchState.DISPATCHED).count()
         == len(users),
-        timeout=2 * DAY,
+        timeout=10 * DAY,  # well inside the waits' 15 days
         what="every probe pushed",
     )
     assert not [u for u, r in runs().items() if r.current_node == "timed-out"], (
@@ -56,7 +56,9 @@ def test_a_wait_with_where_resolves_on_the_engine_exactly_when_the_python_matche
     )
 
     wait_until(
-        lambda: all(r.status == "completed" for r in runs().values()), timeout=60, what="every probe decided"
+        lambda: all(r.status == "completed" for r in runs().values()),
+        timeout=30 * DAY,
+        what="every probe decided",
     )
     decided = runs()
     outcome = [
