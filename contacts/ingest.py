@@ -17,7 +17,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from contacts.models import Contact, Event
@@ -114,6 +114,8 @@ def events_ingest(
                 stored = _store([drafts[i] for i in fresh], source=source, dispatch=dispatch)
             for i, result in zip(fresh, stored, strict=True):
                 outcomes[i] = result
+        except (OperationalError, InterfaceError):
+            raise  # the database is down, busy or timed out: a 503 to retry, not the client's fault
         except DatabaseError as error:
             if len(fresh) == 1:
                 outcomes[fresh[0]] = _refused(error)

@@ -157,3 +157,32 @@ def test_ingest_goes_on_when_redis_cannot_count(api, settings, monkeypatch):
 
     assert statuses == [202, 202, 202]
     assert Event.objects.count() == 3
+
+
+@pytest.fixture
+def busy_trigger():
+    """PostgreSQL answering as it does under a lock timeout, for one event name."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            CREATE FUNCTION refuse_busy() RETURNS trigger AS $$
+            BEGIN
+              IF NEW.name = 'busy' THEN RAISE EXCEPTION 'lock timeout' USING ERRCODE = 'lock_not_available'; END IF;
+              RETURN NEW;
+            END $$ LANGUAGE plpgsql;
+            CREATE TRIGGER refuse_busy BEFORE INSERT ON contacts_event
+              FOR EACH ROW EXECUTE FUNCTION refuse_busy();
+            """
+        )
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER refuse_busy ON contacts_event; DROP FUNCTION refuse_busy();")
+
+
+def test_a_busy_database_is_a_503_to_retry_not_a_refusal_of_the_clients_events(api, busy_trigger):
+    response = api.post("/v1/events/batch", {"events": [item("u1"), item("u2", name="busy")]})
+
+    assert response.status_code == 503
+    assert response["Retry-After"]
+    assert "remove the offending value" not in response.json()["detail"]
+    assert Event.objects.count() == 0
