@@ -172,7 +172,10 @@ class HatchetBackend:
                     readable_data_key=EVENT_KEY,
                     # An event pushed between the wait's start and its registration in the engine
                     # would be missed otherwise; the start is recorded, so replays ask the same.
+                    # The engine looks back only among events of the wait's scope: every event is
+                    # pushed with its contact's id as scope (`engine_push`).
                     consider_events_since=deadline - timeout,
+                    scope=str(contact_id),
                 ),
                 SleepCondition(timeout, readable_data_key=TIMEOUT_KEY),
             ),

@@ -87,6 +87,8 @@ def engine_push(items: Sequence[OutboxItem]) -> None:
             key=item.name,
             payload=item.payload,
             additional_metadata={"hogsend_event_id": str(item.id), "contact_id": str(item.contact_id)},
+            # The contact is the scope a wait looks back in (`HatchetBackend.wait_for_event`).
+            scope=str(item.contact_id),
         )
         for item in items
     ]

@@ -44,8 +44,9 @@ JOURNEYS = [
 
 
 def _slow_wait_registration() -> None:
-    """Widen the race window for contacts named `slowreg-*`: the wait has begun (its start is
-    recorded) but the relay does not know of it yet for two seconds. Loaded only by e2e workers."""
+    """Widen both race windows for contacts named `slowreg-*`: the wait has begun (its start is
+    recorded) but the relay does not know of it for two seconds; then the relay knows of it (and
+    pushes what it re-armed) two seconds before the engine's wait exists. Loaded only by e2e workers."""
     import time
 
     from contacts import outbox
@@ -54,9 +55,13 @@ def _slow_wait_registration() -> None:
     register = outbox.awaited_event_register
 
     def slow(**kwargs):
-        if Contact.objects.filter(pk=kwargs["contact_id"], user_id__startswith="slowreg-").exists():
+        widen = Contact.objects.filter(pk=kwargs["contact_id"], user_id__startswith="slowreg-").exists()
+        if widen:
             time.sleep(2)
-        return register(**kwargs)
+        rearmed = register(**kwargs)
+        if widen:
+            time.sleep(2)
+        return rearmed
 
     outbox.awaited_event_register = slow
 
