@@ -3,6 +3,8 @@ user, and a key-holder past its rate limit is told when to come back."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 from django.db import connection
 
@@ -15,24 +17,40 @@ def item(user: str = "u1", name: str = "page.viewed", **extra):
     return {"name": name, "userId": user, **extra}
 
 
-@pytest.fixture
-def poison_trigger():
-    """A real refusal from PostgreSQL for one event name, as a bad value would cause."""
+@contextmanager
+def database_refusing(name: str, errcode: str):
+    """A real refusal from PostgreSQL (SQLSTATE `errcode`) whenever an event called `name` is stored."""
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            CREATE FUNCTION refuse_poison() RETURNS trigger AS $$
+            f"""
+            CREATE FUNCTION refuse_event() RETURNS trigger AS $$
             BEGIN
-              IF NEW.name = 'poison' THEN RAISE EXCEPTION 'poisoned value'; END IF;
+              IF NEW.name = '{name}' THEN RAISE EXCEPTION 'refused {name}' USING ERRCODE = '{errcode}'; END IF;
               RETURN NEW;
             END $$ LANGUAGE plpgsql;
-            CREATE TRIGGER refuse_poison BEFORE INSERT ON contacts_event
-              FOR EACH ROW EXECUTE FUNCTION refuse_poison();
+            CREATE TRIGGER refuse_event BEFORE INSERT ON contacts_event
+              FOR EACH ROW EXECUTE FUNCTION refuse_event();
             """
         )
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute("DROP TRIGGER refuse_poison ON contacts_event; DROP FUNCTION refuse_poison();")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER refuse_event ON contacts_event; DROP FUNCTION refuse_event();")
+
+
+@pytest.fixture
+def poison_trigger():
+    """As a value PostgreSQL cannot store would be refused."""
+    with database_refusing("poison", "data_exception"):
+        yield
+
+
+@pytest.fixture
+def busy_trigger():
+    """As PostgreSQL answers under a lock timeout."""
+    with database_refusing("busy", "lock_not_available"):
+        yield
 
 
 def test_an_item_the_database_refuses_sinks_no_other_and_every_item_gets_an_answer(api, poison_trigger):
@@ -157,26 +175,6 @@ def test_ingest_goes_on_when_redis_cannot_count(api, settings, monkeypatch):
 
     assert statuses == [202, 202, 202]
     assert Event.objects.count() == 3
-
-
-@pytest.fixture
-def busy_trigger():
-    """PostgreSQL answering as it does under a lock timeout, for one event name."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            CREATE FUNCTION refuse_busy() RETURNS trigger AS $$
-            BEGIN
-              IF NEW.name = 'busy' THEN RAISE EXCEPTION 'lock timeout' USING ERRCODE = 'lock_not_available'; END IF;
-              RETURN NEW;
-            END $$ LANGUAGE plpgsql;
-            CREATE TRIGGER refuse_busy BEFORE INSERT ON contacts_event
-              FOR EACH ROW EXECUTE FUNCTION refuse_busy();
-            """
-        )
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute("DROP TRIGGER refuse_busy ON contacts_event; DROP FUNCTION refuse_busy();")
 
 
 def test_a_busy_database_is_a_503_to_retry_not_a_refusal_of_the_clients_events(api, busy_trigger):

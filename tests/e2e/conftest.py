@@ -12,12 +12,13 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
+
+from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 SCALE = 43200  # a journey day lasts two seconds
@@ -25,16 +26,6 @@ DAY = 86400 / SCALE
 CSM_INBOX = "csm-team@example.com"
 
 pytestmark = pytest.mark.engine
-
-
-def wait_until(predicate, *, timeout: float, interval: float = 0.1, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class SmtpSink:

@@ -20,18 +20,9 @@ from operations import checks
 from operations.models import Alert
 from operations.services import ALERT_RUNS_KEY
 from tests.operations.conftest import email_log
+from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_until(predicate, *, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"gave up after {timeout:.0f}s waiting for {what}")
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -22,19 +21,10 @@ from contacts.services import api_key_create
 from journeys.models import JourneyRun
 from tests.operations.conftest import closed_port
 from tests.operations.test_metrics import samples
+from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.engine
-
-
-def wait_until(predicate, *, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"gave up after {timeout:.0f}s waiting for {what}")
 
 
 def http(method: str, url: str, body: dict | None = None, token: str = "") -> tuple[int, bytes]:
