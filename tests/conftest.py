@@ -86,3 +86,14 @@ def artifacts_dir():
     path = Path(__file__).resolve().parent.parent / "artifacts"
     path.mkdir(exist_ok=True)
     return path
+
+
+@pytest.fixture(scope="session")
+def engine():
+    """A real Hatchet engine (`bin/engine start`, idempotent); returns the script that runs it."""
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "bin" / "engine"
+    subprocess.run([str(script), "start"], check=True, timeout=600)
+    return script

@@ -62,12 +62,6 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def engine():
-    subprocess.run([str(ROOT / "bin" / "engine"), "start"], check=True, timeout=600)
-    return ROOT / "bin" / "engine"
-
-
-@pytest.fixture(scope="session")
 def smtp():
     sink = SmtpSink()
     sink.controller.start()

@@ -46,7 +46,7 @@ def test_the_redis_check_fails_when_redis_does_not_answer(settings):
 
 
 @pytest.fixture
-def engine_client_reset():
+def engine_client_reset(engine):
     reset_client()
     yield
     reset_client()
