@@ -27,5 +27,7 @@ class Command(BaseCommand):
         from journeys.runtime.worker import run_worker
 
         run_worker(
-            slots=options["slots"], durable_slots=options["durable_slots"], relay=settings.WORKER_RELAY and not options["no_relay"]
+            slots=options["slots"],
+            durable_slots=options["durable_slots"],
+            relay=settings.WORKER_RELAY and not options["no_relay"],
         )
