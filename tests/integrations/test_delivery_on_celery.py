@@ -4,19 +4,14 @@ dead-lettered after the last attempt."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 from django.db import transaction
 
 from integrations.models import Delivery, Destination
 from integrations.services import lifecycle_emit
-from tests.support import wait_until
+from tests.support import celery_process, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,47 +21,9 @@ def celery_worker(transactional_db, tmp_path):
     from hogsend.celery import app
 
     app.control.purge()  # nothing left over from an earlier run on this Redis db
-    db = django_settings.DATABASES["default"]
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": django_settings.REDIS_URL,
-        "CELERY_BROKER_URL": django_settings.REDIS_URL,
-        "INTEGRATIONS_RETRY_SCHEDULE": "1,1,1",  # four attempts, a second apart
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-        "LOG_LEVEL": "WARNING",
-    }
-    (tmp_path / "metrics").mkdir()
-    log = open(tmp_path / "celery.log", "wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "hogsend",
-            "worker",
-            "--pool",
-            "solo",
-            "--loglevel",
-            "WARNING",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
+    # four attempts, a second apart
+    with celery_process(tmp_path, INTEGRATIONS_RETRY_SCHEDULE="1,1,1") as proc:
         yield proc
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        print((tmp_path / "celery.log").read_text()[-3000:])
 
 
 def emit_committed() -> Delivery:

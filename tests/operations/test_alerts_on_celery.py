@@ -3,16 +3,11 @@ process, on this suite's database and Redis db, mailing a real SMTP server on lo
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 from django.utils import timezone
 
 from emails.models import EmailLog
@@ -20,7 +15,7 @@ from operations import checks
 from operations.models import Alert
 from operations.services import ALERT_RUNS_KEY
 from tests.operations.conftest import email_log
-from tests.support import wait_until
+from tests.support import celery_process, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,42 +45,20 @@ def smtp_sink():
 
 @pytest.fixture
 def celery_worker_and_beat(transactional_db, smtp_sink, tmp_path):
-    db = django_settings.DATABASES["default"]
     _, smtp_port = smtp_sink
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": django_settings.REDIS_URL,
-        "CELERY_BROKER_URL": django_settings.REDIS_URL,
-        "ALERTS_EVERY_SECONDS": "1",
-        "ALERT_FAILED_SENDS": "3",
-        "ALERT_EMAILS": "ops@example.com",
-        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-        "EMAIL_HOST": "127.0.0.1",
-        "EMAIL_PORT": str(smtp_port),
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-        "LOG_LEVEL": "WARNING",
-    }
-    (tmp_path / "metrics").mkdir()
-    log = open(tmp_path / "celery.log", "wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "celery", "-A", "hogsend", "worker", "-B",
-            "--pool", "solo", "--loglevel", "WARNING", "--schedule", str(tmp_path / "beat-schedule"),
-        ],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
+    with celery_process(
+        tmp_path,
+        "-B",
+        "--schedule",
+        str(tmp_path / "beat-schedule"),
+        ALERTS_EVERY_SECONDS="1",
+        ALERT_FAILED_SENDS="3",
+        ALERT_EMAILS="ops@example.com",
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=str(smtp_port),
+    ) as proc:
         yield proc
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        print((tmp_path / "celery.log").read_text()[-3000:])
 
 
 def evaluations() -> int:
