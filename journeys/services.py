@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from contacts.models import Contact, Event
@@ -289,7 +290,10 @@ def run_retry(*, run_id: UUID) -> bool:
 
 
 def runs_exit_for_event(*, event: Event) -> list[UUID]:
-    """Mark exited every live run of the event's contact whose journey lists it in `exit_on`.
+    """Mark exited every live run of the event's contact whose journey lists it in `exit_on` and
+    whose trigger occurred at or before the event (event time, a tie counts as after, as at
+    enrollment): a late event from before the trigger leaves the run alone. A run whose trigger
+    event is gone is measured from its entry.
 
     Runs inside the ingest transaction; the caller cancels the returned runs in the engine after
     commit.
@@ -301,8 +305,12 @@ def runs_exit_for_event(*, event: Event) -> list[UUID]:
         return []
     contact_lock(contact_id=event.contact_id)
     live = list(
-        JourneyRun.objects.select_for_update()
+        JourneyRun.objects.select_for_update(of=("self",))
         .filter(contact_id=event.contact_id, journey_id__in=journey_ids, status__in=JourneyRun.LIVE_STATUSES)
+        .filter(
+            Q(trigger_event__occurred_at__lte=event.occurred_at)
+            | Q(trigger_event__isnull=True, entered_at__lte=event.occurred_at)
+        )
         .values_list("pk", flat=True)
     )
     for run_id in live:

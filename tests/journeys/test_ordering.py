@@ -86,3 +86,41 @@ def test_an_exit_rule_with_conditions_only_exits_on_a_matching_event(journey_har
     )
     assert journey_harness.run("ordering-conditional-exit", "a").status == "completed"
     assert journey_harness.run("ordering-conditional-exit", "b").status == "exited"
+
+
+def test_a_week_old_purchase_arriving_after_the_run_started_does_not_end_it(journey_harness):
+    """Ingest's exit rules go by event time, as enrollment does: a late event from before the
+    trigger leaves the run alone, and its later emails still go."""
+    bo = "bo@example.com"
+    journey_harness.start("churn-prevention", user_id="bo", email=bo)
+    journey_harness.advance(hours(2))
+    late = journey_harness.emit("payment.succeeded", user_id="bo", at=timedelta(days=-7))
+
+    assert late.exited_run_ids == []
+    assert journey_harness.run("churn-prevention", "bo").status == "waiting"
+    journey_harness.advance(days(4))
+    assert len([e for e in journey_harness.emails(bo) if e.status == "sent"]) == 3
+    assert journey_harness.run("churn-prevention", "bo").status == "completed"
+
+
+def test_a_late_exit_event_stamped_at_the_trigger_moment_still_ends_the_run(journey_harness):
+    bo = "bo@example.com"
+    run = journey_harness.start("churn-prevention", user_id="bo", email=bo)
+    journey_harness.advance(hours(2))
+    tie = journey_harness.emit("payment.succeeded", user_id="bo", at=run.trigger_event.occurred_at)
+
+    assert tie.exited_run_ids == [run.id]
+    journey_harness.advance(days(4))
+    assert [e.status for e in journey_harness.emails(bo)] == ["sent"]
+    assert journey_harness.run("churn-prevention", "bo").exit_reason == "exit_on:payment.succeeded"
+
+
+def test_a_run_whose_trigger_event_is_gone_is_measured_from_its_entry(journey_harness):
+    from contacts.models import Event
+
+    run = journey_harness.start("churn-prevention", user_id="bo", email="bo@example.com")
+    Event.objects.filter(pk=run.trigger_event_id).delete()  # retention pruned it
+    journey_harness.advance(hours(2))
+
+    assert journey_harness.emit("payment.succeeded", user_id="bo", at=timedelta(days=-7)).exited_run_ids == []
+    assert journey_harness.emit("payment.succeeded", user_id="bo").exited_run_ids == [run.id]
