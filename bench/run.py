@@ -5,7 +5,8 @@ and beat, the Hatchet engine, a real SMTP server on loopback taking the mail) on
 own, and the floor (`bench.floor`) beside it on the same PostgreSQL. Load comes from vegeta, never
 from Python loops; latencies inside the product are read from the rows it writes.
 
-    python -m bench.run [--workers 1 2] [--parked 100000] [--trigger-seconds 60] [--quick]
+    python -m bench.run [--rounds 1 2 1+relay] [--phases ingest trigger parked]
+                        [--trigger-rates 50 100] [--trigger-seconds 60] [--parked 100000] [--profile]
 """
 
 from __future__ import annotations
@@ -27,12 +28,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.cpu import CpuMeter
+
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = ROOT / ".venv" / "bin"
 PG_PORT = os.environ.get("HOGSEND_PG_PORT", "54329")
 DB = os.environ.get("BENCH_DB", "hogsend_bench")
 DB_URL = f"postgres://hogsend@127.0.0.1:{PG_PORT}/{DB}"
 CONCURRENCY = 16
+ENGINE_DB = "hatchet"
+# The bench's own database connections (its samplers) carry this name and are counted nowhere.
+BENCH_APP_NAME = "hogsend-bench"
+# Components, as `bin/bench` prints them: ours first, then the engine's.
+OURS = ("worker", "relay", "web", "celery", "product database")
+ENGINE = ("engine", "engine database")
 
 
 def say(text: str) -> None:
@@ -162,8 +171,9 @@ class Sink:
 
 
 class Product:
-    def __init__(self, *, workers: int, env: dict[str, str], logs: Path) -> None:
+    def __init__(self, *, workers: int, relay_apart: bool, env: dict[str, str], logs: Path) -> None:
         self.workers = workers
+        self.relay_apart = relay_apart
         self.env = env
         self.logs = logs
         self.procs: list[tuple[str, subprocess.Popen]] = []
@@ -193,7 +203,10 @@ class Product:
             floor,
         )
         for i in range(self.workers):
-            self.spawn(f"worker{i}", [sys.executable, "manage.py", "runworker"])
+            no_relay = ["--no-relay"] if self.relay_apart else []
+            self.spawn(f"worker{i}", [sys.executable, "manage.py", "runworker", *no_relay])
+        if self.relay_apart:
+            self.spawn("relay", [sys.executable, "manage.py", "relay"])
         self.spawn(
             "celery",
             [
@@ -222,6 +235,9 @@ class Product:
             what="the journey workers",
         )
 
+    def pids(self, prefix: str) -> list[int]:
+        return [proc.pid for name, proc in self.procs if name.startswith(prefix)]
+
     def profile(self, seconds: float) -> list[tuple[str, subprocess.Popen, Path]]:
         """Sample the web processes and the first worker with py-spy for `seconds`."""
         spy = str(VENV_BIN / "py-spy")
@@ -241,8 +257,9 @@ class Product:
                     "-o",
                     str(path),
                 ]
-                if name == "web":
-                    argv.append("--subprocesses")
+                # gunicorn's workers, the SDK's listener process; only samples holding the GIL, so
+                # a thread waiting on PostgreSQL or the engine is not counted as busy.
+                argv += ["--subprocesses", "--gil"]
                 started.append(
                     (name, subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), path)
                 )
@@ -260,32 +277,76 @@ class Product:
                 proc.kill()
 
 
+def cpu_meter(product: Product) -> CpuMeter:
+    """A meter over every component of this round: the product's processes by role, the
+    engine (`bin/engine`'s pid file), and the backends of each of the two databases."""
+    import psycopg
+
+    run = ROOT / ".run"
+    engine_pid = int((run / "engine.pid").read_text().split()[0])
+    postmaster = int((run / "pg" / "postmaster.pid").read_text().split()[0])
+    sampler = psycopg.connect(f"postgres://hogsend@127.0.0.1:{PG_PORT}/postgres", autocommit=True)
+    own = sampler.info.backend_pid
+
+    def backends() -> list[tuple[int, str]]:
+        return sampler.execute(
+            "SELECT pid, datname FROM pg_stat_activity "
+            "WHERE datname IS NOT NULL AND coalesce(application_name, '') <> %s",
+            [BENCH_APP_NAME],
+        ).fetchall()
+
+    trees = {"worker": product.pids("worker"), "web": product.pids("web"), "celery": product.pids("celery")}
+    if product.relay_apart:
+        trees["relay"] = product.pids("relay")
+    trees["engine"] = [engine_pid]
+    return CpuMeter(
+        trees=trees,
+        databases={"product database": DB, "engine database": ENGINE_DB},
+        postmaster=postmaster,
+        sample_sql=backends,
+        own_pid=own,
+    )
+
+
 def _port_open(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def summarize_profile(path: Path, top: int = 12) -> str:
-    """The project's own functions that hold the most samples (inclusive), as `share% file:function`."""
+    """Where the samples went: the project's functions that hold the most (inclusive), then the
+    packages whose code was on CPU (the innermost frame's package: django, psycopg, grpc...)."""
     if not path.exists():
         return "(no profile: is py-spy allowed to attach here?)"
     inclusive: dict[str, int] = {}
+    leaves: dict[str, int] = {}
     total = 0
     for line in path.read_text().splitlines():
         stack, _, n = line.rpartition(" ")
         if not n.isdigit():
             continue
         total += int(n)
+        frames = [f for f in stack.split(";") if not f.startswith("process ")]
         seen = set()
-        for frame in stack.split(";"):
+        for frame in frames:
             if (
                 any(part in frame for part in ("contacts/", "journeys/", "emails/", "hogsend/"))
                 and frame not in seen
             ):
                 seen.add(frame)
                 inclusive[frame] = inclusive.get(frame, 0) + int(n)
+        if frames:
+            where = frames[-1].rpartition("(")[2].split("/")[0].split(".py")[0] or "?"
+            leaves[where] = leaves.get(where, 0) + int(n)
     rows = sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]
-    return "\n" + "\n".join(f"      {100 * n / max(total, 1):5.1f}% {frame}" for frame, n in rows)
+    packages = sorted(leaves.items(), key=lambda kv: -kv[1])[:8]
+    share = lambda n: f"{100 * n / max(total, 1):5.1f}%"  # noqa: E731
+    return (
+        "\n"
+        + "\n".join(f"      {share(n)} {frame}" for frame, n in rows)
+        + "\n      on CPU, by package: "
+        + ", ".join(f"{name} {share(n).strip()}" for name, n in packages)
+    )
 
 
 # --- the measurements ---------------------------------------------------------------------------
@@ -332,13 +393,33 @@ def count(query: str, params: list | None = None) -> int:
     return int(sql(query, params)[0][0])
 
 
+@dataclass(frozen=True)
+class Round:
+    """One configuration of the product: `1`, `2` (workers), `1+relay` (the relay in a process of
+    its own)."""
+
+    workers: int
+    relay_apart: bool
+
+    @classmethod
+    def parse(cls, spec: str) -> Round:
+        workers, _, extra = spec.partition("+")
+        if not workers.isdigit() or extra not in ("", "relay"):
+            raise argparse.ArgumentTypeError(f"round {spec!r}: expected N or N+relay (e.g. 1, 2, 1+relay)")
+        return cls(workers=int(workers), relay_apart=extra == "relay")
+
+    def __str__(self) -> str:
+        return f"{self.workers} worker(s), relay {'in its own process' if self.relay_apart else 'inside'}"
+
+
 class Run:
-    def __init__(self, args: argparse.Namespace, vegeta: Vegeta, workers: int, workdir: Path) -> None:
+    def __init__(self, args: argparse.Namespace, vegeta: Vegeta, round: Round, workdir: Path) -> None:
         self.args = args
         self.vegeta = vegeta
-        self.workers = workers
+        self.round = round
         self.workdir = workdir
         self.figures: list[tuple[str, str, str]] = []
+        self.cpu: dict[str, dict[str, float]] = {}
 
     def figure(self, name: str, value: str, goal: str = "") -> None:
         self.figures.append((name, value, goal))
@@ -355,15 +436,24 @@ class Run:
         auth = {"Authorization": f"Bearer {key}"}
         api = f"http://127.0.0.1:{product.port}/v1"
         floor_url = f"http://127.0.0.1:{product.floor_port}/v1/events"
-        secs = args.seconds
         tag = uuid.uuid4().hex[:6]
 
         # 0. Warm both up (each gunicorn worker imports its views on first use).
         warm = self.events("bench.noop", f"warm{tag}-", 2000)
         self.vegeta.attack(self.vegeta.targets(floor_url, warm, {}), rate=None, seconds=3)
         self.vegeta.attack(self.vegeta.targets(f"{api}/events", warm, auth), rate=None, seconds=3)
+        if "ingest" in args.phases:
+            self.ingest(api, floor_url, auth, tag)
+        if "trigger" in args.phases:
+            self.latency_floor(api, auth, tag)
+            for rate in args.trigger_rates:
+                self.trigger(product, api, auth, f"t{int(rate)}{tag}-", rate, args.trigger_seconds)
+        if "parked" in args.phases:
+            self.parked(api, auth, tag)
 
-        # 1. Single-event ingest at full speed, beside the floor, then p99 at half the maximum.
+    def ingest(self, api: str, floor_url: str, auth: dict, tag: str) -> None:
+        """Single-event ingest at full speed beside the floor, p99 at half the maximum, batches."""
+        secs = self.args.seconds
         noop = self.events("bench.noop", f"n{tag}-", 50_000)
         floor = self.vegeta.attack(self.vegeta.targets(floor_url, noop, {}), rate=None, seconds=secs)
         single = self.vegeta.attack(self.vegeta.targets(f"{api}/events", noop, auth), rate=None, seconds=secs)
@@ -389,8 +479,6 @@ class Run:
             f"{half.p50_ms:.1f} / {half.p99_ms:.1f}",
             f"goal p99 <= 50 ms; codes {half.codes}",
         )
-
-        # 2. Batches of 1,000 events, four clients.
         batches = [
             {"events": self.events("bench.noop", f"b{tag}-{j}-", 1000)} for j in range(max(40, secs * 4))
         ]
@@ -403,7 +491,8 @@ class Run:
             f"goal >= 10,000; p99 {batch.p99_ms:.0f} ms; codes {batch.codes}",
         )
 
-        # 3a. The latency floor of a journey start: a few triggering events a second.
+    def latency_floor(self, api: str, auth: dict, tag: str) -> None:
+        """The latency of a journey start with almost no load: a few triggering events a second."""
         quiet = f"q{tag}-"
         self.vegeta.attack(
             self.vegeta.targets(f"{api}/events", self.events("user.created", quiet, 100), auth),
@@ -422,13 +511,13 @@ class Run:
             "event -> first email at 5 events/s, p50 / p99, ms", f"{q50 * 1000:.0f} / {q99 * 1000:.0f}"
         )
 
-        # 3. Triggering events at a steady rate: every journey's first email, and its latency.
-        rate, seconds = args.trigger_rate, args.trigger_seconds
+    def trigger(self, product: Product, api: str, auth: dict, prefix: str, rate: float, seconds: int) -> None:
+        """Triggering events at a steady rate: every journey's first email, its latency, and the
+        CPU each component spent per journey started, from the first request until the last
+        first email left."""
         backlog: list[int] = []
-        sampling = threading.Event()
-
-        prefix = f"t{tag}-"
         unsent: list[int] = []
+        sampling = threading.Event()
 
         def sample() -> None:
             from django.db import connection
@@ -438,39 +527,65 @@ class Run:
                 unsent.append(first_email_latencies(prefix, "user.created")[1])
             connection.close()
 
+        targets = self.vegeta.targets(
+            f"{api}/events", self.events("user.created", prefix, int(rate * seconds)), auth
+        )
+        meter = cpu_meter(product)
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        profiles = product.profile(seconds) if args.profile else []
-        trig = self.vegeta.attack(
-            self.vegeta.targets(
-                f"{api}/events", self.events("user.created", f"t{tag}-", int(rate * seconds)), auth
-            ),
-            rate=rate,
-            seconds=seconds,
-        )
+        profiles = product.profile(seconds) if self.args.profile else []
+        meter.start()
+        trig = self.vegeta.attack(targets, rate=rate, seconds=seconds)
         sampling.set()
         attack_ended = time.monotonic()
         while first_email_latencies(prefix, "user.created")[1] and time.monotonic() - attack_ended < 900:
             time.sleep(1)
         drained_in = time.monotonic() - attack_ended
+        spent = meter.stop()
         for name, proc, path in profiles:
             proc.wait()
             self.figure(f"profile of {name} during the load", summarize_profile(path), "")
         lat, missing = first_email_latencies(prefix, "user.created")
         p50, p99 = percentiles(lat)
+        goal = "goal p99 <= 1000" if rate <= 50 else "goal: printed"
         self.figure(
             f"{rate:.0f} user.created/s for {seconds}s: accepted",
             f"{trig.codes.get('202', 0)}/{trig.requests}",
             f"goal all; first emails sent {len(lat)}, missing {missing}",
         )
-        self.figure(
-            "event -> first email p50 / p99, ms", f"{p50 * 1000:.0f} / {p99 * 1000:.0f}", "goal <= 100 / 1000"
+        self.figure("  event -> first email p50 / p99, ms", f"{p50 * 1000:.0f} / {p99 * 1000:.0f}", goal)
+        self.figure("  outbox pending every 5 s during the load", str(backlog), "goal: not growing")
+        self.figure("  journeys without their first email, every 5 s", str(unsent), "goal: not growing")
+        self.figure("  after the load, every first email sent within, s", f"{drained_in:.0f}", "goal <= 60")
+        starts = count(
+            "SELECT count(*) FROM journeys_journeyrun r JOIN contacts_contact c ON c.id = r.contact_id "
+            "WHERE c.user_id LIKE %s",
+            [prefix + "%"],
         )
-        self.figure("outbox pending every 5 s during the load", str(backlog), "goal: not growing")
-        self.figure("journeys without their first email, every 5 s", str(unsent), "goal: not growing")
-        self.figure("after the load, every first email sent within, s", f"{drained_in:.0f}", "")
+        self.cpu_figures(spent, starts, f"{rate:.0f}/s")
 
-        # 4. Parked runs: wake-up latency and exit-on cost with few and with many parked.
+    def cpu_figures(self, spent: dict[str, float], starts: int, label: str) -> None:
+        per = {name: 1000 * s / max(starts, 1) for name, s in spent.items()}
+        self.figure(f"  CPU ms per journey start at {label} ({starts} starts), by component", "", "")
+        for name, ms in per.items():
+            self.figure(f"    {name}", f"{ms:.2f}", "")
+        ours = sum(per.get(n, 0.0) for n in OURS)
+        engine = sum(per.get(n, 0.0) for n in ENGINE)
+        self.figure(
+            f"  ours ({' + '.join(n for n in OURS if n in per)}), ms/start",
+            f"{ours:.2f}",
+            "goal <= 10, aim 6",
+        )
+        self.figure(
+            f"  engine ({' + '.join(ENGINE)}), ms/start",
+            f"{engine:.2f}",
+            f"ours / engine {ours / max(engine, 1e-9):.2f} (goal < 1)",
+        )
+        self.cpu[label] = per
+
+    def parked(self, api: str, auth: dict, tag: str) -> None:
+        """Parked runs: wake-up latency and exit-on cost with few and with many parked."""
+        args = self.args
         wake_few = self.wake_latency(api, auth, f"w0{tag}-")
         exit_few = self.exit_cost(api, auth, f"p{tag}-", parked_before=0, target=min(1000, args.parked))
         started = time.monotonic()
@@ -595,10 +710,21 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--workers", type=int, nargs="+", default=[1, 2], help="runworker processes per round"
+        "--rounds",
+        type=Round.parse,
+        nargs="+",
+        default=[Round.parse(r) for r in ("1", "2", "1+relay")],
+        help="product configurations, each on a fresh database: N workers, or N+relay for the relay "
+        "in a process of its own (default: 1 2 1+relay)",
+    )
+    parser.add_argument(
+        "--phases",
+        nargs="+",
+        choices=("ingest", "trigger", "parked"),
+        default=["ingest", "trigger", "parked"],
     )
     parser.add_argument("--seconds", type=int, default=10, help="length of each throughput attack")
-    parser.add_argument("--trigger-rate", type=float, default=100)
+    parser.add_argument("--trigger-rates", type=float, nargs="+", default=[50, 100])
     parser.add_argument("--trigger-seconds", type=int, default=60)
     parser.add_argument("--parked", type=int, default=100_000)
     parser.add_argument("--vegeta", default=os.environ.get("VEGETA", "vegeta"))
@@ -610,9 +736,9 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="hogsend-bench-"))
     vegeta = Vegeta(args.vegeta, workdir)
     sink = Sink()
-    rounds: list[Run] = []
-    for workers in args.workers:
-        say(f"round with {workers} worker(s): fresh database {DB}")
+    runs: list[Run] = []
+    for number, round in enumerate(args.rounds):
+        say(f"round {number + 1}: {round}; fresh database {DB}")
         reset_database()
         env = {
             **os.environ,
@@ -626,9 +752,12 @@ def main() -> None:
             "INGEST_RATE_LIMIT_REQUESTS": "0",
             "INGEST_RATE_LIMIT_EVENTS": "0",
             "LOG_LEVEL": "WARNING",
-            "DEBUG": os.environ.get("DEBUG", "true"),
+            # Production settings: DEBUG would record every query in memory.
+            "DEBUG": os.environ.get("DEBUG", "false"),
         }
+        env.pop("PGAPPNAME", None)
         os.environ.update(env)
+        os.environ["PGAPPNAME"] = BENCH_APP_NAME  # this process's own connections only
         subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
         import django
 
@@ -640,11 +769,11 @@ def main() -> None:
 
         with connection.cursor() as cursor:
             cursor.execute(FLOOR_TABLE)
-        logs = workdir / f"round-{workers}"
+        logs = workdir / f"round-{number + 1}"
         logs.mkdir()
-        product = Product(workers=workers, env=env, logs=logs)
+        product = Product(workers=round.workers, relay_apart=round.relay_apart, env=env, logs=logs)
         product.start()
-        run = Run(args, vegeta, workers, workdir)
+        run = Run(args, vegeta, round, workdir)
         try:
             run.measure(product, key)
         finally:
@@ -658,16 +787,35 @@ def main() -> None:
             from django.db import connections
 
             connections.close_all()
-        rounds.append(run)
+        runs.append(run)
 
     print(f"\nHogsend bench — {os.cpu_count()} cores; logs in {workdir}\n")
-    for run in rounds:
-        print(f"## {run.workers} worker(s)")
+    for run in runs:
+        print(f"## {run.round}")
         for name, value, goal in run.figures:
-            print(f"  {name:<58} {value:<28} {goal}")
+            print(f"  {name:<62} {value:<28} {goal}")
         print()
+    compare(runs)
     sink.controller.stop()
     shutil.rmtree(workdir / "targets", ignore_errors=True)
+
+
+def compare(runs: list[Run]) -> None:
+    """The rounds side by side: CPU ms per start of each component, at each triggering rate."""
+    labels = [label for label in runs[0].cpu] if runs and runs[0].cpu else []
+    if len(runs) < 2 or not labels:
+        return
+    print("## CPU ms per journey start, round by round")
+    for label in labels:
+        names = [n for n in (*OURS, *ENGINE) if any(n in r.cpu.get(label, {}) for r in runs)]
+        print(f"  at {label}: " + " | ".join(str(r.round) for r in runs))
+        for name in names:
+            cells = [f"{r.cpu.get(label, {}).get(name, 0.0):8.2f}" for r in runs]
+            print(f"    {name:<22} " + " | ".join(cells))
+        for title, group in (("ours", OURS), ("engine", ENGINE)):
+            cells = [f"{sum(r.cpu.get(label, {}).get(n, 0.0) for n in group):8.2f}" for r in runs]
+            print(f"    {title + ' (total)':<22} " + " | ".join(cells))
+    print()
 
 
 if __name__ == "__main__":
