@@ -39,3 +39,24 @@ def test_the_python_example_runs_as_written(live_server, api_key, tmp_path):
         "plan.upgraded",
         "meeting.booked",
     }
+
+
+def test_the_javascript_example_runs_as_written(js_package, live_server, api_key, tmp_path):
+    # The reader's project: the package installed from the checkout, as `npm install <folder>` does.
+    (tmp_path / "node_modules").mkdir()
+    (tmp_path / "node_modules" / "hogsend-client").symlink_to(js_package)
+    script = tmp_path / "example.mjs"
+    script.write_text(readme_block("js", "Clients"))
+    env = {**os.environ, "HOGSEND_API_KEY": api_key, "HOGSEND_URL": live_server.url}
+
+    run = subprocess.run(
+        ["node", str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+
+    assert run.returncode == 0, run.stderr
+    assert "422" in run.stdout and "userEmail" in run.stdout
+    assert set(Event.objects.values_list("name", flat=True)) == {
+        "csm.contacted",
+        "feature.used",
+        "plan.upgraded",
+    }
