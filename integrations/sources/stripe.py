@@ -10,7 +10,8 @@ from typing import Any
 
 from integrations.sources.base import Received, StripeSignature, WebhookEvent, dig, parse_time
 
-# Stripe event type -> Hogsend event name. Anything else is verified and ignored.
+# Stripe event type -> Hogsend event name, spelled as `journeys.shipped.constants.Events` spells it
+# (the shipped journeys listen for these). Anything else is verified and ignored.
 EVENT_NAMES = {
     "invoice.payment_failed": "payment.failed",
     "invoice.paid": "payment.succeeded",
@@ -21,7 +22,7 @@ EVENT_NAMES = {
     "payment_intent.succeeded": "payment.succeeded",
     "customer.subscription.created": "subscription.created",
     "customer.subscription.updated": "subscription.updated",
-    "customer.subscription.deleted": "subscription.canceled",
+    "customer.subscription.deleted": "subscription.cancelled",
     "customer.subscription.paused": "subscription.paused",
     "customer.subscription.resumed": "subscription.resumed",
     "customer.subscription.trial_will_end": "subscription.trial_will_end",

@@ -4,17 +4,32 @@ from __future__ import annotations
 
 
 class Events:
+    """Every event name the shipped journeys and the webhook presets speak; the spellings are the
+    seed's (`subscription.cancelled`), so a provider's event stops the journeys that name it."""
+
     USER_CREATED = "user.created"
     USER_SIGNED_UP = "user.signed_up"
+    USER_UPDATED = "user.updated"
     USER_DELETED = "user.deleted"
+    USER_IDENTIFIED = "user.identified"
     USER_ACTIVATED = "user.activated"
+    SESSION_CREATED = "session.created"
+    SESSION_ENDED = "session.ended"
+    SESSION_REMOVED = "session.removed"
+    SESSION_REVOKED = "session.revoked"
     FEATURE_USED = "feature.used"
     SETUP_COMPLETED = "setup.completed"
     TRIAL_STARTED = "trial.started"
     PAYMENT_FAILED = "payment.failed"
     PAYMENT_SUCCEEDED = "payment.succeeded"
+    PAYMENT_ACTION_REQUIRED = "payment.action_required"
+    INVOICE_UPCOMING = "invoice.upcoming"
     SUBSCRIPTION_CREATED = "subscription.created"
+    SUBSCRIPTION_UPDATED = "subscription.updated"
     SUBSCRIPTION_CANCELLED = "subscription.cancelled"
+    SUBSCRIPTION_PAUSED = "subscription.paused"
+    SUBSCRIPTION_RESUMED = "subscription.resumed"
+    SUBSCRIPTION_TRIAL_WILL_END = "subscription.trial_will_end"
     CHECKOUT_ABANDONED = "checkout.abandoned"
     CHECKOUT_COMPLETED = "checkout.completed"
     CSM_ASSIGNMENT_REQUESTED = "csm.assignment_requested"

@@ -40,12 +40,12 @@ def test_stripe_invoice_payment_failed_becomes_payment_failed_for_the_subscripti
     assert response.body_json["eventIds"] == [str(event.id)]
 
 
-def test_stripe_subscription_deleted_becomes_subscription_canceled_with_the_plan(post_webhook):
+def test_stripe_subscription_deleted_becomes_subscription_cancelled_with_the_plan(post_webhook):
     body = payload("stripe_subscription_deleted")
     assert post_webhook("stripe", body, stripe_headers(body)).status_code == 200
 
     event = Event.objects.get()
-    assert (event.name, event.contact.user_id) == ("subscription.canceled", "user-42")
+    assert (event.name, event.contact.user_id) == ("subscription.cancelled", "user-42")
     assert event.properties["plan"] == "pro_monthly"
     assert event.properties["status"] == "canceled"
 
