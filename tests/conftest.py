@@ -97,3 +97,27 @@ def engine():
     script = Path(__file__).resolve().parent.parent / "bin" / "engine"
     subprocess.run([str(script), "start"], check=True, timeout=600)
     return script
+
+
+@pytest.fixture(scope="session", autouse=True)
+def collected_static(tmp_path_factory):
+    """Static files collected once per session, the way production collects them (hashed names,
+    gzip copies, a manifest), so every page a test renders resolves its assets as it will in
+    production: a template naming a file that does not exist fails here, not in front of a user."""
+    from django.core.management import call_command
+    from django.test import override_settings
+
+    root = tmp_path_factory.mktemp("static")
+    with override_settings(STATIC_ROOT=root):
+        call_command("collectstatic", interactive=False, verbosity=0)
+        yield root
+
+
+@pytest.fixture(scope="session")
+def studio_server(django_db_setup, collected_static, tmp_path_factory):
+    """The web process as `bin/run` serves it (gunicorn, DEBUG off, WhiteNoise over the collected
+    static files), on the test database: pages see what transactional tests commit."""
+    from tests.support import gunicorn_server
+
+    with gunicorn_server(tmp_path_factory.mktemp("web"), static_root=collected_static) as server:
+        yield server
