@@ -2,6 +2,9 @@
 
 The user is the Stripe object's `metadata.user_id` (set it when you create the customer or
 subscription), else the customer id (`cus_...`). The Stripe event id (`evt_...`) is the delivery id.
+Both object shapes are read: before API version 2025-03-31 and after it (an invoice's subscription
+under `parent.subscription_details`, billing periods on subscription items, no `invoice` on a
+PaymentIntent).
 """
 
 from __future__ import annotations
@@ -41,10 +44,25 @@ def _user_id(obj: dict[str, Any]) -> str:
         found = dig(obj, path)
         if found:
             return str(found)
+    # The customer stands for the user, never the object itself (a contact per checkout session or
+    # invoice would be nobody): no customer and no user id means no event.
     customer = obj.get("customer")
     if isinstance(customer, dict):
         return str(customer.get("id") or "")
-    return str(customer or obj.get("id") or "")
+    return str(customer or "")
+
+
+def _invoice_made(payment_intent: dict[str, Any]) -> bool:
+    """Whether this PaymentIntent pays an invoice (whose own `invoice.*` event already speaks).
+
+    Until API version 2025-03-31 a PaymentIntent names its `invoice` (null for a one-off). Since,
+    the field is gone and nothing on the PaymentIntent links it to an invoice (the link is an
+    InvoicePayment, seen only through the API), so only a PaymentIntent that names its user in
+    `metadata` counts as one-off; one without is taken to be an invoice's, as renewals are.
+    """
+    if "invoice" in payment_intent:
+        return bool(payment_intent["invoice"])
+    return not (dig(payment_intent, "metadata.user_id") or dig(payment_intent, "metadata.userId"))
 
 
 def _properties(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
@@ -98,7 +116,7 @@ def stripe_map(delivery: Received) -> list[WebhookEvent]:
     if name is None or not isinstance(obj, dict):
         return []
     kind = obj.get("object", "")
-    if kind == "payment_intent" and obj.get("invoice"):
+    if kind == "payment_intent" and _invoice_made(obj):
         return []
     user_id = _user_id(obj)
     if not user_id:

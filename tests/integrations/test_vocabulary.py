@@ -40,7 +40,7 @@ def _stripe_emits() -> dict[str, str]:
             "id": f"evt_{stripe_type}",
             "type": stripe_type,
             "created": 1729512000,
-            "data": {"object": {"object": kind, "id": "obj_1", "customer": "cus_1"}},
+            "data": {"object": {"object": kind, "id": "obj_1", "metadata": {"user_id": "u1"}}},
         }
         [event] = stripe.stripe_map(_delivery("stripe", body))
         emitted[f"stripe {stripe_type}"] = event.name
