@@ -121,3 +121,13 @@ def studio_server(django_db_setup, collected_static, tmp_path_factory):
 
     with gunicorn_server(tmp_path_factory.mktemp("web"), static_root=collected_static) as server:
         yield server
+
+
+@pytest.fixture
+def studio_browser(browser, studio_server, artifacts_dir):
+    """A 1400 px wide Chromium page on the production-shaped server; see tests/browser.py."""
+    from tests.browser import StudioBrowser
+
+    studio = StudioBrowser(browser, studio_server, artifacts_dir)
+    yield studio
+    studio.close()

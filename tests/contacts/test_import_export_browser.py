@@ -1,4 +1,5 @@
-"""A real headless Chromium uploads a contacts file and watches the import's progress bar finish."""
+"""A real headless Chromium uploads a contacts file and watches the import's progress bar finish, on
+the Studio as `bin/run` serves it."""
 
 from __future__ import annotations
 
@@ -14,18 +15,15 @@ CSV = "user_id,email,plan\nu1,ada@example.com,pro\nu2,not-an-email,free\nu3,cy@e
 
 
 def test_an_operator_uploads_contacts_and_the_page_follows_the_job_to_its_report(
-    live_server, page, artifacts_dir, django_user_model, settings, tmp_path
+    studio_browser, django_user_model, tmp_path
 ):
-    settings.HOGSEND_IMPORT_DIR = tmp_path / "imports"
+    # The web process and this test share the default import directory (.run/imports).
     django_user_model.objects.create_superuser("operator", "op@example.com", "correct horse")
     upload = tmp_path / "contacts.csv"
     upload.write_text(CSV)
 
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "operator")
-    page.fill("#id_password", "correct horse")
-    page.click("input[type=submit]")
-    page.goto(f"{live_server.url}{reverse('admin:contacts_contact_changelist')}")
+    studio_browser.login()
+    page = studio_browser.visit(reverse("admin:contacts_contact_changelist"), shot="studio-contacts.png")
     page.click("#contacts-import")
     page.set_input_files("#id_file", str(upload))
     page.click("#contacts-import-form input[type=submit]")
@@ -44,5 +42,5 @@ def test_an_operator_uploads_contacts_and_the_page_follows_the_job_to_its_report
     assert "2 created" in page.locator("#import-report").inner_text()
     assert page.locator("#import-errors tbody tr").count() == 1
     assert "not a valid email address" in page.locator("#import-errors").inner_text()
-    page.screenshot(path=str(artifacts_dir / "studio-contacts-import.png"), full_page=True)
+    studio_browser.check(shot="studio-contacts-import.png")
     assert set(Contact.objects.values_list("user_id", flat=True)) == {"u1", "u3"}

@@ -1,4 +1,5 @@
-"""A real headless Chromium draws the Operations page's charts (inline SVG, no script)."""
+"""A real headless Chromium draws the Operations page's charts (inline SVG, no script), served as
+`bin/run` serves the Studio."""
 
 from __future__ import annotations
 
@@ -13,9 +14,7 @@ from tests.operations.conftest import contact, email_log, journey_run
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_the_operations_page_draws_three_charts_and_marks_a_bad_day(
-    live_server, page, artifacts_dir, django_user_model
-):
+def test_the_operations_page_draws_three_charts_and_marks_a_bad_day(studio_browser, django_user_model):
     django_user_model.objects.create_superuser("operator", "op@example.com", "correct horse")
     rng = random.Random(12)
     now = timezone.now()
@@ -32,11 +31,8 @@ def test_the_operations_page_draws_three_charts_and_marks_a_bad_day(
     for _ in range(6):
         journey_run(contact(), status="completed", ended_ago=timedelta(days=rng.randint(0, 10)))
 
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "operator")
-    page.fill("#id_password", "correct horse")
-    page.click("input[type=submit]")
-    page.goto(f"{live_server.url}/admin/studio/operations/?days=30")
+    studio_browser.login()
+    page = studio_browser.visit("/admin/studio/operations/?days=30", shot="studio-operations.png")
 
     assert page.locator("svg.ops-chart").count() == 3
     for chart in page.locator("svg.ops-chart").all():
@@ -44,4 +40,3 @@ def test_the_operations_page_draws_three_charts_and_marks_a_bad_day(
         assert box and box["width"] > 500 and box["height"] > 100
     # The complaint spike is a red dot over the dashed 0.3% line.
     assert page.locator('#ops-rates circle[fill="#c62828"]').count() >= 1
-    page.screenshot(path=str(artifacts_dir / "studio-operations.png"), full_page=True)

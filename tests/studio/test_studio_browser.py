@@ -1,10 +1,14 @@
-"""A real headless Chromium logs in through the admin form and visits the main Studio pages."""
+"""A real headless Chromium logs in through the admin form and visits every Studio page, served as
+`bin/run` serves them (gunicorn, DEBUG off, WhiteNoise over collected static files)."""
 
 from __future__ import annotations
 
 import pytest
+from django.contrib import admin
 from django.urls import reverse
 
+from contacts.models import AuditEntry, Event, Suppression
+from contacts.services import api_key_create
 from emails.models import EmailLog
 from journeys.testing import JourneyHarness
 from tests.studio.conftest import make_studio_data
@@ -12,33 +16,39 @@ from tests.studio.conftest import make_studio_data
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_an_operator_walks_through_studio(live_server, page, artifacts_dir, django_user_model):
+@pytest.fixture
+def operator(django_user_model):
+    return django_user_model.objects.create_superuser("operator", "op@example.com", "correct horse")
+
+
+@pytest.fixture
+def seeded(operator):
     # The harness freezes the clock; leave it before the browser gets a session cookie.
     with JourneyHarness() as harness:
         data = make_studio_data(harness)
-    django_user_model.objects.create_superuser("operator", "op@example.com", "correct horse")
-    email = EmailLog.objects.filter(to_email="ada@example.com").first()
+    Suppression.objects.create(email="gone@example.com", reason="bounce", note="mailbox full")
+    api_key_create(name="ci", scopes=["ingest"])
+    AuditEntry.objects.create(
+        actor=operator, actor_label="operator", action="journey.disable", target_type="journey",
+        target_id="activation-welcome",
+    )  # fmt: skip
+    return data
 
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "operator")
-    page.fill("#id_password", "correct horse")
-    page.click("input[type=submit]")
-    page.wait_for_selector("#content-main")
+
+def test_an_operator_walks_through_studio(studio_browser, seeded):
+    studio = studio_browser
+    data = seeded
+    studio.login()
+    page = studio.page
     assert page.locator("a", has_text="Journeys").first.is_visible()
-    page.screenshot(path=str(artifacts_dir / "studio-index.png"), full_page=True)
 
-    def visit(url: str, shot: str, selector: str) -> None:
-        page.goto(f"{live_server.url}{url}")
-        page.wait_for_selector(selector)
-        page.screenshot(path=str(artifacts_dir / shot), full_page=True)
-
-    visit(reverse("admin:studio_journeys"), "studio-journeys.png", "#studio-journeys")
+    studio.visit(reverse("admin:studio_journeys"), shot="studio-journeys.png", selector="#studio-journeys")
     assert page.locator("#studio-journeys tbody tr").count() == 4
 
-    visit(
+    studio.visit(
         reverse("admin:studio_journey", args=["activation-welcome"]),
-        "studio-journey-funnel.png",
-        "svg.studio-funnel",
+        shot="studio-journey.png",
+        selector="svg.studio-funnel",
     )
     assert page.locator("svg.studio-funnel rect").count() >= 2
     assert "post-welcome" in page.locator("svg.studio-funnel").inner_html()
@@ -50,23 +60,76 @@ def test_an_operator_walks_through_studio(live_server, page, artifacts_dir, djan
     page.click("input[value='Re-enable this journey']")
     page.wait_for_selector("#journey-state")
     assert page.locator("#journey-state").inner_text() == "enabled"
+    studio.check(shot="studio-journey-reenabled.png")
 
-    visit(reverse("admin:journeys_journeyrun_changelist"), "studio-runs.png", "#result_list")
+    studio.visit(
+        reverse("admin:journeys_journeyrun_changelist"), shot="studio-runs.png", selector="#result_list"
+    )
     assert page.locator("#result_list tbody tr").count() == 4
-
-    visit(
+    studio.visit(
         reverse("admin:journeys_journeyrun_change", args=[data["waiting"].pk]),
-        "studio-run-timeline.png",
-        "#run-timeline",
+        shot="studio-run-waiting.png",
+        selector="#run-timeline",
     )
     assert "await-csm" in page.locator("#run-timeline").inner_text()
-
-    visit(reverse("admin:contacts_contact_change", args=[data["ada"].pk]), "studio-contact.png", "#consent")
-    assert "ada@example.com" in page.locator("#contact-email").inner_text()
-
-    visit(reverse("admin:emails_emaillog_changelist"), "studio-email-log.png", "#result_list")
-    visit(
-        reverse("admin:emails_emaillog_change", args=[email.pk]), "studio-email-preview.png", "#email-preview"
+    studio.visit(
+        reverse("admin:journeys_journeyrun_change", args=[data["failed"].pk]),
+        shot="studio-run-failed.png",
     )
-    frame = page.frame_locator("#email-preview")
-    assert "Welcome" in frame.locator("body").inner_text()
+
+    studio.visit(
+        reverse("admin:contacts_contact_change", args=[data["ada"].pk]),
+        shot="studio-contact.png",
+        selector="#consent",
+    )
+    assert "ada@example.com" in page.locator("#contact-email").inner_text()
+    studio.visit(reverse("admin:contacts_contact_import"), shot="studio-contacts-import-form.png")
+
+    email = EmailLog.objects.filter(to_email="ada@example.com").first()
+    studio.visit(
+        reverse("admin:emails_emaillog_changelist"), shot="studio-email-log.png", selector="#result_list"
+    )
+    studio.visit(
+        reverse("admin:emails_emaillog_change", args=[email.pk]),
+        shot="studio-email.png",
+        selector="#email-preview",
+    )
+    assert "Welcome" in page.frame_locator("#email-preview").locator("body").inner_text()
+
+    studio.visit(reverse("admin:studio_templates"), shot="studio-templates.png")
+    studio.visit(
+        reverse("admin:studio_template", args=["activation/welcome"]),
+        shot="studio-template.png",
+        selector="#email-preview",
+    )
+    studio.visit(reverse("admin:studio_operations"), shot="studio-operations-empty.png")
+    studio.visit(reverse("admin:integrations_webhook_sources"), shot="studio-webhook-sources.png")
+    event = Event.objects.order_by("-occurred_at").first()
+    studio.visit(reverse("admin:contacts_event_change", args=[event.pk]), shot="studio-event.png")
+
+
+def test_every_model_page_of_the_studio_loads_styled(studio_browser, seeded):
+    """Every changelist and add page the Studio registers, and the first object's change page."""
+    studio = studio_browser
+    studio.login()
+    for model, model_admin in admin.site._registry.items():
+        meta = model._meta
+        name = f"studio-{meta.app_label}-{meta.model_name}"
+        studio.visit(reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist"), shot=f"{name}-list.png")
+        if model_admin.has_add_permission(_request_for(studio)):
+            studio.visit(reverse(f"admin:{meta.app_label}_{meta.model_name}_add"), shot=f"{name}-add.png")
+        first = model.objects.order_by("pk").first()
+        if first is not None:
+            studio.visit(
+                reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[first.pk]),
+                shot=f"{name}-change.png",
+            )
+
+
+def _request_for(studio):
+    from django.contrib.auth import get_user_model
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/admin/")
+    request.user = get_user_model().objects.get(username="operator")
+    return request
