@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 
 from contacts.models import Contact
+from emails.answers import EMAIL_ID_CONTEXT_KEY
 from emails.backends import IDEMPOTENCY_ATTR
 from emails.models import EmailLog
 from emails.render import email_render
@@ -35,15 +36,14 @@ def email_message_build(*, log: EmailLog, contact: Contact | None) -> BuiltEmail
     from contacts.preferences import preference_center_url, unsubscribe_url
     from emails.tracking import html_links_track
 
-    context: dict[str, str] = {}
+    # Semantic links ({% answer_link %}) name the email they are in.
+    context: dict[str, str] = {EMAIL_ID_CONTEXT_KEY: str(log.id)}
     headers = {"X-Hogsend-Email-Id": str(log.id)}
     consent_prefixes: tuple[str, ...] = ()
     if contact is not None:
         # Consent links go to the contact the mail is about; operator mail has none.
-        context = {
-            "preferences_url": preference_center_url(contact=contact),
-            "unsubscribe_url": unsubscribe_url(contact=contact),
-        }
+        context["preferences_url"] = preference_center_url(contact=contact)
+        context["unsubscribe_url"] = unsubscribe_url(contact=contact)
         headers["List-Unsubscribe"] = f"<{context['unsubscribe_url']}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         consent_prefixes = (context["preferences_url"], context["unsubscribe_url"])

@@ -14,6 +14,22 @@ class UnknownTemplate(LookupError):
 
 
 @dataclass(frozen=True)
+class Question:
+    """A question an email asks with semantic links (see emails/answers.py).
+
+    `choices` are (key, label) pairs; a link or the hosted page answers with a key. Without
+    choices the hosted page takes free text only.
+    """
+
+    key: str
+    prompt: str
+    choices: tuple[tuple[str, str], ...] = ()
+
+    def label(self, answer: str) -> str:
+        return dict(self.choices).get(answer, answer)
+
+
+@dataclass(frozen=True)
 class EmailTemplate:
     key: str
     subject: str
@@ -21,6 +37,10 @@ class EmailTemplate:
     required_props: tuple[str, ...] = ()
     example_props: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    questions: tuple[Question, ...] = ()
+
+    def question(self, key: str) -> Question | None:
+        return next((q for q in self.questions if q.key == key), None)
 
 
 _templates: dict[str, EmailTemplate] = {}

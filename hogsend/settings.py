@@ -173,8 +173,13 @@ EMAIL_RETRY_FIRST_DELAY_SECONDS = env.int("EMAIL_RETRY_FIRST_DELAY_SECONDS", def
 EMAIL_TRACKING_BOT_WINDOW_SECONDS = env.float("EMAIL_TRACKING_BOT_WINDOW_SECONDS", default=2.0)
 # How long a preference-center / unsubscribe link in an email keeps working.
 PREFERENCE_LINK_MAX_AGE_DAYS = env.int("PREFERENCE_LINK_MAX_AGE_DAYS", default=365)
-# The CSM team inbox: operator mail, never a contact.
+# How long a semantic link or hosted-answer link in an email keeps working.
+ANSWER_LINK_MAX_AGE_DAYS = env.int("ANSWER_LINK_MAX_AGE_DAYS", default=90)
+# The operator inboxes the shipped recipes page: operator mail, never a contact.
 CSM_ALERT_EMAIL = env("CSM_ALERT_EMAIL", default="csm@example.com")
+APPROVAL_ALERT_EMAIL = env("APPROVAL_ALERT_EMAIL", default="approvals@example.com")
+SUPPORT_ALERT_EMAIL = env("SUPPORT_ALERT_EMAIL", default="support@example.com")
+LEAD_ALERT_EMAIL = env("LEAD_ALERT_EMAIL", default="sales@example.com")
 
 # --- journeys ------------------------------------------------------------------------------
 # "*" runs every shipped journey; otherwise a comma list of journey ids.

@@ -35,6 +35,18 @@ class Events:
     CSM_ASSIGNMENT_REQUESTED = "csm.assignment_requested"
     CSM_CONTACTED = "csm.contacted"
     MEETING_BOOKED = "meeting.booked"
+    # Human approval gate
+    OFFER_PROPOSED = "offer.proposed"
+    APPROVAL_REQUESTED = "approval.requested"
+    APPROVAL_GRANTED = "approval.granted"
+    # Support follow-up
+    TICKET_RESOLVED = "ticket.resolved"
+    TICKET_REOPENED = "ticket.reopened"
+    SUPPORT_REOPEN_REQUESTED = "support.reopen_requested"
+    EMAIL_ANSWERED = "email.answered"  # a semantic link or hosted answer (emails/answers.py)
+    # Lead alerts
+    LEAD_CAPTURED = "lead.captured"
+    LEAD_CONTEXT = "lead.context"
 
 
 class Templates:
@@ -46,3 +58,16 @@ class Templates:
     ONBOARDING_CONCIERGE_INTRO = "onboarding/concierge-intro"
     ONBOARDING_ENTERPRISE_WELCOME = "onboarding/enterprise-welcome"
     TRANSACTIONAL_CSM_ALERT = "transactional/csm-alert"
+    OFFER_APPROVED = "offer/approved"
+    OFFER_STANDARD = "offer/standard"
+    TRANSACTIONAL_APPROVAL_ALERT = "transactional/approval-alert"
+    SUPPORT_DID_IT_FIX = "support/did-it-fix"
+    SUPPORT_REOPENED = "support/reopened"
+    TRANSACTIONAL_SUPPORT_REOPEN_ALERT = "transactional/support-reopen-alert"
+    TRANSACTIONAL_LEAD_ALERT = "transactional/lead-alert"
+
+
+class Questions:
+    """Questions the shipped emails ask with semantic links (`{% answer_link %}`)."""
+
+    FIXED = "fixed"

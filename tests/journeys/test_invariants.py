@@ -24,6 +24,8 @@ AWAITED = {
     "churn-prevention": [],
     "conversion-abandoned-checkout": [],
     "concierge-onboarding": [Events.CSM_CONTACTED],
+    "approval-gate": [Events.APPROVAL_GRANTED],
+    "support-follow-up": [Events.EMAIL_ANSWERED],
 }
 BUDGET = settings(
     max_examples=30,
