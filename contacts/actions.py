@@ -13,6 +13,7 @@ from uuid import UUID
 
 from django.db import transaction
 
+from contacts.consent import ConsentVia, Kind, consent_record_for_address
 from contacts.models import Contact, Suppression
 from contacts.services import audit_record, contact_erase, contact_resubscribe, contact_unsubscribe
 
@@ -45,7 +46,7 @@ def contact_erase_by_operator(*, actor: Any, contact: Contact) -> ContactErased:
     _require_not_erased(contact)
     old_user_id = contact.user_id
     with transaction.atomic():
-        exited = contact_erase(contact=contact)
+        exited = contact_erase(contact=contact, via=ConsentVia.operator(actor))
         _audit_contact(
             actor,
             contact,
@@ -61,7 +62,7 @@ def contact_erase_by_operator(*, actor: Any, contact: Contact) -> ContactErased:
 def contact_unsubscribe_by_operator(*, actor: Any, contact: Contact) -> Contact:
     _require_not_erased(contact)
     with transaction.atomic():
-        contact = contact_unsubscribe(contact=contact)
+        contact = contact_unsubscribe(contact=contact, via=ConsentVia.operator(actor))
         _audit_contact(actor, contact, "contact.unsubscribe")
     return contact
 
@@ -69,7 +70,7 @@ def contact_unsubscribe_by_operator(*, actor: Any, contact: Contact) -> Contact:
 def contact_resubscribe_by_operator(*, actor: Any, contact: Contact) -> Contact:
     _require_not_erased(contact)
     with transaction.atomic():
-        contact = contact_resubscribe(contact=contact)
+        contact = contact_resubscribe(contact=contact, via=ConsentVia.operator(actor))
         _audit_contact(actor, contact, "contact.resubscribe")
     return contact
 
@@ -91,7 +92,9 @@ def suppression_add_by_operator(
     address = email_address_check(email)
     with transaction.atomic():
         before = Suppression.objects.filter(email__iexact=address).values_list("reason", flat=True).first()
-        suppression = suppression_create(email=address, reason=reason, note=note[:500])
+        suppression = suppression_create(
+            email=address, reason=reason, note=note[:500], via=ConsentVia.operator(actor, note=note[:500])
+        )
         if before == suppression.reason:
             return suppression
         if contact is not None:
@@ -116,9 +119,22 @@ def suppression_change_by_operator(
     if reason not in Suppression.Reason.values:
         raise ContactActionError(f"reason must be one of {', '.join(Suppression.Reason.values)}")
     with transaction.atomic():
-        before = suppression.reason
+        # From the row, not the instance: the admin form has already written its values onto it.
+        before = (
+            Suppression.objects.select_for_update()
+            .filter(pk=suppression.pk)
+            .values_list("reason", flat=True)
+            .first()
+        )
         Suppression.objects.filter(pk=suppression.pk).update(reason=reason, note=note)
         suppression.reason, suppression.note = reason, note
+        if before != reason:
+            consent_record_for_address(
+                email=suppression.email,
+                kind=Kind.SUPPRESSED,
+                via=ConsentVia.operator(actor),
+                detail={"reason": reason, "previous_reason": before},
+            )
         audit_record(
             actor=actor,
             action="suppression.change",
@@ -137,7 +153,7 @@ def suppression_remove_by_operator(*, actor: Any, email: str, contact: Contact |
         reasons = list(
             Suppression.objects.filter(email__iexact=email.strip()).values_list("reason", flat=True)
         )
-        removed = suppression_remove(email=email) if email else 0
+        removed = suppression_remove(email=email, via=ConsentVia.operator(actor)) if email else 0
         if contact is not None:
             _audit_contact(actor, contact, "contact.unsuppress", email=email, removed=removed)
         elif removed:

@@ -25,6 +25,7 @@ from contacts.actions import (
     suppression_change_by_operator,
     suppression_remove_by_operator,
 )
+from contacts.consent import consent_history
 from contacts.models import ApiKey, AuditEntry, Contact, Event, Suppression
 from contacts.services import IngestError, api_key_create, api_key_revoke, audit_record
 from emails.services import EmailError
@@ -104,6 +105,11 @@ class ContactAdmin(StudioModelAdmin):
             ),
             path("export/", wrap(studio.contacts_export_view), name="contacts_contact_export"),
             path(
+                "<uuid:contact_id>/data-export/",
+                wrap(studio.contact_data_export_view),
+                name="contacts_contact_data_export",
+            ),
+            path(
                 "<uuid:contact_id>/studio/<str:action>/",
                 self.admin_site.admin_view(self.action_view),
                 name="contacts_contact_studio_action",
@@ -131,6 +137,7 @@ class ContactAdmin(StudioModelAdmin):
             "contact": contact,
             "properties": json.dumps(contact.properties, indent=2, sort_keys=True, default=str),
             "suppression": suppression,
+            "consent_changes": consent_history(contact=contact, limit=PAGE_ROWS),
             "events": list(contact.events.order_by("-occurred_at")[:PAGE_ROWS]),
             "runs": list(JourneyRun.objects.filter(contact=contact).order_by("-entered_at")[:PAGE_ROWS]),
             "emails": list(EmailLog.objects.filter(contact=contact).order_by("-created_at")[:PAGE_ROWS]),

@@ -18,7 +18,7 @@ from contacts.actions import (
     suppression_remove_by_operator,
 )
 from contacts.auth import admin_auth
-from contacts.exports import contacts_export
+from contacts.exports import contact_data_export, contacts_export
 from contacts.models import Suppression
 from contacts.schemas import CleanText, Identifier
 from contacts.selectors import contact_get
@@ -72,6 +72,17 @@ def contacts_export_view(request: HttpRequest, format: Literal["csv", "jsonl"] =
     response = StreamingHttpResponse(contacts_export(fmt=format), content_type=CONTENT_TYPES[format])
     response["Content-Disposition"] = f'attachment; filename="contacts.{format}"'
     return response
+
+
+@router.get("/contacts/{key}/export", response=dict[str, Any])
+def contact_data_export_view(request: HttpRequest, key: str):
+    """One contact's data for an access request: the contact and its consent state, its consent
+    ledger (each change: when, what, source, IP and user agent where known, the link's SHA-256) and
+    its events."""
+    contact = contact_get(key=key)
+    if contact is None:
+        raise HttpError(404, f"no contact with id or userId {key!r}")
+    return contact_data_export(contact=contact)
 
 
 @router.post("/contacts/{key}/erase", response=ErasedOut)

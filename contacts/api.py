@@ -44,6 +44,7 @@ def _draft(payload: EventIn, *, idempotency_key: str | None = None) -> services.
         contact_properties=payload.contactProperties,
         occurred_at=payload.timestamp,
         idempotency_key=payload.idempotencyKey or idempotency_key,
+        double_opt_in=payload.doubleOptIn,
     )
 
 
@@ -150,6 +151,8 @@ def _contact_out(contact: Contact) -> dict:
         "properties": contact.properties,
         "subscribed": contact.is_subscribed,
         "categoryOptOuts": contact.category_opt_outs,
+        "confirmationRequired": contact.confirmation_required,
+        "confirmedAt": contact.confirmed_at,
         "createdAt": contact.created_at,
         "updatedAt": contact.updated_at,
     }
@@ -159,7 +162,10 @@ def _contact_out(contact: Contact) -> dict:
 def contact_put(request: HttpRequest, payload: ContactIn):
     """Create or update a contact by `userId`; properties merge into what is there."""
     contact, created = services.contact_upsert(
-        user_id=payload.userId, email=payload.email, properties=payload.properties
+        user_id=payload.userId,
+        email=payload.email,
+        properties=payload.properties,
+        double_opt_in=payload.doubleOptIn,
     )
     return (201 if created else 200), _contact_out(contact)
 

@@ -111,3 +111,40 @@ def contacts_export(*, fmt: str) -> Iterator[str]:
     if fmt == "jsonl":
         return contacts_export_jsonl()
     raise ValueError(f"format must be csv or jsonl, not {fmt!r}")
+
+
+# --- one contact's data, for an access request ----------------------------------------------------
+
+
+def contact_data_export(*, contact: Contact, events_limit: int = 10_000) -> dict[str, Any]:
+    """Everything the contacts app holds about one person, as JSON: the contact with its consent
+    state, its consent ledger (how and when each consent change happened) and its events."""
+    from contacts.consent import consent_change_out, consent_history
+
+    events = contact.events.order_by("-occurred_at").values("name", "occurred_at", "source", "properties")
+    return {
+        "contact": {
+            "id": str(contact.pk),
+            "userId": contact.user_id,
+            "email": contact.email,
+            "properties": contact.properties,
+            "subscribed": contact.is_subscribed,
+            "unsubscribedAt": contact.unsubscribed_at.isoformat() if contact.unsubscribed_at else None,
+            "categoryOptOuts": sorted(contact.category_opt_outs),
+            "categoryOptIns": sorted(contact.category_opt_ins),
+            "confirmationRequired": contact.confirmation_required,
+            "confirmedAt": contact.confirmed_at.isoformat() if contact.confirmed_at else None,
+            "createdAt": contact.created_at.isoformat(),
+            "erasedAt": contact.erased_at.isoformat() if contact.erased_at else None,
+        },
+        "consentLedger": [consent_change_out(row) for row in consent_history(contact=contact)],
+        "events": [
+            {
+                "name": e["name"],
+                "occurredAt": e["occurred_at"].isoformat(),
+                "source": e["source"],
+                "properties": e["properties"],
+            }
+            for e in events[:events_limit]
+        ],
+    }

@@ -322,33 +322,55 @@ WHERE s.unsubscribe IS FALSE AND c.unsubscribed_at IS NOT NULL
 # opt-ins and resubscribes are never applied. The WHERE skips rows that would change nothing, so
 # a re-run writes nothing and updated_at stays put.
 _UPSERT = f"""
-INSERT INTO contacts_contact AS c
-    (id, user_id, email, properties, unsubscribed_at, category_opt_outs, category_opt_ins,
-     created_at, updated_at)
-SELECT gen_random_uuid(), user_id, email, properties::jsonb,
-       CASE WHEN unsubscribe THEN coalesce(unsubscribed_at, now()) END,
-       opt_outs, opt_ins, now(), now()
-FROM (SELECT DISTINCT ON (user_id) * FROM {_STAGE} ORDER BY user_id, row_no DESC) s
-ON CONFLICT (user_id) DO UPDATE SET
-    email = CASE WHEN EXCLUDED.email <> '' THEN EXCLUDED.email ELSE c.email END,
-    properties = c.properties || EXCLUDED.properties,
-    unsubscribed_at = coalesce(c.unsubscribed_at, EXCLUDED.unsubscribed_at),
-    category_opt_outs = c.category_opt_outs
-        || ARRAY(SELECT x FROM unnest(EXCLUDED.category_opt_outs) x WHERE x <> ALL(c.category_opt_outs)),
-    category_opt_ins = ARRAY(SELECT x FROM unnest(c.category_opt_ins) x
-                             WHERE x <> ALL(EXCLUDED.category_opt_outs)),
-    updated_at = now()
-WHERE c.erased_at IS NULL AND (
-    (EXCLUDED.email <> '' AND EXCLUDED.email <> c.email)
-    OR (c.properties || EXCLUDED.properties) <> c.properties
-    OR (c.unsubscribed_at IS NULL AND EXCLUDED.unsubscribed_at IS NOT NULL)
-    OR NOT (c.category_opt_outs @> EXCLUDED.category_opt_outs)
-    OR (c.category_opt_ins && EXCLUDED.category_opt_outs))
-RETURNING (xmax = 0)
+WITH staged AS (SELECT DISTINCT ON (user_id) * FROM {_STAGE} ORDER BY user_id, row_no DESC),
+-- Every part of one statement reads the same snapshot: `before` is the consent the upsert replaces.
+before AS (
+    SELECT c.id, c.unsubscribed_at, c.category_opt_outs, c.category_opt_ins
+    FROM contacts_contact c JOIN staged s ON s.user_id = c.user_id
+), upserted AS (
+    INSERT INTO contacts_contact AS c
+        (id, user_id, email, properties, unsubscribed_at, category_opt_outs, category_opt_ins,
+         created_at, updated_at)
+    SELECT gen_random_uuid(), user_id, email, properties::jsonb,
+           CASE WHEN unsubscribe THEN coalesce(unsubscribed_at, now()) END,
+           opt_outs, opt_ins, now(), now()
+    FROM staged
+    ON CONFLICT (user_id) DO UPDATE SET
+        email = CASE WHEN EXCLUDED.email <> '' THEN EXCLUDED.email ELSE c.email END,
+        properties = c.properties || EXCLUDED.properties,
+        unsubscribed_at = coalesce(c.unsubscribed_at, EXCLUDED.unsubscribed_at),
+        category_opt_outs = c.category_opt_outs
+            || ARRAY(SELECT x FROM unnest(EXCLUDED.category_opt_outs) x WHERE x <> ALL(c.category_opt_outs)),
+        category_opt_ins = ARRAY(SELECT x FROM unnest(c.category_opt_ins) x
+                                 WHERE x <> ALL(EXCLUDED.category_opt_outs)),
+        updated_at = now()
+    WHERE c.erased_at IS NULL AND (
+        (EXCLUDED.email <> '' AND EXCLUDED.email <> c.email)
+        OR (c.properties || EXCLUDED.properties) <> c.properties
+        OR (c.unsubscribed_at IS NULL AND EXCLUDED.unsubscribed_at IS NOT NULL)
+        OR NOT (c.category_opt_outs @> EXCLUDED.category_opt_outs)
+        OR (c.category_opt_ins && EXCLUDED.category_opt_outs))
+    RETURNING c.id, c.email, c.unsubscribed_at, c.category_opt_outs, c.category_opt_ins, (xmax = 0) AS inserted
+), ledger AS (
+    -- The consent ledger: a row for each contact whose consent this import set or changed.
+    INSERT INTO contacts_consentchange
+        (contact_id, email, kind, category, source, actor, user_agent, token_sha256, detail, occurred_at)
+    SELECT u.id, lower(u.email), 'imported', '', 'import', '', '', '',
+           jsonb_build_object('file', %s::text, 'subscribed', u.unsubscribed_at IS NULL,
+                              'category_opt_outs', to_jsonb(u.category_opt_outs),
+                              'category_opt_ins', to_jsonb(u.category_opt_ins)),
+           now()
+    FROM upserted u LEFT JOIN before b ON b.id = u.id
+    WHERE u.inserted
+       OR b.unsubscribed_at IS DISTINCT FROM u.unsubscribed_at
+       OR b.category_opt_outs IS DISTINCT FROM u.category_opt_outs
+       OR b.category_opt_ins IS DISTINCT FROM u.category_opt_ins
+)
+SELECT inserted FROM upserted
 """
 
 
-def _write_chunk(rows: list[_Row], report: ImportReport) -> None:
+def _write_chunk(rows: list[_Row], report: ImportReport, *, filename: str = "") -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_CREATE_STAGE)
         columns = "row_no, user_id, email, properties, unsubscribe, unsubscribed_at, opt_outs, opt_ins"
@@ -368,7 +390,7 @@ def _write_chunk(rows: list[_Row], report: ImportReport) -> None:
                 )
         cursor.execute(_KEPT_UNSUBSCRIBED)
         report.kept_unsubscribed += cursor.fetchone()[0]
-        cursor.execute(_UPSERT)
+        cursor.execute(_UPSERT, [filename])
         outcomes = [inserted for (inserted,) in cursor.fetchall()]
     distinct = len({r.user_id for r in rows})
     created = sum(outcomes)
@@ -415,7 +437,7 @@ def contacts_import(
                 else:
                     pending.append(checked)
                 if len(pending) >= chunk_size:
-                    _write_chunk(pending, report)
+                    _write_chunk(pending, report, filename=path.name)
                     pending = []
                     if progress:
                         progress(report.rows, total)
@@ -426,7 +448,7 @@ def contacts_import(
             f"{done} rows before it were imported; re-running the fixed file is safe"
         ) from None
     if pending:
-        _write_chunk(pending, report)
+        _write_chunk(pending, report, filename=path.name)
     report.seconds = time.monotonic() - started
     if progress:
         progress(report.rows, max(total, report.rows))

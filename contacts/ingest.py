@@ -50,6 +50,8 @@ class EventDraft:
     contact_properties: dict[str, Any] = field(default_factory=dict)
     occurred_at: datetime | None = None
     idempotency_key: str | None = None
+    # A contact this event creates must confirm by email first; None: CONTACTS_DOUBLE_OPT_IN.
+    double_opt_in: bool | None = None
 
 
 @dataclass
@@ -71,6 +73,7 @@ def event_ingest(
     idempotency_key: str | None = None,
     source: str = Event.Source.API,
     dispatch: bool = True,
+    double_opt_in: bool | None = None,
 ) -> IngestResult:
     """Accept one event; a known idempotency key returns the first result and stores nothing.
 
@@ -84,6 +87,7 @@ def event_ingest(
         contact_properties=contact_properties or {},
         occurred_at=occurred_at,
         idempotency_key=idempotency_key or None,
+        double_opt_in=double_opt_in,
     )
     outcome = events_ingest(drafts=[draft], source=source, dispatch=dispatch)[0]
     if isinstance(outcome, IngestError):
@@ -207,11 +211,13 @@ def _refused(error: DatabaseError) -> IngestError:
 
 _CONTACTS_UPSERT = """
 WITH incoming AS (
-    SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[]) AS t(id, user_id, email, properties)
+    SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::boolean[])
+        AS t(id, user_id, email, properties, confirm)
 ), upserted AS (
     INSERT INTO contacts_contact AS c
-        (id, user_id, email, properties, category_opt_outs, category_opt_ins, created_at, updated_at)
-    SELECT id, user_id, email, properties::jsonb, '{}', '{}', %s, %s FROM incoming ORDER BY user_id
+        (id, user_id, email, properties, category_opt_outs, category_opt_ins, confirmation_required,
+         created_at, updated_at)
+    SELECT id, user_id, email, properties::jsonb, '{}', '{}', confirm, %s, %s FROM incoming ORDER BY user_id
     ON CONFLICT (user_id) DO UPDATE SET
         email = CASE WHEN EXCLUDED.email <> '' THEN EXCLUDED.email ELSE c.email END,
         properties = c.properties || EXCLUDED.properties,
@@ -219,11 +225,11 @@ WITH incoming AS (
     -- Only a real change writes the row: repeat events for a known user stay read-only.
     WHERE (EXCLUDED.email <> '' AND EXCLUDED.email <> c.email)
        OR (c.properties || EXCLUDED.properties) IS DISTINCT FROM c.properties
-    RETURNING c.*
+    RETURNING c.*, (xmax = 0) AS inserted
 )
 SELECT * FROM upserted
 UNION ALL
-SELECT c.* FROM contacts_contact c JOIN incoming i ON i.user_id = c.user_id
+SELECT c.*, false FROM contacts_contact c JOIN incoming i ON i.user_id = c.user_id
 WHERE NOT EXISTS (SELECT 1 FROM upserted u WHERE u.user_id = c.user_id)
 """
 
@@ -245,7 +251,8 @@ def _json(value: dict[str, Any]) -> str:
 
 def _store(drafts: Sequence[EventDraft], *, source: str, dispatch: bool) -> list[IngestResult | IngestError]:
     now = timezone.now()
-    contacts = _contacts_upsert(drafts, now=now)
+    contacts, created = _contacts_upsert(drafts, now=now)
+    _confirmations_request([c for c in created if c.confirmation_required and c.email], source=source)
     from integrations.lifecycle import contacts_upserted_emit  # contact.created/updated, rows only
 
     contacts_upserted_emit(contacts=contacts.values(), now=now)
@@ -301,17 +308,26 @@ def _store(drafts: Sequence[EventDraft], *, source: str, dispatch: bool) -> list
     return results
 
 
-def _contacts_upsert(drafts: Sequence[EventDraft], *, now: datetime) -> dict[str, Contact]:
-    """One row per user id; several events of one user merge their contact fields in order."""
+def _contacts_upsert(
+    drafts: Sequence[EventDraft], *, now: datetime
+) -> tuple[dict[str, Contact], list[Contact]]:
+    """One row per user id; several events of one user merge their contact fields in order.
+    Returns the contacts by user id, and those this call created."""
+    from django.conf import settings
+
     merged: dict[str, tuple[str, dict[str, Any]]] = {}
+    confirm: dict[str, bool] = {}
     for d in drafts:
         email, props = merged.get(d.user_id, ("", {}))
         merged[d.user_id] = (d.email or email, {**props, **d.contact_properties})
+        wants = settings.CONTACTS_DOUBLE_OPT_IN if d.double_opt_in is None else d.double_opt_in
+        confirm[d.user_id] = confirm.get(d.user_id, False) or wants
     contacts: dict[str, Contact] = {}
+    created: list[Contact] = []
     for _ in range(3):
         wanted = {u: v for u, v in merged.items() if u not in contacts}
         if not wanted:
-            return contacts
+            return contacts, created
         with connection.cursor() as cursor:
             cursor.execute(
                 _CONTACTS_UPSERT,
@@ -320,6 +336,7 @@ def _contacts_upsert(drafts: Sequence[EventDraft], *, now: datetime) -> dict[str
                     list(wanted),
                     [email for email, _ in wanted.values()],
                     [_json(props) for _, props in wanted.values()],
+                    [confirm[u] for u in wanted],
                     now,
                     now,
                 ],
@@ -327,16 +344,42 @@ def _contacts_upsert(drafts: Sequence[EventDraft], *, now: datetime) -> dict[str
             columns = [c.name for c in cursor.description]
             for row in cursor.fetchall():
                 fields = dict(zip(columns, row, strict=True))
+                inserted = fields.pop("inserted")
                 # Django's psycopg setup leaves jsonb undecoded (JSONField decodes it); so do we.
                 if isinstance(fields["properties"], str):
                     fields["properties"] = json.loads(fields["properties"])
                 contact = Contact(**fields)
                 contact._state.adding = False
                 contacts[contact.user_id] = contact
+                if inserted:
+                    created.append(contact)
         # A user id first stored by a concurrent transaction after this statement began is not in
         # its snapshot: the next round, with a new snapshot, reads it.
     missing = set(merged) - set(contacts)
     raise DatabaseError(f"could not upsert contacts {sorted(missing)[:3]}")
+
+
+def _confirmations_request(contacts: list[Contact], *, source: str) -> None:
+    """Double opt-in for contacts this call created: a ledger row each, and after commit the
+    confirmation email (through the installed mailer, handed to a worker: nothing slow here)."""
+    if not contacts:
+        return
+    from contacts.confirmation import confirmations_send_after_commit
+    from contacts.models import ConsentChange
+
+    rows = ConsentChange.objects.bulk_create(
+        [
+            ConsentChange(
+                contact=c,
+                email=c.email.strip().lower(),
+                kind=ConsentChange.Kind.CONFIRMATION_REQUESTED,
+                source=ConsentChange.Source.API,
+                detail={"via": f"ingest:{source}"},
+            )
+            for c in contacts
+        ]
+    )
+    confirmations_send_after_commit(request_ids=[r.pk for r in rows])
 
 
 def _apply_exit_rules(stored: list[Event], results: list) -> None:

@@ -5,6 +5,8 @@ import uuid
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
+from django.utils import timezone
 
 
 class Contact(models.Model):
@@ -19,6 +21,11 @@ class Contact(models.Model):
     category_opt_outs = ArrayField(models.CharField(max_length=64), default=list, blank=True)
     # Categories that are off by default and that the contact chose to receive.
     category_opt_ins = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    # Double opt-in: a contact who must confirm gets nothing but the confirmation email until
+    # `confirmed_at` is set (the emails app's consent check enforces it for every send).
+    # db_default: the set-based ingest and import statements insert rows without naming it.
+    confirmation_required = models.BooleanField(default=False, db_default=False)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
     # Erasure keeps the row (aggregate counts stay right) but drops personal data.
     erased_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -34,6 +41,10 @@ class Contact(models.Model):
     @property
     def is_subscribed(self) -> bool:
         return self.unsubscribed_at is None
+
+    @property
+    def awaiting_confirmation(self) -> bool:
+        return self.confirmation_required and self.confirmed_at is None
 
 
 class Suppression(models.Model):
@@ -179,3 +190,71 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor_label or 'system'} {self.action} {self.target_type}:{self.target_id}"
+
+
+class ConsentChange(models.Model):
+    """One row of the consent ledger: a change of a contact's consent, written in the transaction
+    that made it. Append-only; erasure blanks its personal fields but keeps the row."""
+
+    class Kind(models.TextChoices):
+        CONFIRMATION_REQUESTED = "confirmation_requested", "Asked to confirm (double opt-in)"
+        CONFIRMED = "confirmed", "Confirmed the subscription"
+        SUBSCRIBED = "subscribed", "Subscribed (single opt-in form)"
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+        RESUBSCRIBED = "resubscribed", "Resubscribed"
+        CATEGORY_OPTED_OUT = "category_opted_out", "Opted out of a category"
+        CATEGORY_OPTED_IN = "category_opted_in", "Opted in to a category"
+        SUPPRESSED = "suppressed", "Address suppressed"
+        UNSUPPRESSED = "unsuppressed", "Address suppression lifted"
+        IMPORTED = "imported", "Consent set by an import"
+        ERASED = "erased", "Personal data erased"
+
+    class Source(models.TextChoices):
+        SIGNUP_FORM = "signup_form", "Signup form"
+        CONFIRMATION_LINK = "confirmation_link", "Confirmation link"
+        PREFERENCE_CENTER = "preference_center", "Preference center"
+        UNSUBSCRIBE_PAGE = "unsubscribe_page", "Unsubscribe page"
+        ONE_CLICK = "one_click", "One-click unsubscribe (RFC 8058)"
+        STUDIO = "studio", "Studio (an operator)"
+        ADMIN_API = "admin_api", "Admin API"
+        API = "api", "Events & contacts API"
+        IMPORT = "import", "Contacts import"
+        BOUNCE = "bounce", "Hard bounces reported by the provider"
+        COMPLAINT = "complaint", "Spam complaint reported by the provider"
+        SYSTEM = "system", "Hogsend"
+
+    id = models.BigAutoField(primary_key=True)
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, null=True, blank=True, related_name="consent_changes"
+    )
+    # The address the change was about (suppressions are by address, and may predate any contact).
+    email = models.EmailField(max_length=320, blank=True)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    category = models.CharField(max_length=64, blank=True)
+    source = models.CharField(max_length=32, choices=Source.choices)
+    # Who acted, when an operator did (a Studio user or an admin-API key's label).
+    actor = models.CharField(max_length=150, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    # SHA-256 of the signed link that made the change: it identifies the link without the ledger
+    # becoming a store of working links.
+    token_sha256 = models.CharField(max_length=64, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    # db_default: the set-based import writes its rows in SQL.
+    occurred_at = models.DateTimeField(default=timezone.now, db_default=Now())
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(fields=["contact", "-occurred_at"], name="consent_contact_time_idx"),
+            models.Index(fields=["email"], name="consent_email_idx"),
+            # The confirmation sweep reads recent requests only.
+            models.Index(
+                fields=["occurred_at"],
+                name="consent_confirm_requests_idx",
+                condition=Q(kind="confirmation_requested"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} via {self.source} @ {self.occurred_at:%Y-%m-%d %H:%M}"

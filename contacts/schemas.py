@@ -124,6 +124,11 @@ class EventIn(BaseModel):
         "2000-01-01T00:00:00Z and one day from now; now if absent",
     )
     idempotencyKey: Identifier | None = Field(default=None, min_length=1, max_length=255)
+    doubleOptIn: bool | None = Field(
+        default=None,
+        description="If this event creates the contact, it must confirm by email (a confirmation is "
+        "sent to userEmail) before anything else is sent to it; default: CONTACTS_DOUBLE_OPT_IN",
+    )
 
     @property
     def address(self) -> str | None:
@@ -163,6 +168,11 @@ class ContactIn(Schema):
     userId: Identifier = Field(min_length=1, max_length=255)
     email: EmailAddress | None = None
     properties: Properties = Field(default_factory=dict)
+    doubleOptIn: bool | None = Field(
+        default=None,
+        description="If this call creates the contact, it must confirm by email before anything "
+        "else is sent to it; default: CONTACTS_DOUBLE_OPT_IN",
+    )
 
 
 class ContactOut(Schema):
@@ -172,6 +182,8 @@ class ContactOut(Schema):
     properties: dict[str, Any]
     subscribed: bool
     categoryOptOuts: list[str]
+    confirmationRequired: bool = False
+    confirmedAt: datetime | None = None
     createdAt: datetime
     updatedAt: datetime
 

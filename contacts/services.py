@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from contacts.consent import SYSTEM, ConsentVia, Kind, consent_record
 from contacts.ingest import (  # noqa: F401  (the ingest pipeline's public names live on here too)
     EventDraft,
     IdempotencyConflict,
@@ -25,19 +26,34 @@ from contacts.models import ApiKey, Contact, Event
 
 
 def contact_upsert(
-    *, user_id: str, email: str | None = None, properties: dict[str, Any] | None = None
+    *,
+    user_id: str,
+    email: str | None = None,
+    properties: dict[str, Any] | None = None,
+    double_opt_in: bool | None = None,
 ) -> tuple[Contact, bool]:
-    """Create the contact or merge into it: new properties win, absent ones are kept."""
+    """Create the contact or merge into it: new properties win, absent ones are kept. A contact
+    this creates with double opt-in (or CONTACTS_DOUBLE_OPT_IN) is sent a confirmation email and
+    nothing else until it confirms."""
+    from django.conf import settings
+
+    from contacts.confirmation import confirmation_request
+    from contacts.consent import Source
+
     if not user_id:
         raise IngestError("userId is required")
+    confirm = settings.CONTACTS_DOUBLE_OPT_IN if double_opt_in is None else double_opt_in
     with transaction.atomic():
         contact, created = Contact.objects.get_or_create(
-            user_id=user_id, defaults={"email": email or "", "properties": properties or {}}
+            user_id=user_id,
+            defaults={"email": email or "", "properties": properties or {}, "confirmation_required": confirm},
         )
         from integrations.lifecycle import contact_emit  # lifecycle events for destinations
 
         if created:
             contact_emit(type="contact.created", contact_id=contact.pk)
+            if confirm and contact.email:
+                confirmation_request(contact=contact, via=ConsentVia(source=Source.API))
             return contact, True
         contact = Contact.objects.select_for_update().get(pk=contact.pk)
         changed = []
@@ -55,24 +71,33 @@ def contact_upsert(
         return contact, False
 
 
-def contact_unsubscribe(*, contact: Contact) -> Contact:
-    if contact.unsubscribed_at is None:
-        contact.unsubscribed_at = timezone.now()
-        contact.save(update_fields=["unsubscribed_at", "updated_at"])
-        from integrations.lifecycle import contact_emit
+def contact_unsubscribe(*, contact: Contact, via: ConsentVia = SYSTEM) -> Contact:
+    """Unsubscribe from everything but transactional mail; the ledger records how. Idempotent."""
+    with transaction.atomic():
+        locked = Contact.objects.select_for_update().get(pk=contact.pk)
+        if locked.unsubscribed_at is None:
+            locked.unsubscribed_at = timezone.now()
+            locked.save(update_fields=["unsubscribed_at", "updated_at"])
+            consent_record(contact=locked, kind=Kind.UNSUBSCRIBED, via=via)
+            from integrations.lifecycle import contact_emit
 
-        contact_emit(type="contact.unsubscribed", contact_id=contact.pk)
-    return contact
+            contact_emit(type="contact.unsubscribed", contact_id=locked.pk)
+    contact.unsubscribed_at = locked.unsubscribed_at
+    return locked
 
 
-def contact_resubscribe(*, contact: Contact) -> Contact:
-    if contact.unsubscribed_at is not None:
-        contact.unsubscribed_at = None
-        contact.save(update_fields=["unsubscribed_at", "updated_at"])
-        from integrations.lifecycle import contact_emit
+def contact_resubscribe(*, contact: Contact, via: ConsentVia = SYSTEM) -> Contact:
+    with transaction.atomic():
+        locked = Contact.objects.select_for_update().get(pk=contact.pk)
+        if locked.unsubscribed_at is not None:
+            locked.unsubscribed_at = None
+            locked.save(update_fields=["unsubscribed_at", "updated_at"])
+            consent_record(contact=locked, kind=Kind.RESUBSCRIBED, via=via)
+            from integrations.lifecycle import contact_emit
 
-        contact_emit(type="contact.resubscribed", contact_id=contact.pk)
-    return contact
+            contact_emit(type="contact.resubscribed", contact_id=locked.pk)
+    contact.unsubscribed_at = locked.unsubscribed_at
+    return locked
 
 
 # --- API keys --------------------------------------------------------------------------------
@@ -142,12 +167,14 @@ def audit_record(
     )
 
 
-def contact_erase(*, contact: Contact) -> list[UUID]:
+def contact_erase(*, contact: Contact, via: ConsentVia = SYSTEM) -> list[UUID]:
     """Remove a contact's personal data but keep its rows, so aggregate counts stay right.
 
     1. Lock the contact; blank its email, empty its properties, give it an `erased-<uuid>` user id,
        unsubscribe it and stamp `erased_at`.
-    2. Empty its events' and runs' properties; scrub its email logs' address and props.
+    2. Empty its events' and runs' properties; scrub its email logs' address and props, and its
+       consent ledger's address, IP and user agent (the rows stay: when and how consent changed),
+       then add the ledger row for the erasure.
     3. Mark its live runs exited (`contact_erased`) and return their ids for the engine cancel.
     """
     from emails.models import EmailLog
@@ -165,6 +192,8 @@ def contact_erase(*, contact: Contact) -> list[UUID]:
         contact.erased_at = now
         contact.save()
         Event.objects.filter(contact=contact).update(properties={})
+        contact.consent_changes.update(email="", ip_address=None, user_agent="")
+        consent_record(contact=contact, kind=Kind.ERASED, via=via, email="")
         JourneyRun.objects.filter(contact=contact).update(properties={})
         logs = EmailLog.objects.filter(contact=contact)
         if old_email:
@@ -186,7 +215,9 @@ def contact_erase(*, contact: Contact) -> list[UUID]:
 # --- consent: the preference center and operators change it through these ----------------------
 
 
-def contact_category_set(*, contact: Contact, category: str, subscribed: bool) -> Contact:
+def contact_category_set(
+    *, contact: Contact, category: str, subscribed: bool, via: ConsentVia = SYSTEM
+) -> Contact:
     """Turn one category on or off for a contact. Default-on categories record an opt-out,
     default-off ones an opt-in; the other list is cleared so a choice is never contradicted."""
     from emails.categories import category_get
@@ -205,10 +236,14 @@ def contact_category_set(*, contact: Contact, category: str, subscribed: bool) -
         if opt_outs != contact.category_opt_outs or opt_ins != contact.category_opt_ins:
             contact.category_opt_outs, contact.category_opt_ins = opt_outs, opt_ins
             contact.save(update_fields=["category_opt_outs", "category_opt_ins", "updated_at"])
+            kind = Kind.CATEGORY_OPTED_IN if subscribed else Kind.CATEGORY_OPTED_OUT
+            consent_record(contact=contact, kind=kind, via=via, category=category)
     return contact
 
 
-def contact_preferences_save(*, contact: Contact, subscribed: Iterable[str]) -> Contact:
+def contact_preferences_save(
+    *, contact: Contact, subscribed: Iterable[str], via: ConsentVia = SYSTEM
+) -> Contact:
     """Save the preference center form: every manageable category in `subscribed` is on, the rest off."""
     from emails.categories import manageable_categories
 
@@ -216,6 +251,6 @@ def contact_preferences_save(*, contact: Contact, subscribed: Iterable[str]) -> 
     with transaction.atomic():
         for category in manageable_categories():
             contact = contact_category_set(
-                contact=contact, category=category.id, subscribed=category.id in wanted
+                contact=contact, category=category.id, subscribed=category.id in wanted, via=via
             )
     return contact

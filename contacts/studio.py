@@ -6,13 +6,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from contacts.exports import contacts_export
+from contacts.exports import contact_data_export, contacts_export
 from contacts.import_jobs import contacts_import_start, import_progress
 from contacts.imports import ImportFileError
+from contacts.models import Contact
 
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 
@@ -77,4 +78,15 @@ def contacts_export_view(request: HttpRequest) -> HttpResponse:
         return HttpResponse("format must be csv or jsonl", status=400, content_type="text/plain")
     response = StreamingHttpResponse(contacts_export(fmt=fmt), content_type=CONTENT_TYPES[fmt])
     response["Content-Disposition"] = f'attachment; filename="contacts.{fmt}"'
+    return response
+
+
+@require_GET
+def contact_data_export_view(request: HttpRequest, contact_id: str) -> HttpResponse:
+    """One contact's data with its consent ledger, for an access request (a JSON download)."""
+    _require(request, "contacts.view_contact")
+    contact = get_object_or_404(Contact, pk=contact_id)
+    response = JsonResponse(contact_data_export(contact=contact), json_dumps_params={"indent": 2})
+    response["Content-Disposition"] = f'attachment; filename="contact-{contact.pk}.json"'
+    response["Cache-Control"] = "no-store"
     return response

@@ -13,6 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from contacts import services
+from contacts.consent import ConsentVia, Source
 from contacts.models import Contact
 from contacts.preferences import PreferenceLinkError, contact_category_choices, preference_token_read
 
@@ -54,14 +55,17 @@ def _consent_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
 def preference_center(request: HttpRequest, token: str, contact: Contact) -> HttpResponse:
     if request.method == "POST":
         action = request.POST.get("action", "save")
+        via = ConsentVia.from_request(request, source=Source.PREFERENCE_CENTER, token=token)
         if action == "unsubscribe_all":
-            services.contact_unsubscribe(contact=contact)
+            services.contact_unsubscribe(contact=contact, via=via)
             done = "unsubscribed"
         elif action == "resubscribe":
-            services.contact_resubscribe(contact=contact)
+            services.contact_resubscribe(contact=contact, via=via)
             done = "resubscribed"
         else:
-            services.contact_preferences_save(contact=contact, subscribed=request.POST.getlist("categories"))
+            services.contact_preferences_save(
+                contact=contact, subscribed=request.POST.getlist("categories"), via=via
+            )
             done = "saved"
         return HttpResponseRedirect(f"{request.path}?done={done}")
     context: dict[str, Any] = {
@@ -78,6 +82,11 @@ def preference_center(request: HttpRequest, token: str, contact: Contact) -> Htt
 def unsubscribe(request: HttpRequest, token: str, contact: Contact) -> HttpResponse:
     """POST (one-click, RFC 8058, or the button on the page) unsubscribes; GET only asks."""
     if request.method == "POST":
-        services.contact_unsubscribe(contact=contact)
+        # A mail client's RFC 8058 POST carries this body; the page's own button does not.
+        one_click = request.POST.get("List-Unsubscribe") == "One-Click"
+        source = Source.ONE_CLICK if one_click else Source.UNSUBSCRIBE_PAGE
+        services.contact_unsubscribe(
+            contact=contact, via=ConsentVia.from_request(request, source=source, token=token)
+        )
         return render(request, "preferences/unsubscribed.html", {"token": token, "contact": contact})
     return render(request, "preferences/unsubscribe_confirm.html", {"token": token, "contact": contact})

@@ -9,4 +9,9 @@ class EmailsConfig(AppConfig):
 
     def ready(self) -> None:
         # Connects the anymail tracking signal (bounces, complaints, deliveries) to the email log.
+        # Double opt-in: the contacts app asks for confirmation emails through this seam.
+        from contacts.confirmation import install_confirmation_mailer
         from emails import webhooks  # noqa: F401
+        from emails.confirmation import EmailConfirmationMailer
+
+        install_confirmation_mailer(EmailConfirmationMailer())

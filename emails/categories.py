@@ -12,6 +12,8 @@ from typing import Any
 
 TRANSACTIONAL = "transactional"
 JOURNEY = "journey"
+# The double opt-in confirmation: the one email a contact who has not confirmed may get.
+CONFIRMATION = "confirmation"
 
 
 class UnknownCategory(LookupError):
@@ -69,6 +71,12 @@ for _category in (
         "Account and service messages",
         "Receipts, security notices and messages from our team. Always sent.",
         default_opt_in=True,
+        user_manageable=False,
+    ),
+    Category(
+        CONFIRMATION,
+        "Subscription confirmation",
+        "The email asking you to confirm a signup. Sent only when you sign up.",
         user_manageable=False,
     ),
     Category(

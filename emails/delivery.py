@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from contacts.models import Contact, Suppression
 from emails.backends import error_is_transient
-from emails.categories import category_allows
+from emails.categories import CONFIRMATION, category_allows
 from emails.message import email_message_build
 from emails.models import EmailLog
 from emails.render import EmailError, email_address_check
@@ -43,6 +43,12 @@ def consent_block(*, to: str, contact: Contact | None, category: str) -> str | N
         return suppression
     contacts = [contact] if contact is not None else list(Contact.objects.filter(email__iexact=to))
     for person in contacts:
+        if category == CONFIRMATION:
+            # The one email double opt-in allows before confirming, also to someone signing up
+            # again after an unsubscribe; the send pipeline lets only the confirmation template use it.
+            continue
+        if person.awaiting_confirmation:
+            return "unconfirmed"
         if person.unsubscribed_at is not None:
             return "unsubscribed"
         if not category_allows(contact=person, category_id=category):

@@ -16,6 +16,7 @@ from django.core.mail import EmailMultiAlternatives
 from contacts.models import Contact
 from emails.answers import EMAIL_ID_CONTEXT_KEY
 from emails.backends import IDEMPOTENCY_ATTR
+from emails.categories import CONFIRMATION
 from emails.models import EmailLog
 from emails.render import email_render
 
@@ -47,6 +48,12 @@ def email_message_build(*, log: EmailLog, contact: Contact | None) -> BuiltEmail
         headers["List-Unsubscribe"] = f"<{context['unsubscribe_url']}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         consent_prefixes = (context["preferences_url"], context["unsubscribe_url"])
+    if log.category == CONFIRMATION and "confirmation_id" in log.props:
+        # The link is signed at send time, so the log never holds a working confirmation link.
+        from contacts.confirmation import confirmation_url
+
+        context["confirm_url"] = confirmation_url(request_id=int(log.props["confirmation_id"]))
+        consent_prefixes = (*consent_prefixes, context["confirm_url"])
     rendered = email_render(template=log.template, props=log.props, subject=log.subject, context=context)
     tracked = html_links_track(html_body=rendered.html, email_id=log.id, skip_prefixes=consent_prefixes)
     message_id = make_msgid(idstring=log.id.hex[:12], domain=_message_domain())

@@ -62,3 +62,22 @@ def get_template(key: str) -> EmailTemplate:
 
 def all_templates() -> list[EmailTemplate]:
     return sorted(_templates.values(), key=lambda t: t.key)
+
+
+# The double opt-in confirmation (templates/emails/contacts/confirm/): the only template sent with
+# the `confirmation` category, which is the only mail a contact awaiting confirmation may get.
+CONFIRMATION_TEMPLATE = "contacts/confirm"
+register_template(
+    EmailTemplate(
+        key=CONFIRMATION_TEMPLATE,
+        subject="Please confirm your subscription",
+        category="confirmation",
+        required_props=("confirmation_id",),
+        example_props={
+            "confirmation_id": 0,
+            "confirm_url": "https://example.com/forms/confirm/TOKEN/",
+            "form_title": "Our newsletter",
+        },
+        description="Double opt-in: the link to the page where the person confirms.",
+    )
+)

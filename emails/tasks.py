@@ -21,3 +21,22 @@ def email_deliver_task(self, email_id: str) -> str:
     """Retry a transiently failed send (timeout, 429, 5xx). The last attempt records `failed`."""
     log = email_deliver(email_id=email_id, final_attempt=self.request.retries >= self.max_retries)
     return log.status
+
+
+@shared_task(name="emails.confirmation_send", acks_late=True, ignore_result=True)
+def confirmation_send_task(request_id: int) -> None:
+    """Send one double opt-in confirmation (its idempotency key makes a repeat a no-op)."""
+    from emails.confirmation import confirmation_send
+
+    confirmation_send(request_id=request_id)
+
+
+@shared_task(name="emails.confirmations_sweep", ignore_result=True)
+def confirmations_sweep_task() -> int:
+    """Send confirmations whose hand-off was lost (a broker that was down, a crash after commit)."""
+    from emails.confirmation import confirmation_send, confirmations_unsent
+
+    unsent = confirmations_unsent()
+    for request_id in unsent:
+        confirmation_send(request_id=request_id)
+    return len(unsent)

@@ -119,6 +119,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "operations.alerts_evaluate",
         "schedule": env.float("ALERTS_EVERY_SECONDS", default=60.0),
     },
+    # Double opt-in confirmations whose hand-off to Celery was lost (emails/tasks.py).
+    "emails-confirmations-sweep": {"task": "emails.confirmations_sweep", "schedule": 60.0},
     "operations-retention": {
         "task": "operations.retention_run",
         "schedule": env.float("RETENTION_EVERY_SECONDS", default=6 * 3600.0),
@@ -175,6 +177,18 @@ EMAIL_TRACKING_BOT_WINDOW_SECONDS = env.float("EMAIL_TRACKING_BOT_WINDOW_SECONDS
 PREFERENCE_LINK_MAX_AGE_DAYS = env.int("PREFERENCE_LINK_MAX_AGE_DAYS", default=365)
 # How long a semantic link or hosted-answer link in an email keeps working.
 ANSWER_LINK_MAX_AGE_DAYS = env.int("ANSWER_LINK_MAX_AGE_DAYS", default=90)
+# --- signup forms, double opt-in and the consent ledger ---------------------------------------
+# Modules that define hosted signup forms (contacts.signup.define_signup_form).
+HOGSEND_SIGNUP_FORM_MODULES = env.list("HOGSEND_SIGNUP_FORM_MODULES", default=["contacts.signup_forms"])
+# How long a double opt-in confirmation link works.
+CONFIRMATION_LINK_MAX_AGE_HOURS = env.int("CONFIRMATION_LINK_MAX_AGE_HOURS", default=72)
+# Contacts the API creates must confirm by email first (doubleOptIn per call overrides it).
+CONTACTS_DOUBLE_OPT_IN = env.bool("CONTACTS_DOUBLE_OPT_IN", default=False)
+# Bots: form submissions per IP address and hour; at most one confirmation email per address
+# this often; how long a rendered form may wait before it is submitted.
+SIGNUP_RATE_LIMIT_PER_HOUR = env.int("SIGNUP_RATE_LIMIT_PER_HOUR", default=20)
+SIGNUP_CONFIRMATION_RESEND_MINUTES = env.int("SIGNUP_CONFIRMATION_RESEND_MINUTES", default=10)
+SIGNUP_FORM_TOKEN_MAX_AGE_HOURS = env.int("SIGNUP_FORM_TOKEN_MAX_AGE_HOURS", default=24)
 # The operator inboxes the shipped recipes page: operator mail, never a contact.
 CSM_ALERT_EMAIL = env("CSM_ALERT_EMAIL", default="csm@example.com")
 APPROVAL_ALERT_EMAIL = env("APPROVAL_ALERT_EMAIL", default="approvals@example.com")

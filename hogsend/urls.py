@@ -12,6 +12,7 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),  # Prometheus (METRICS_TOKEN or loopback)
     path("admin/", admin.site.urls),
     path("", include("contacts.urls")),  # preference center, one-click unsubscribe
+    path("", include("contacts.signup_urls")),  # hosted signup forms, double opt-in confirmation
     path("e/", include("emails.urls")),  # open pixel, click redirects
     # Only EMAIL_PROVIDER's tracking webhook answers, and only with its verification secret set.
     path(

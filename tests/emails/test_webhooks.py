@@ -274,3 +274,18 @@ def test_a_postmark_spam_complaint_suppresses_at_once(client):
     assert Suppression.objects.get(email="spam@example.com").reason == Suppression.Reason.COMPLAINT
     log.refresh_from_db()
     assert log.status == Status.COMPLAINED
+
+
+def test_provider_bounces_and_complaints_are_in_the_consent_ledger(client):
+    from contacts.models import ConsentChange, Contact
+
+    gone = Contact.objects.create(user_id="gone", email="gone@example.com")
+    angry = Contact.objects.create(user_id="angry", email="angry@example.com")
+    for _ in range(3):
+        post_resend(client, resend_bounce(sent_log(to="gone@example.com")))
+    post_resend(client, resend_event("email.complained", sent_log(to="angry@example.com")))
+
+    [bounce] = ConsentChange.objects.filter(contact=gone)
+    assert (bounce.kind, bounce.source, bounce.detail["reason"]) == ("suppressed", "bounce", "bounce")
+    [complaint] = ConsentChange.objects.filter(contact=angry)
+    assert (complaint.kind, complaint.source) == ("suppressed", "complaint")
