@@ -24,6 +24,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SCALE = 43200  # a journey day lasts two seconds
 DAY = 86400 / SCALE
 CSM_INBOX = "csm-team@example.com"
+APPROVAL_INBOX = "approvals-team@example.com"
+SUPPORT_INBOX = "support-team@example.com"
+SALES_INBOX = "sales-team@example.com"
 
 pytestmark = pytest.mark.engine
 
@@ -90,6 +93,7 @@ class WorkerProcess:
         )
 
     def mark(self) -> None:
+        self.log.parent.mkdir(exist_ok=True)
         with open(self.log, "ab") as f:
             f.write(b"\n== start\n")
 
@@ -124,6 +128,9 @@ def e2e_env(engine, smtp, django_db_setup, django_db_blocker):
         "EMAIL_HOST": "127.0.0.1",
         "EMAIL_PORT": str(smtp.port),
         "CSM_ALERT_EMAIL": CSM_INBOX,
+        "APPROVAL_ALERT_EMAIL": APPROVAL_INBOX,
+        "SUPPORT_ALERT_EMAIL": SUPPORT_INBOX,
+        "LEAD_ALERT_EMAIL": SALES_INBOX,
         "DB_CONN_MAX_AGE": "0",
         "LOG_LEVEL": "WARNING",
     }
