@@ -20,7 +20,7 @@ from uuid import UUID
 from asgiref.sync import sync_to_async
 from django.utils.dateparse import parse_datetime
 
-from journeys import selectors, services
+from journeys import selectors, services, steps
 from journeys.conditions import Condition, WhereSpec, parse_where
 from journeys.definition import Journey
 from journeys.durations import Duration, journey_time
@@ -202,8 +202,17 @@ class JourneyContext:
     """`ctx` inside a journey. Create one per execution of the run function."""
 
     def __init__(
-        self, *, journey: Journey, run_id: UUID, contact_id: UUID, user: JourneyUser, backend: DurableBackend
+        self,
+        *,
+        journey: Journey,
+        run_id: UUID,
+        contact_id: UUID,
+        user: JourneyUser,
+        backend: DurableBackend,
+        recorded: dict[int, RunStep] | None = None,
     ) -> None:
+        """`recorded` is the run's step log when the caller knows it (`{}` for a run enrollment just
+        created); otherwise it is read once, at the first position."""
         self.journey = journey
         self.run_id = run_id
         self.contact_id = contact_id
@@ -212,6 +221,7 @@ class JourneyContext:
         self.guard = _Guard(self)
         self.history = _History(self)
         self._seq = 0
+        self._recorded = recorded
 
     # --- the step log -------------------------------------------------------------------------
 
@@ -229,30 +239,33 @@ class JourneyContext:
     ) -> dict[str, Any]:
         """Return the recorded result at the next position, or compute, record and return it.
 
-        A new position is only computed while the run is live, so nothing a journey does can
-        follow an exit.
+        Nothing a journey does can follow an exit: a step is only recorded while the run is live
+        (the record refuses an ended run), a send refuses it under the run's lock, and a trigger,
+        whose ingest no record can take back, reads the run's status first.
         """
-        seq, status, recorded = await self._position(kind)
+        seq, recorded = await self._position(kind)
         if recorded is not None:
             return recorded.result
-        self._require_live(status)
+        if kind == Kind.TRIGGER:
+            self._require_live(await self.backend.db(steps.run_status, run_id=self.run_id))
         result = encode(await compute(seq))
-        await self.backend.db(
-            services.step_record, run_id=self.run_id, seq=seq, kind=kind, label=label, result=result
+        return await self.backend.db(
+            steps.step_record, run_id=self.run_id, seq=seq, kind=kind, label=label, result=result
         )
-        return result
 
-    async def _position(self, kind: str) -> tuple[int, str, RunStep | None]:
-        """Take the next position: its number, the run's status, and what was recorded there
-        (which must be the same kind of step, or the journey is not replaying deterministically)."""
+    async def _position(self, kind: str) -> tuple[int, RunStep | None]:
+        """Take the next position: its number and what was recorded there (which must be the
+        same kind of step, or the journey is not replaying deterministically)."""
         seq = self.next_seq()
-        status, recorded = await self.backend.db(services.step_get, run_id=self.run_id, seq=seq)
+        if self._recorded is None:
+            _, self._recorded = await self.backend.db(steps.steps_load, run_id=self.run_id)
+        recorded = self._recorded.get(seq)
         if recorded is not None and recorded.kind != kind:
             raise NonDeterministicJourney(
                 f"{self.journey.id}: step {seq} was a {recorded.kind} ({recorded.label!r}) when the run "
                 f"first executed but is a {kind} now; journeys must take the same path on replay"
             )
-        return seq, status, recorded
+        return seq, recorded
 
     def _require_live(self, status: str) -> None:
         if status not in JourneyRun.LIVE_STATUSES:
@@ -263,17 +276,16 @@ class JourneyContext:
     async def sleep(self, duration: Duration, label: str = "") -> SleepResult:
         """Pause for `duration`. The run is `waiting` with `label` as its current node meanwhile."""
         label = label or f"sleep:{duration}"
-        seq, status, recorded = await self._position(Kind.SLEEP)
+        seq, recorded = await self._position(Kind.SLEEP)
         span = journey_time(duration)
         if recorded is not None:
             slept_at, deadline = _dt(recorded.result["slept_at"]), _dt(recorded.result["until"])
             assert slept_at and deadline
         else:
-            self._require_live(status)
             slept_at = self.backend.now()
             deadline = slept_at + span
             await self.backend.db(
-                services.run_park,
+                steps.run_park,
                 run_id=self.run_id,
                 seq=seq,
                 kind=Kind.SLEEP,
@@ -286,7 +298,7 @@ class JourneyContext:
             return SleepResult(slept_at=slept_at, resumed_at=_dt(recorded.result["resumed_at"]))  # type: ignore[arg-type]
         resumed_at = self.backend.now()
         await self.backend.db(
-            services.run_resume,
+            steps.run_resume,
             run_id=self.run_id,
             seq=seq,
             result={"slept_at": _iso(slept_at), "until": _iso(deadline), "resumed_at": _iso(resumed_at)},
@@ -313,7 +325,7 @@ class JourneyContext:
         """
         label = label or f"wait:{event}"
         conditions = parse_where(where)
-        seq, status, recorded = await self._position(Kind.WAIT)
+        seq, recorded = await self._position(Kind.WAIT)
         if recorded is not None:
             result = recorded.result
             if "timed_out" in result and not result.get("durable", True):
@@ -321,7 +333,6 @@ class JourneyContext:
             deadline = _dt(result["until"])
             assert deadline
         else:
-            self._require_live(status)
             now = self.backend.now()
             if lookback is not None:
                 earlier = await self.backend.db(
@@ -334,8 +345,8 @@ class JourneyContext:
                 )
                 if earlier is not None:
                     result = {"timed_out": False, "durable": False, **earlier}
-                    await self.backend.db(
-                        services.step_record,
+                    result = await self.backend.db(
+                        steps.step_record,
                         run_id=self.run_id,
                         seq=seq,
                         kind=Kind.WAIT,
@@ -343,12 +354,12 @@ class JourneyContext:
                         result=result,
                     )
                     # A replay after a crash mid-wait may find the run still marked waiting.
-                    await self.backend.db(services.run_resume, run_id=self.run_id, seq=seq, result=result)
+                    await self.backend.db(steps.run_resume, run_id=self.run_id, seq=seq, result=result)
                     return self._wait_result(result)
             deadline = now + journey_time(timeout)
             result = {"since": _iso(now), "until": _iso(deadline), "durable": True}
             await self.backend.db(
-                services.run_park,
+                steps.run_park,
                 run_id=self.run_id,
                 seq=seq,
                 kind=Kind.WAIT,
@@ -375,7 +386,7 @@ class JourneyContext:
             **(arrived or {}),
             "resumed_at": _iso(self.backend.now()),
         }
-        await self.backend.db(services.run_resume, run_id=self.run_id, seq=seq, result=outcome)
+        await self.backend.db(steps.run_resume, run_id=self.run_id, seq=seq, result=outcome)
         return self._wait_result(outcome)
 
     @staticmethod
@@ -391,10 +402,10 @@ class JourneyContext:
 
     async def checkpoint(self, label: str) -> None:
         """Mark progress: the run's current node becomes `label`."""
-        seq, _, recorded = await self._position(Kind.CHECKPOINT)
+        seq, recorded = await self._position(Kind.CHECKPOINT)
         if recorded is not None:
             return
-        await self.backend.db(services.run_checkpoint, run_id=self.run_id, seq=seq, label=label)
+        await self.backend.db(steps.run_checkpoint, run_id=self.run_id, seq=seq, label=label)
 
     async def now(self) -> datetime:
         """The current time, fixed at first execution so replays see the same moment."""

@@ -70,7 +70,12 @@ async def journey_execute(
         contact_id=payload["contact_id"],
     )
     ctx = JourneyContext(
-        journey=journey, run_id=run.id, contact_id=run.contact_id, user=user, backend=backend
+        journey=journey,
+        run_id=run.id,
+        contact_id=run.contact_id,
+        user=user,
+        backend=backend,
+        recorded=None if enrollment.resumed else {},  # a run just created has recorded nothing
     )
     token = current_context.set(ctx)
     try:

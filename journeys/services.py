@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
-from django.db import IntegrityError, transaction
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -15,7 +17,7 @@ from contacts.models import Contact, Event
 from journeys.conditions import all_match
 from journeys.definition import EntryLimit, Journey
 from journeys.durations import journey_time
-from journeys.models import EnrollmentSkip, JourneyRun, JourneySetting, RunStep
+from journeys.models import EnrollmentSkip, JourneyRun, JourneySetting
 
 Status = JourneyRun.Status
 Skip = EnrollmentSkip.Reason
@@ -57,68 +59,189 @@ def journey_enroll(
 ) -> Enrollment:
     """Run the enrollment guards in their documented order, then create the run.
 
-    1. A run already bound to this engine run id is a replay: hand it back untouched.
-    2. journey_disabled → trigger_conditions_not_met → already_entered_once / period_not_elapsed
+    Two statements in one transaction on the common path (the guards, then the run):
+    1. One statement locks the contact's row (ingest takes the same lock before it exits live
+       runs, so an exit event and an enrollment never miss each other) and reads every guard.
+    2. A run already bound to this engine run id is a replay: hand it back untouched. A second
+       push of the same trigger event is a duplicate and is ignored without a skip row.
+    3. journey_disabled → trigger_conditions_not_met → already_entered_once / period_not_elapsed
        → user_unsubscribed → already_active; the first guard that says no is recorded.
-    3. Insert the run, holding the contact's row lock (ingest takes the same lock before it
-       exits live runs, so an exit event and an enrollment never miss each other). If an
-       `exit_on` event of this contact occurred at or after the trigger (by event time,
-       `occurred_at`) it is already stored: the run is recorded as exited for that event and
-       never starts, so nothing is sent. The partial unique constraint settles races between
-       concurrent triggers (the loser is skipped as already_active); a second push of the same
-       trigger event is a duplicate and is ignored without a skip row.
+    4. One statement inserts the run and, in the snapshot taken after the lock, reads the
+       contact's `exit_on` events that occurred at or after the trigger (by event time,
+       `occurred_at`). If one matches, the run is recorded as exited for that event and never
+       starts, so nothing is sent. The partial unique constraints settle races between concurrent
+       triggers (the loser is skipped as already_active, or ignored as a duplicate).
     """
     now = now or timezone.now()
-    if engine_run_id:
-        existing = JourneyRun.objects.filter(engine_run_id=engine_run_id).first()
-        if existing is not None:
-            return Enrollment(run=existing, resumed=True)
-    if (
-        trigger_event_id
-        and JourneyRun.objects.filter(journey_id=journey.id, trigger_event_id=trigger_event_id).exists()
-    ):
-        return Enrollment(run=None, skip_reason="duplicate_trigger")
+    with transaction.atomic():
+        guards = _enrollment_guards(
+            journey=journey,
+            contact_id=contact_id,
+            trigger_event_id=trigger_event_id,
+            engine_run_id=engine_run_id,
+            now=now,
+        )
+        if guards.replay_of is not None:
+            return Enrollment(run=JourneyRun.objects.get(pk=guards.replay_of), resumed=True)
+        if guards.duplicate:
+            return Enrollment(run=None, skip_reason="duplicate_trigger")
+        reason = _first_failing_guard(journey=journey, guards=guards, properties=properties)
+        if reason is None:
+            run = _run_insert(
+                journey=journey,
+                contact_id=contact_id,
+                trigger_event_id=trigger_event_id,
+                properties=properties,
+                engine_run_id=engine_run_id,
+                now=now,
+            )
+            if run is not None:
+                if run.status == Status.ACTIVE:  # journey.entered for destinations (rows only)
+                    from integrations.lifecycle import run_emit
 
-    contact = Contact.objects.get(pk=contact_id)
-    reason = _first_failing_guard(journey=journey, contact=contact, properties=properties, now=now)
-    if reason is None:
-        try:
-            with transaction.atomic():
-                contact_lock(contact_id=contact.pk)
-                exit_event = _exit_event_since_trigger(journey=journey, trigger_event_id=trigger_event_id)
-                run = JourneyRun.objects.create(
-                    journey_id=journey.id,
-                    contact=contact,
-                    trigger_event_id=trigger_event_id,
-                    properties=properties,
-                    status=Status.ACTIVE if exit_event is None else Status.EXITED,
-                    entered_at=now,
-                    ended_at=None if exit_event is None else now,
-                    exit_reason="" if exit_event is None else f"exit_on:{exit_event.name}"[:200],
-                    engine_run_id=engine_run_id,
-                )
-            if run.status == Status.ACTIVE:  # journey.entered for destinations (rows only)
-                from integrations.lifecycle import run_emit
-
-                run_emit(type="journey.entered", run_id=run.pk)
-            return Enrollment(run=run)
-        except IntegrityError:
-            if (
-                trigger_event_id
-                and JourneyRun.objects.filter(
-                    journey_id=journey.id, trigger_event_id=trigger_event_id
-                ).exists()
-            ):
+                    run_emit(type="journey.entered", run_id=run.pk)
+                return Enrollment(run=run)
+            if JourneyRun.objects.filter(journey_id=journey.id, trigger_event_id=trigger_event_id).exists():
                 return Enrollment(run=None, skip_reason="duplicate_trigger")
             reason = Skip.ALREADY_ACTIVE
-    EnrollmentSkip.objects.create(
-        journey_id=journey.id,
-        contact=contact,
-        trigger_event_id=trigger_event_id,
-        reason=reason,
-        created_at=now,
-    )
+        EnrollmentSkip.objects.create(
+            journey_id=journey.id,
+            contact_id=contact_id,
+            trigger_event_id=trigger_event_id,
+            reason=reason,
+            created_at=now,
+        )
     return Enrollment(run=None, skip_reason=reason)
+
+
+@dataclass(frozen=True)
+class _Guards:
+    subscribed: bool
+    enabled_override: bool | None
+    replay_of: UUID | None
+    duplicate: bool
+    entered_before: bool
+    entered_in_period: bool
+    live: bool
+
+
+_GUARDS_SQL = f"""
+SELECT c.unsubscribed_at IS NULL,
+       (SELECT s.enabled FROM journeys_journeysetting s WHERE s.journey_id = %(journey)s),
+       (SELECT r.id FROM journeys_journeyrun r WHERE r.engine_run_id = %(engine_run_id)s),
+       EXISTS (SELECT 1 FROM journeys_journeyrun r
+               WHERE r.journey_id = %(journey)s AND r.trigger_event_id = %(trigger)s),
+       EXISTS (SELECT 1 FROM journeys_journeyrun r WHERE r.contact_id = c.id AND r.journey_id = %(journey)s),
+       EXISTS (SELECT 1 FROM journeys_journeyrun r
+               WHERE r.contact_id = c.id AND r.journey_id = %(journey)s AND r.entered_at > %(since)s),
+       EXISTS (SELECT 1 FROM journeys_journeyrun r
+               WHERE r.contact_id = c.id AND r.journey_id = %(journey)s
+                 AND r.status IN ({", ".join(f"'{s}'" for s in JourneyRun.LIVE_STATUSES)}))
+FROM contacts_contact c
+WHERE c.id = %(contact)s
+FOR NO KEY UPDATE OF c
+"""
+
+
+def _enrollment_guards(
+    *,
+    journey: Journey,
+    contact_id: UUID,
+    trigger_event_id: UUID | None,
+    engine_run_id: str | None,
+    now: datetime,
+) -> _Guards:
+    """Lock the contact and read every guard, in one statement."""
+    period = journey_time(journey.entry_period) if journey.entry_period is not None else None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _GUARDS_SQL,
+            {
+                "journey": journey.id,
+                "contact": contact_id,
+                "trigger": trigger_event_id,
+                "engine_run_id": engine_run_id,
+                "since": now - period if period is not None else now,
+            },
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise Contact.DoesNotExist(f"no contact {contact_id}")
+    return _Guards(*row)
+
+
+_RUN_INSERT_SQL = """
+WITH exit_candidates AS (
+    SELECT e.name, e.properties FROM contacts_event e
+    WHERE e.contact_id = %(contact)s AND e.name = ANY(%(exit_names)s::text[]) AND e.id <> %(trigger)s
+      AND e.occurred_at >= (SELECT t.occurred_at FROM contacts_event t WHERE t.id = %(trigger)s)
+    ORDER BY e.occurred_at, e.received_at
+), inserted AS (
+    INSERT INTO journeys_journeyrun
+        (id, journey_id, contact_id, trigger_event_id, properties, status, current_node,
+         entered_at, exit_reason, error, engine_run_id, updated_at)
+    VALUES (%(id)s, %(journey)s, %(contact)s, %(trigger)s, %(properties)s::jsonb, 'active', '',
+            %(now)s, '', '', %(engine_run_id)s, %(now)s)
+    ON CONFLICT DO NOTHING
+    RETURNING id
+)
+SELECT EXISTS (SELECT 1 FROM inserted),
+       (SELECT coalesce(json_agg(json_build_array(name, properties)), '[]') FROM exit_candidates)
+"""
+
+
+def _run_insert(
+    *,
+    journey: Journey,
+    contact_id: UUID,
+    trigger_event_id: UUID | None,
+    properties: dict[str, Any],
+    engine_run_id: str | None,
+    now: datetime,
+) -> JourneyRun | None:
+    """Insert the run (None if a unique constraint refused it), exited at once if an `exit_on`
+    event of the contact occurred at or after the trigger (a tie counts as after, so a batch sent
+    without timestamps exits)."""
+    run = JourneyRun(
+        id=uuid4(),
+        journey_id=journey.id,
+        contact_id=contact_id,
+        trigger_event_id=trigger_event_id,
+        properties=properties,
+        status=Status.ACTIVE,
+        entered_at=now,
+        engine_run_id=engine_run_id,
+        updated_at=now,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _RUN_INSERT_SQL,
+            {
+                "id": run.id,
+                "journey": journey.id,
+                "contact": contact_id,
+                "trigger": trigger_event_id,
+                "properties": json.dumps(properties, cls=DjangoJSONEncoder),
+                "engine_run_id": engine_run_id,
+                "now": now,
+                "exit_names": sorted({rule.event for rule in journey.exit_on}),
+            },
+        )
+        inserted, candidates = cursor.fetchone()
+    if not inserted:
+        return None
+    run._state.adding = False
+    if isinstance(candidates, str):  # json arrives undecoded through Django's connection
+        candidates = json.loads(candidates)
+    exit_name = next(
+        (name for name, props in candidates if journey.exit_rule_for(name, props or {}) is not None), None
+    )
+    if exit_name is not None:
+        run.status, run.ended_at, run.exit_reason = Status.EXITED, now, f"exit_on:{exit_name}"[:200]
+        JourneyRun.objects.filter(pk=run.id).update(
+            status=run.status, ended_at=now, exit_reason=run.exit_reason, updated_at=now
+        )
+    return run
 
 
 def contact_lock(*, contact_id: UUID) -> None:
@@ -128,47 +251,19 @@ def contact_lock(*, contact_id: UUID) -> None:
     list(Contact.objects.select_for_update(no_key=True).filter(pk=contact_id).values_list("pk", flat=True))
 
 
-def _exit_event_since_trigger(*, journey: Journey, trigger_event_id: UUID | None) -> Event | None:
-    """The first stored `exit_on` event of the trigger's contact that occurred at or after the
-    trigger (event time; a tie counts as after, so a batch sent without timestamps exits)."""
-    if trigger_event_id is None or not journey.exit_on:
-        return None
-    trigger = Event.objects.filter(pk=trigger_event_id).values("contact_id", "occurred_at").first()
-    if trigger is None:
-        return None
-    candidates = (
-        Event.objects.filter(
-            contact_id=trigger["contact_id"],
-            name__in={rule.event for rule in journey.exit_on},
-            occurred_at__gte=trigger["occurred_at"],
-        )
-        .exclude(pk=trigger_event_id)
-        .order_by("occurred_at", "received_at")
-    )
-    for event in candidates.iterator(chunk_size=100):
-        if journey.exit_rule_for(event.name, event.properties) is not None:
-            return event
-    return None
-
-
-def _first_failing_guard(
-    *, journey: Journey, contact: Contact, properties: dict[str, Any], now: datetime
-) -> str | None:
-    if not journey_is_enabled(journey=journey):
+def _first_failing_guard(*, journey: Journey, guards: _Guards, properties: dict[str, Any]) -> str | None:
+    enabled = journey.enabled if guards.enabled_override is None else guards.enabled_override
+    if not enabled:
         return Skip.JOURNEY_DISABLED
     if not all_match(journey.trigger.where, properties):
         return Skip.TRIGGER_CONDITIONS_NOT_MET
-    previous = JourneyRun.objects.filter(contact=contact, journey_id=journey.id)
-    if journey.entry_limit is EntryLimit.ONCE and previous.exists():
+    if journey.entry_limit is EntryLimit.ONCE and guards.entered_before:
         return Skip.ALREADY_ENTERED_ONCE
-    if journey.entry_limit is EntryLimit.ONCE_PER_PERIOD:
-        assert journey.entry_period is not None
-        since = now - journey_time(journey.entry_period)
-        if previous.filter(entered_at__gt=since).exists():
-            return Skip.PERIOD_NOT_ELAPSED
-    if not contact.is_subscribed:
+    if journey.entry_limit is EntryLimit.ONCE_PER_PERIOD and guards.entered_in_period:
+        return Skip.PERIOD_NOT_ELAPSED
+    if not guards.subscribed:
         return Skip.USER_UNSUBSCRIBED
-    if previous.filter(status__in=JourneyRun.LIVE_STATUSES).exists():
+    if guards.live:
         return Skip.ALREADY_ACTIVE
     return None
 
@@ -186,62 +281,6 @@ def _transition(*, run_id: UUID, to: str, allowed_from: tuple[str, ...], **field
 
         run_emit(type=f"journey.{to}", run_id=run_id)
     return changed
-
-
-def _require_live(run_id: UUID, changed: int) -> None:
-    if not changed:
-        status = JourneyRun.objects.filter(pk=run_id).values_list("status", flat=True).first()
-        raise RunNotLive(run_id, status or "gone")
-
-
-def run_park(
-    *, run_id: UUID, seq: int, kind: str, label: str, until: datetime, result: dict[str, Any]
-) -> None:
-    """Enter a sleep or wait: status waiting, the label as current node, the step recorded."""
-    with transaction.atomic():
-        changed = JourneyRun.objects.filter(pk=run_id, status__in=JourneyRun.LIVE_STATUSES).update(
-            status=Status.WAITING, current_node=label[:200], waiting_until=until, updated_at=timezone.now()
-        )
-        _require_live(run_id, changed)
-        RunStep.objects.update_or_create(
-            run_id=run_id,
-            seq=seq,
-            defaults={"kind": kind, "label": label[:200], "result": result, "recorded_at": timezone.now()},
-        )
-
-
-def run_resume(*, run_id: UUID, seq: int, result: dict[str, Any]) -> None:
-    """Leave a sleep or wait: back to active, the step's outcome recorded; refuses an ended run."""
-    with transaction.atomic():
-        changed = JourneyRun.objects.filter(pk=run_id, status__in=JourneyRun.LIVE_STATUSES).update(
-            status=Status.ACTIVE, waiting_until=None, updated_at=timezone.now()
-        )
-        _require_live(run_id, changed)
-        RunStep.objects.filter(run_id=run_id, seq=seq).update(result=result)
-
-
-def step_get(*, run_id: UUID, seq: int) -> tuple[str, RunStep | None]:
-    """The run's status and whatever was recorded at this position."""
-    status = JourneyRun.objects.filter(pk=run_id).values_list("status", flat=True).first()
-    step = RunStep.objects.filter(run_id=run_id, seq=seq).first()
-    return status or "gone", step
-
-
-def step_record(*, run_id: UUID, seq: int, kind: str, label: str, result: dict[str, Any]) -> None:
-    RunStep.objects.update_or_create(
-        run_id=run_id,
-        seq=seq,
-        defaults={"kind": kind, "label": label[:200], "result": result, "recorded_at": timezone.now()},
-    )
-
-
-def run_checkpoint(*, run_id: UUID, seq: int, label: str) -> None:
-    with transaction.atomic():
-        changed = JourneyRun.objects.filter(pk=run_id, status__in=JourneyRun.LIVE_STATUSES).update(
-            current_node=label[:200], updated_at=timezone.now()
-        )
-        _require_live(run_id, changed)
-        step_record(run_id=run_id, seq=seq, kind=RunStep.Kind.CHECKPOINT, label=label, result={})
 
 
 def run_complete(*, run_id: UUID) -> bool:

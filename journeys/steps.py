@@ -1,0 +1,141 @@
+"""The step log's writes: each position read and written with single statements.
+
+A journey start multiplies these into every launch, backfill and broadcast, so each is one round
+trip: a sleep's park (status, current node and step together), a resume, a step's record (only
+while the run is live; the first record of a position stands).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
+from django.utils import timezone
+
+from journeys.models import JourneyRun, RunStep
+from journeys.services import RunNotLive
+
+
+def _require_live(run_id: UUID, changed: int) -> None:
+    if not changed:
+        status = JourneyRun.objects.filter(pk=run_id).values_list("status", flat=True).first()
+        raise RunNotLive(run_id, status or "gone")
+
+
+_LIVE_SQL = ", ".join(f"'{s}'" for s in JourneyRun.LIVE_STATUSES)
+
+_PARK_SQL = f"""
+WITH parked AS (
+    UPDATE journeys_journeyrun SET status = 'waiting', current_node = %(label)s,
+        waiting_until = %(until)s, updated_at = %(now)s
+    WHERE id = %(run)s AND status IN ({_LIVE_SQL})
+    RETURNING id
+), step AS (
+    INSERT INTO journeys_runstep (run_id, seq, kind, label, result, recorded_at)
+    SELECT id, %(seq)s, %(kind)s, %(label)s, %(result)s::jsonb, %(now)s FROM parked
+    ON CONFLICT (run_id, seq) DO UPDATE SET kind = EXCLUDED.kind, label = EXCLUDED.label,
+        result = EXCLUDED.result, recorded_at = EXCLUDED.recorded_at
+)
+SELECT count(*) FROM parked
+"""
+
+_RESUME_SQL = f"""
+WITH resumed AS (
+    UPDATE journeys_journeyrun SET status = 'active', waiting_until = NULL, updated_at = %(now)s
+    WHERE id = %(run)s AND status IN ({_LIVE_SQL})
+    RETURNING id
+), step AS (
+    UPDATE journeys_runstep SET result = %(result)s::jsonb
+    WHERE run_id = (SELECT id FROM resumed) AND seq = %(seq)s
+)
+SELECT count(*) FROM resumed
+"""
+
+# A step is recorded only while the run is live; the first record of a position stands (a second
+# execution racing the first, after an eviction, gets the first one's result back).
+_STEP_RECORD_SQL = f"""
+WITH run AS (
+    SELECT status FROM journeys_journeyrun WHERE id = %(run)s
+), recorded AS (
+    INSERT INTO journeys_runstep (run_id, seq, kind, label, result, recorded_at)
+    SELECT %(run)s, %(seq)s, %(kind)s, %(label)s, %(result)s::jsonb, %(now)s
+    FROM run WHERE status IN ({_LIVE_SQL})
+    ON CONFLICT (run_id, seq) DO NOTHING
+    RETURNING result
+)
+SELECT (SELECT status FROM run), EXISTS (SELECT 1 FROM recorded),
+       (SELECT s.result FROM journeys_runstep s WHERE s.run_id = %(run)s AND s.seq = %(seq)s)
+"""
+
+
+def _json(value: dict[str, Any]) -> str:
+    return json.dumps(value, cls=DjangoJSONEncoder)
+
+
+def _one(sql: str, params: dict[str, Any]) -> tuple:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def run_park(
+    *, run_id: UUID, seq: int, kind: str, label: str, until: datetime, result: dict[str, Any]
+) -> None:
+    """Enter a sleep or wait in one statement: status waiting, the label as current node, the
+    step recorded; refuses an ended run."""
+    params = {"run": run_id, "seq": seq, "kind": kind, "label": label[:200], "until": until}
+    (changed,) = _one(_PARK_SQL, {**params, "result": _json(result), "now": timezone.now()})
+    _require_live(run_id, changed)
+
+
+def run_resume(*, run_id: UUID, seq: int, result: dict[str, Any]) -> None:
+    """Leave a sleep or wait in one statement: back to active, the step's outcome recorded;
+    refuses an ended run."""
+    (changed,) = _one(
+        _RESUME_SQL, {"run": run_id, "seq": seq, "result": _json(result), "now": timezone.now()}
+    )
+    _require_live(run_id, changed)
+
+
+def steps_load(*, run_id: UUID) -> tuple[str, dict[int, RunStep]]:
+    """The run's status and its whole step log, by position (one statement: a replay reads its
+    log once, not once per step)."""
+    status = "gone"
+    steps: dict[int, RunStep] = {}
+    rows = JourneyRun.objects.filter(pk=run_id).values_list(
+        "status", "steps__seq", "steps__kind", "steps__label", "steps__result"
+    )
+    for row_status, seq, kind, label, result in rows:
+        status = row_status
+        if seq is not None:
+            steps[seq] = RunStep(run_id=run_id, seq=seq, kind=kind, label=label, result=result)
+    return status, steps
+
+
+def run_status(*, run_id: UUID) -> str:
+    return JourneyRun.objects.filter(pk=run_id).values_list("status", flat=True).first() or "gone"
+
+
+def step_record(*, run_id: UUID, seq: int, kind: str, label: str, result: dict[str, Any]) -> dict[str, Any]:
+    """Record what a position returned, in one statement, while the run is live; returns the
+    result that stands at that position (an earlier execution's, if it recorded first)."""
+    params = {"run": run_id, "seq": seq, "kind": kind, "label": label[:200], "result": _json(result)}
+    status, recorded, standing = _one(_STEP_RECORD_SQL, {**params, "now": timezone.now()})
+    if status not in JourneyRun.LIVE_STATUSES:
+        raise RunNotLive(run_id, status or "gone")
+    if recorded or standing is None:
+        return result
+    return json.loads(standing) if isinstance(standing, str) else standing
+
+
+def run_checkpoint(*, run_id: UUID, seq: int, label: str) -> None:
+    with transaction.atomic():
+        changed = JourneyRun.objects.filter(pk=run_id, status__in=JourneyRun.LIVE_STATUSES).update(
+            current_node=label[:200], updated_at=timezone.now()
+        )
+        _require_live(run_id, changed)
+        step_record(run_id=run_id, seq=seq, kind=RunStep.Kind.CHECKPOINT, label=label, result={})

@@ -1,0 +1,63 @@
+"""Hot paths carry a query budget: a journey start and ingest per event, counted statement by statement.
+
+A journey start is what every launch, backfill and broadcast multiplies: enrollment (the guards and
+the run row), the first send (consent, suppress window, the email row, delivery) and the first
+sleep. The budgets are part of the design; a change that needs more round trips must say why here.
+Savepoints are left out: they are how the harness nests a run inside the test's transaction, and
+on the engine each unit of work is its own transaction. The lifecycle hooks' short-lived "nobody
+listens" memory is emptied first, so each count is the worst case and never depends on timing.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from contacts.services import event_ingest
+from emails.models import EmailLog
+from integrations import services as integrations_services
+
+JOURNEY_START_BUDGET = 21
+INGEST_BUDGET = 4  # contacts upsert, destinations, events insert, NOTIFY
+
+
+def _statements(captured: CaptureQueriesContext) -> list[str]:
+    return [q["sql"] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
+
+
+def _budget_report(statements: list[str]) -> str:
+    return "\n".join(f"{i + 1:3}. {sql[:160]}" for i, sql in enumerate(statements))
+
+
+def test_a_journey_start_from_enrollment_to_its_first_sleep_stays_within_its_query_budget(journey_harness):
+    # The contact exists already (a first event of another name), as it does for most triggers.
+    event_ingest(name="page.viewed", user_id="ada", email="ada@example.com")
+    trigger = event_ingest(name="user.created", user_id="ada", email="ada@example.com", dispatch=False)
+
+    integrations_services._nobody_listens.clear()
+    with CaptureQueriesContext(connection) as captured:
+        journey_harness.after_ingest(event_ids=[trigger.event.id], exited_run_ids=[])
+
+    run = journey_harness.run("activation-welcome", "ada")
+    assert (run.status, run.current_node) == ("waiting", "post-welcome")
+    assert [log.status for log in EmailLog.objects.filter(run=run)] == ["sent"]
+    statements = _statements(captured)
+    assert len(statements) <= JOURNEY_START_BUDGET, _budget_report(statements)
+
+
+@pytest.mark.parametrize("events", [1, 100])
+def test_ingest_costs_the_same_statements_for_one_event_as_for_a_batch(db, events):
+    from contacts.ingest import EventDraft, events_ingest
+
+    event_ingest(name="warm", user_id="warm")  # first use of the lifecycle catalog etc.
+    drafts = [
+        EventDraft(name="page.viewed", user_id=f"u{i}", email=f"u{i}@example.com") for i in range(events)
+    ]
+    integrations_services._nobody_listens.clear()
+    with CaptureQueriesContext(connection) as captured:
+        outcomes = events_ingest(drafts=drafts)
+
+    assert all(o.created for o in outcomes)
+    statements = _statements(captured)
+    assert len(statements) <= INGEST_BUDGET, _budget_report(statements)
