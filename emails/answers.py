@@ -155,6 +155,14 @@ def answer_request_read(*, token: str) -> AnswerRequest:
     )
 
 
+def _storable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class AnswerOutcome:
     properties: dict[str, Any]
@@ -167,11 +175,14 @@ def answer_record(*, request: AnswerRequest, answer: str | None, text: str) -> A
     The link's own answer wins over the form's; otherwise the answer must be one of the declared
     choices, and a question without choices needs text.
     """
-    from contacts.services import event_ingest
+    from contacts.services import IngestError, event_ingest
 
     text = (text or "").strip()
-    if "\x00" in text:
-        raise AnswerInvalid("The text contains a character we cannot store (NUL); remove it and send again.")
+    if "\x00" in text or not _storable(text):
+        raise AnswerInvalid(
+            "The text contains a character we cannot store (a NUL or an unpaired surrogate); "
+            "remove it and send again."
+        )
     if len(text) > MAX_TEXT_LENGTH:
         raise AnswerInvalid(f"Please keep it under {MAX_TEXT_LENGTH} characters (this is {len(text)}).")
     chosen = request.answer
@@ -182,17 +193,20 @@ def answer_record(*, request: AnswerRequest, answer: str | None, text: str) -> A
         chosen = answer
     if chosen is None and not text:
         raise AnswerInvalid("Write your answer in the box, then send it.")
-    result = event_ingest(
-        name=ANSWER_EVENT,
-        user_id=request.contact.user_id,
-        properties={
-            "question": request.question,
-            "answer": chosen or "",
-            "text": text,
-            "email_id": str(request.email_id),
-            "template": request.template,
-        },
-        idempotency_key=answer_idempotency_key(email_id=request.email_id, question=request.question),
-        source=Event.Source.SYSTEM,
-    )
+    try:
+        result = event_ingest(
+            name=ANSWER_EVENT,
+            user_id=request.contact.user_id,
+            properties={
+                "question": request.question,
+                "answer": chosen or "",
+                "text": text,
+                "email_id": str(request.email_id),
+                "template": request.template,
+            },
+            idempotency_key=answer_idempotency_key(email_id=request.email_id, question=request.question),
+            source=Event.Source.SYSTEM,
+        )
+    except IngestError as error:  # ingest's messages say what is wrong with the input
+        raise AnswerInvalid(f"We could not store this answer: {error}") from None
     return AnswerOutcome(properties=result.event.properties, created=result.created)

@@ -223,3 +223,12 @@ def test_the_answer_feature_imports_nothing_from_journeys():
 
     for module in ("emails.answers", "emails.answer_views", "emails.templatetags.answers"):
         assert not [name for name in imports_of(module) if name.split(".")[0] == "journeys"], module
+
+
+def test_text_no_page_can_deliver_but_the_database_cannot_store_is_refused_before_ingest(client, asked):
+    from emails.answers import AnswerInvalid, answer_record, answer_request_read
+
+    ask = answer_request_read(token=asked["yes"].removeprefix("/e/a/").rstrip("/"))
+    with pytest.raises(AnswerInvalid, match="unpaired surrogate"):
+        answer_record(request=ask, answer=None, text="broken \ud800 text")
+    assert answers() == []
