@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import zlib
 
-from emails.send import send_email
 from journeys.definition import define_journey
 from journeys.durations import days
+from journeys.send import send_email
 from journeys.shipped import templates as _shipped_templates  # noqa: F401  (registers their emails)
 
 

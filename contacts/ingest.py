@@ -253,7 +253,7 @@ def _store(drafts: Sequence[EventDraft], *, source: str, dispatch: bool) -> list
     now = timezone.now()
     contacts, created = _contacts_upsert(drafts, now=now)
     _confirmations_request([c for c in created if c.confirmation_required and c.email], source=source)
-    from integrations.lifecycle import contacts_upserted_emit  # contact.created/updated, rows only
+    from contacts.lifecycle import contacts_upserted_emit  # contact.created/updated, rows only
 
     contacts_upserted_emit(contacts=contacts.values(), now=now)
     events = [

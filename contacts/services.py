@@ -48,7 +48,7 @@ def contact_upsert(
             user_id=user_id,
             defaults={"email": email or "", "properties": properties or {}, "confirmation_required": confirm},
         )
-        from integrations.lifecycle import contact_emit  # lifecycle events for destinations
+        from contacts.lifecycle import contact_emit  # lifecycle events for destinations
 
         if created:
             contact_emit(type="contact.created", contact_id=contact.pk)
@@ -79,7 +79,7 @@ def contact_unsubscribe(*, contact: Contact, via: ConsentVia = SYSTEM) -> Contac
             locked.unsubscribed_at = timezone.now()
             locked.save(update_fields=["unsubscribed_at", "updated_at"])
             consent_record(contact=locked, kind=Kind.UNSUBSCRIBED, via=via)
-            from integrations.lifecycle import contact_emit
+            from contacts.lifecycle import contact_emit
 
             contact_emit(type="contact.unsubscribed", contact_id=locked.pk)
     contact.unsubscribed_at = locked.unsubscribed_at
@@ -93,7 +93,7 @@ def contact_resubscribe(*, contact: Contact, via: ConsentVia = SYSTEM) -> Contac
             locked.unsubscribed_at = None
             locked.save(update_fields=["unsubscribed_at", "updated_at"])
             consent_record(contact=locked, kind=Kind.RESUBSCRIBED, via=via)
-            from integrations.lifecycle import contact_emit
+            from contacts.lifecycle import contact_emit
 
             contact_emit(type="contact.resubscribed", contact_id=locked.pk)
     contact.unsubscribed_at = locked.unsubscribed_at
@@ -199,7 +199,7 @@ def contact_erase(*, contact: Contact, via: ConsentVia = SYSTEM) -> list[UUID]:
         if old_email:
             logs = EmailLog.objects.filter(Q(contact=contact) | Q(to_email=old_email))
         logs.update(to_email="", props={})
-        from integrations.services import deliveries_forget  # nothing of it leaves for a destination
+        from integrations.outbound import deliveries_forget  # nothing of it leaves for a destination
 
         deliveries_forget(contact_id=contact.pk, email=old_email)
         live = list(

@@ -18,6 +18,7 @@ from django.utils import timezone
 from contacts.models import Contact, Suppression
 from emails.backends import error_is_transient
 from emails.categories import CONFIRMATION, category_allows
+from emails.liveness import liveness
 from emails.message import email_message_build
 from emails.models import EmailLog
 from emails.render import EmailError, email_address_check
@@ -60,14 +61,12 @@ def email_deliver(*, email_id: UUID | str, final_attempt: bool = False) -> Email
     """Hand one queued email to the provider.
 
     1. Lock the row (skip if another worker holds it or it is no longer queued): one delivery at a time.
-    2. Re-check what may have changed since it was queued: the run is still live, the address
+    2. Re-check what may have changed since it was queued: the run may still send, the address
        is not suppressed and the contact has not unsubscribed (operator mail excepted).
     3. Build the message (render, consent headers, tracked links) and send it.
     4. Success → sent. Permanent failure → failed with the provider's reason. Transient failure →
        stays queued with the reason and raises EmailDeliveryDeferred (failed if `final_attempt`).
     """
-    from journeys.models import JourneyRun
-
     with transaction.atomic():
         log = (
             EmailLog.objects.select_for_update(skip_locked=True, of=("self",))
@@ -77,10 +76,8 @@ def email_deliver(*, email_id: UUID | str, final_attempt: bool = False) -> Email
         )
         if log is None:
             return EmailLog.objects.get(pk=email_id)
-        if log.run_id is not None:
-            run_status = JourneyRun.objects.filter(pk=log.run_id).values_list("status", flat=True).first()
-            if run_status not in JourneyRun.LIVE_STATUSES:
-                return _finish(log, Status.SUPPRESSED, reason=f"run_not_live:{run_status or 'gone'}")
+        if log.run_id is not None and (refusal := liveness().refusal(run_id=log.run_id)):
+            return _finish(log, Status.SUPPRESSED, reason=refusal)
         if log.operator_mail:
             block = suppression_block(to=log.to_email)
         else:

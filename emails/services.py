@@ -23,6 +23,7 @@ from emails.delivery import (
     email_deliver,
     suppression_block,
 )
+from emails.liveness import liveness
 from emails.models import EmailLog
 from emails.registry import CONFIRMATION_TEMPLATE, get_template
 from emails.render import EmailError, RenderedEmail, email_address_check, email_render
@@ -61,15 +62,13 @@ def email_send(
     """Send one email at most once per idempotency key, and record what happened.
 
     1. A key already in the log returns that log row; nothing is sent again.
-    2. Under a lock on the run (if any): refuse a run that is no longer live; check consent
+    2. Under a lock on the run (if any, through the liveness seam): refuse a run that may no
+       longer send; check consent
        (suppression, unsubscribe, category choice) unless this is operator mail that skips it;
        hold the send if the journey's suppress window has not passed; write the log row.
     3. Deliver at once (email_deliver). A transient provider failure leaves the row queued and
        the Celery task `emails.email_deliver` retries it with backoff after commit.
     """
-    from journeys.models import JourneyRun
-    from journeys.services import RunNotLive
-
     props = props or {}
     spec = get_template(template)
     category = category or spec.category
@@ -91,14 +90,7 @@ def email_send(
     now = timezone.now()
     with transaction.atomic():
         if run_id is not None:
-            status = (
-                JourneyRun.objects.select_for_update()
-                .filter(pk=run_id)
-                .values_list("status", flat=True)
-                .first()
-            )
-            if status not in JourneyRun.LIVE_STATUSES:
-                raise RunNotLive(run_id, status or "gone")
+            liveness().hold(run_id=run_id)
         contact = Contact.objects.filter(user_id=user_id).first() if user_id else None
         # Operator mail skips a contact's preferences, never the suppression list: a complaint or
         # a hard bounce means the address must get nothing from us, whoever sends.
@@ -134,7 +126,7 @@ def email_send(
             },
         )
         if created:  # email.queued / email.suppressed for destinations (rows only, sent after commit)
-            from integrations.lifecycle import email_emit
+            from contacts.lifecycle import email_emit
 
             email_emit(email_id=log.pk, status=log.status)
     if not created or log.status != Status.QUEUED:
@@ -185,7 +177,7 @@ def suppression_create(
                 | ({} if created else {"previous_reason": previous}),
             )
         if created:
-            from integrations.lifecycle import suppression_emit  # contact.suppressed for destinations
+            from contacts.lifecycle import suppression_emit  # contact.suppressed for destinations
 
             suppression_emit(email=address, reason=reason, note=note)
     return suppression

@@ -56,7 +56,7 @@ def email_status_advance(
         current = EmailLog.objects.filter(pk=email_id).values_list("status", flat=True).first()
         raise InvalidEmailTransition(email_id, current or "missing", to)
     if updated:  # email.<status> for destinations: rows only, sent after commit
-        from integrations.lifecycle import email_emit
+        from contacts.lifecycle import email_emit
 
         email_emit(email_id=email_id, status=to)
     return bool(updated)

@@ -17,8 +17,8 @@ from pydantic import Field
 
 from contacts.actions import api_key_actor
 from contacts.auth import admin_auth
+from integrations.actions import deliveries_replay, destination_test_send
 from integrations.models import Delivery, Destination
-from integrations.services import deliveries_replay, destination_test_send
 
 router = Router(auth=admin_auth, tags=["admin: destinations"])
 REPLAY_BATCH = 10_000

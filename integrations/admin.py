@@ -15,10 +15,10 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from hogsend.admin import ReadOnlyStudioAdmin, StudioModelAdmin
+from integrations.actions import deliveries_replay, destination_test_send
 from integrations.catalog import CATALOG
 from integrations.models import Delivery, Destination, WebhookDelivery
 from integrations.selectors import sources_overview
-from integrations.services import deliveries_replay, destination_test_send
 
 
 class DestinationForm(forms.ModelForm):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 from ninja import Router
 
-from integrations.services import webhook_receive
+from integrations.inbound import webhook_receive
 
 router = Router(tags=["webhook sources"])
 

@@ -12,6 +12,11 @@ class IntegrationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Lifecycle events the lower apps announce through the seam become deliveries here.
+        from contacts.lifecycle import install_lifecycle
+        from integrations.lifecycle import Announcer
+
+        install_lifecycle(Announcer())
         post_migrate.connect(_destinations_sync, sender=self, dispatch_uid="integrations.destinations_sync")
 
 
@@ -20,6 +25,6 @@ def _destinations_sync(**kwargs: Any) -> None:
     from django.conf import settings
 
     if settings.INTEGRATIONS_DESTINATIONS:
-        from integrations.services import destinations_sync_from_settings
+        from integrations.outbound import destinations_sync_from_settings
 
         destinations_sync_from_settings()

@@ -1,18 +1,137 @@
-"""One-line hooks the other apps call where a lifecycle transition happens.
+"""Lifecycle emission: every lifecycle event for the destinations that want it, as delivery rows.
 
-Each takes ids (never model instances: the row is read again only if some destination listens)
-and goes through `services.lifecycle_emit`, which writes delivery rows in the caller's transaction
-and enqueues the jobs after commit. None of them ever calls a destination.
+The apps below announce their transitions through the seam `contacts.lifecycle`; `Announcer` is
+what this app installs there at start-up. Each hook takes ids (never model instances: the row is
+read again only if some destination listens) and goes through `lifecycle_emit`, which writes
+delivery rows in the caller's transaction and enqueues the jobs after commit. Nothing here ever
+calls a destination (that is `integrations.outbound`, from a Celery job).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
-from integrations.services import lifecycle_emit, lifecycle_emit_many
+from django.db import transaction
+from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+from django.utils import timezone
+
+from contacts.models import Contact
+from emails.models import EmailLog
+from integrations.catalog import event_type_get
+from integrations.models import Delivery, Destination
+from integrations.tasks import deliveries_enqueue
+from journeys.models import JourneyRun
+
+logger = logging.getLogger(__name__)
+
+DataOrBuilder = dict[str, Any] | Callable[[], dict[str, Any] | None]
+
+
+# Event-type sets nobody listened to, until a monotonic time: the hot paths (ingest, every email
+# status change) skip the destinations query for a moment. Saving or deleting a destination clears
+# it in this process; other processes see a new destination within NOBODY_LISTENS_SECONDS.
+_nobody_listens: dict[frozenset[str], float] = {}
+NOBODY_LISTENS_SECONDS = 1.0
+
+
+def _listening(types: Iterable[str]) -> list[Destination]:
+    """Unpaused and paused destinations alike (a paused one keeps its deliveries for later)."""
+    key = frozenset(types)
+    if _nobody_listens.get(key, 0.0) > time.monotonic():
+        return []
+    patterns = set()
+    for event_type in key:
+        patterns |= {event_type, event_type.split(".")[0] + ".*"}
+    found = list(
+        Destination.objects.filter(Q(event_types=[]) | Q(event_types__overlap=sorted(patterns))).only(
+            "id", "event_types"
+        )
+    )
+    if not found:
+        _nobody_listens[key] = time.monotonic() + NOBODY_LISTENS_SECONDS
+    return found
+
+
+@receiver([post_save, post_delete], sender=Destination, dispatch_uid="integrations.destinations_changed")
+def _destinations_changed(**kwargs: Any) -> None:
+    _nobody_listens.clear()
+
+
+def lifecycle_emit(*, type: str, data: DataOrBuilder, occurred_at: datetime | None = None) -> list[UUID]:
+    """Queue one lifecycle event for every destination that wants it; returns the delivery ids.
+
+    Only rows are written here (in the caller's transaction, so a rolled-back change emits
+    nothing) and the Celery jobs are enqueued after commit, by id. `data` may be a function, called
+    only when some destination listens, so code paths nobody subscribed to pay one small query.
+    """
+    return lifecycle_emit_many(events=[(type, data)], occurred_at=occurred_at)
+
+
+def lifecycle_emit_many(
+    *, events: Sequence[tuple[str, DataOrBuilder]], occurred_at: datetime | None = None
+) -> list[UUID]:
+    """`lifecycle_emit` for a set of events: one query for the destinations, one insert."""
+    if not events:
+        return []
+    for event_type, _ in events:
+        event_type_get(event_type)
+    destinations = _listening({t for t, _ in events})
+    if not destinations:
+        return []
+    now = timezone.now()
+    at = (occurred_at or now).isoformat()
+    rows = []
+    for event_type, data in events:
+        wanted = [d for d in destinations if d.wants(event_type)]
+        if not wanted:
+            continue
+        body = data() if callable(data) else data
+        if body is None:  # the builder found nothing to say (e.g. the row is gone)
+            continue
+        spec = event_type_get(event_type)
+        event_id = uuid4()
+        envelope = {
+            "id": str(event_id),
+            "type": event_type,
+            "version": spec.version,
+            "occurredAt": at,
+            "data": body,
+        }
+        rows += [
+            Delivery(
+                destination_id=d.id,
+                event_id=event_id,
+                event_type=event_type,
+                payload=envelope,
+                next_attempt_at=now,
+            )
+            for d in wanted
+        ]
+    Delivery.objects.bulk_create(rows)
+    ids = [row.id for row in rows]
+    if ids:
+        transaction.on_commit(lambda: deliveries_enqueue(delivery_ids=ids))
+    return ids
+
+
+def operator_alert_send(*, title: str, text: str, payload: dict[str, Any] | None = None) -> list[UUID]:
+    """An operations alert to every destination that takes `operator.alert` (Slack shows the text)."""
+    return lifecycle_emit(type="operator.alert", data={"title": title, "text": text, "alert": payload or {}})
+
+
+def notify_destinations(*, text: str, title: str = "Hogsend") -> list[UUID]:
+    """A plain message to Slack-style destinations, as an `operator.alert`."""
+    return operator_alert_send(title=title, text=text)
+
+
+# --- what the apps announce -------------------------------------------------------------------
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -31,8 +150,6 @@ def contact_data(contact: Any) -> dict[str, Any]:
 
 def _contact_builder(contact_id: UUID | str):
     def build() -> dict[str, Any] | None:
-        from contacts.models import Contact
-
         contact = Contact.objects.filter(pk=contact_id).first()
         return contact_data(contact) if contact is not None else None
 
@@ -64,8 +181,6 @@ def run_emit(*, type: str, run_id: UUID | str) -> None:
     """journey.entered / completed / exited / failed."""
 
     def build() -> dict[str, Any] | None:
-        from journeys.models import JourneyRun
-
         run = JourneyRun.objects.select_related("contact").filter(pk=run_id).first()
         if run is None:
             return None
@@ -87,8 +202,6 @@ def email_emit(*, email_id: UUID | str, status: str) -> None:
     """email.<status> for every status the email log reaches (queued, sent, ..., suppressed)."""
 
     def build() -> dict[str, Any] | None:
-        from emails.models import EmailLog
-
         log = EmailLog.objects.select_related("contact", "run").filter(pk=email_id).first()
         if log is None:
             return None
@@ -107,3 +220,22 @@ def email_emit(*, email_id: UUID | str, status: str) -> None:
         }
 
     lifecycle_emit(type=f"email.{status}", data=build)
+
+
+class Announcer:
+    """The lifecycle seam's implementation (`contacts.lifecycle.Lifecycle`)."""
+
+    def contact(self, *, type: str, contact_id: UUID | str) -> None:
+        contact_emit(type=type, contact_id=contact_id)
+
+    def contacts_upserted(self, *, contacts: Iterable[Any], now: datetime) -> None:
+        contacts_upserted_emit(contacts=contacts, now=now)
+
+    def suppression(self, *, email: str, reason: str, note: str = "") -> None:
+        suppression_emit(email=email, reason=reason, note=note)
+
+    def run(self, *, type: str, run_id: UUID | str) -> None:
+        run_emit(type=type, run_id=run_id)
+
+    def email(self, *, email_id: UUID | str, status: str) -> None:
+        email_emit(email_id=email_id, status=status)

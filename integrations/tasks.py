@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+from uuid import UUID
+
 from celery import shared_task
 from django.utils import timezone
 
 from integrations.models import Delivery
-from integrations.services import deliveries_due, deliveries_enqueue, delivery_attempt, integrations_prune
+from integrations.outbound import deliveries_due, delivery_attempt, integrations_prune
+
+logger = logging.getLogger(__name__)
 
 # Retries sooner than this are re-enqueued with a countdown; later ones are left to the sweep
 # (a long countdown on a Redis broker outlives its visibility timeout and runs twice).
@@ -38,3 +44,14 @@ def deliveries_sweep_task() -> int:
 def integrations_prune_task() -> list[int]:
     """Keep the delivery tables bounded (INTEGRATIONS_DELIVERED_KEEP_DAYS, WEBHOOK_DELIVERIES_KEEP_DAYS)."""
     return list(integrations_prune())
+
+
+def deliveries_enqueue(*, delivery_ids: Sequence[UUID | str]) -> None:
+    """Hand deliveries to Celery. A broker that is down loses nothing: the sweep finds them."""
+    for delivery_id in delivery_ids:
+        try:
+            # No publish retries: a broker that is down must not hold up the caller's request.
+            delivery_attempt_task.apply_async(args=[str(delivery_id)], retry=False)
+        except Exception as error:
+            logger.warning("could not enqueue delivery %s (the sweep will): %s", delivery_id, error)
+            return

@@ -97,7 +97,7 @@ def journey_enroll(
             )
             if run is not None:
                 if run.status == Status.ACTIVE:  # journey.entered for destinations (rows only)
-                    from integrations.lifecycle import run_emit
+                    from contacts.lifecycle import run_emit
 
                     run_emit(type="journey.entered", run_id=run.pk)
                 return Enrollment(run=run)
@@ -277,7 +277,7 @@ def _transition(*, run_id: UUID, to: str, allowed_from: tuple[str, ...], **field
         status=to, updated_at=timezone.now(), **fields
     )
     if changed and to in (Status.COMPLETED, Status.EXITED, Status.FAILED):
-        from integrations.lifecycle import run_emit  # journey.<status> for destinations (rows only)
+        from contacts.lifecycle import run_emit  # journey.<status> for destinations (rows only)
 
         run_emit(type=f"journey.{to}", run_id=run_id)
     return changed

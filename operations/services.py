@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from datetime import datetime
 from typing import Any
@@ -112,14 +111,9 @@ def alert_notify(*, alert_id: int) -> None:
 
 def _destinations_notify(*, alert: Alert, subject: str, body: str) -> int:
     """Through the integrations app's outbound destinations (Slack, webhooks) that take
-    `operator.alert`; returns how many deliveries were queued (0 without the app)."""
-    try:
-        module = importlib.import_module("integrations.services")
-    except ImportError:
-        return 0
-    notify = getattr(module, "operator_alert_send", None)
-    if notify is None:
-        return 0
+    `operator.alert`; returns how many deliveries were queued."""
+    from integrations.lifecycle import operator_alert_send
+
     payload: dict[str, Any] = {
         "rule": alert.rule,
         "subject": alert.subject,
@@ -131,7 +125,7 @@ def _destinations_notify(*, alert: Alert, subject: str, body: str) -> int:
         "resolvedAt": alert.resolved_at.isoformat() if alert.resolved_at else None,
     }
     try:
-        return len(notify(title=subject, text=body, payload=payload) or [])
+        return len(operator_alert_send(title=subject, text=body, payload=payload) or [])
     except Exception as error:
         logger.error("alert %s to destinations failed: %s", alert, error)
         return 0

@@ -11,11 +11,11 @@ from typing import Any
 
 from django.conf import settings
 
-from emails.send import send_email, send_operator_email
 from journeys.context import JourneyContext, JourneyUser, db_call
 from journeys.definition import define_journey, durable_task, on
 from journeys.durations import days, minutes
 from journeys.keys import bounded_key
+from journeys.send import send_email, send_operator_email
 from journeys.shipped.constants import Events, Templates
 from journeys.shipped.operator_alerts import contact_label, contact_profile_read
 

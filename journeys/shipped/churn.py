@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from emails.send import send_email
 from journeys.context import JourneyContext, JourneyUser
 from journeys.definition import define_journey
 from journeys.durations import days, hours
+from journeys.send import send_email
 from journeys.shipped.constants import Events, Templates
 
 

@@ -4,10 +4,10 @@ from typing import Any
 
 from django.conf import settings
 
-from emails.send import send_operator_email
 from journeys.definition import durable_task
 from journeys.durations import minutes
 from journeys.keys import bounded_key
+from journeys.send import send_operator_email
 from journeys.shipped.constants import Events, Templates
 
 

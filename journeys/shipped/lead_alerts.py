@@ -20,11 +20,11 @@ from uuid import UUID
 from django.conf import settings
 
 from contacts.models import Event
-from emails.send import send_operator_email
 from journeys.context import db_call
 from journeys.definition import durable_task
 from journeys.durations import journey_time, minutes
 from journeys.keys import bounded_key
+from journeys.send import send_operator_email
 from journeys.shipped.constants import Events, Templates
 from journeys.shipped.operator_alerts import contact_label, contact_profile_read
 from journeys.task_context import task_sleep

@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
-from emails.send import send_email, send_operator_email
 from journeys.context import JourneyContext, JourneyUser, db_call
 from journeys.definition import define_journey, durable_task
 from journeys.durations import days, minutes
 from journeys.keys import bounded_key
+from journeys.send import send_email, send_operator_email
 from journeys.shipped.constants import Events, Questions, Templates
 from journeys.shipped.operator_alerts import contact_label, contact_profile_read
 

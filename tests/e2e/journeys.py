@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from emails.send import send_email
 from journeys.definition import define_journey
 from journeys.durations import days
+from journeys.send import send_email
 
 
 def _fanout(journey_id: str):

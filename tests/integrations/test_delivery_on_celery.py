@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from django.db import transaction
 
+from integrations.lifecycle import lifecycle_emit
 from integrations.models import Delivery, Destination
-from integrations.services import lifecycle_emit
 from tests.support import celery_process, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]

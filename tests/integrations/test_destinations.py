@@ -13,17 +13,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from contacts.models import AuditEntry
+from integrations.actions import deliveries_replay, destination_test_send
+from integrations.lifecycle import lifecycle_emit, notify_destinations, operator_alert_send
 from integrations.models import Delivery, Destination
+from integrations.outbound import deliveries_due, delivery_attempt
 from integrations.selectors import dead_letters_by_destination, dead_letters_count
-from integrations.services import (
-    deliveries_due,
-    deliveries_replay,
-    delivery_attempt,
-    destination_test_send,
-    lifecycle_emit,
-    notify_destinations,
-    operator_alert_send,
-)
 
 pytestmark = pytest.mark.django_db
 
@@ -373,7 +367,7 @@ def test_the_catalog_command_prints_a_schema_for_every_documented_type(capsys):
 
 def test_delivered_rows_and_old_webhook_records_are_pruned_but_dead_letters_stay(settings):
     from integrations.models import WebhookDelivery
-    from integrations.services import integrations_prune
+    from integrations.outbound import integrations_prune
 
     destination = Destination.objects.create(name="d", kind="slack", url="http://127.0.0.1:9/")
     old, recent, dead = (emit_bounce() for _ in range(3))

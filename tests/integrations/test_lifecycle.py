@@ -204,7 +204,7 @@ def test_erasing_a_contact_drops_its_deliveries_so_nothing_of_it_leaves(everythi
 
 
 def test_with_no_destination_the_hot_paths_skip_the_destinations_query(django_assert_num_queries):
-    from integrations.services import lifecycle_emit_many
+    from integrations.lifecycle import lifecycle_emit_many
 
     lifecycle_emit_many(
         events=[("operator.alert", {"title": "t", "text": "x"})]

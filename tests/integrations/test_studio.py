@@ -7,8 +7,9 @@ import pytest
 from django.urls import reverse
 
 from contacts.models import AuditEntry
+from integrations.lifecycle import lifecycle_emit
 from integrations.models import Delivery, Destination
-from integrations.services import delivery_attempt, lifecycle_emit
+from integrations.outbound import delivery_attempt
 from tests.integrations.conftest import payload, stripe_headers
 
 pytestmark = pytest.mark.django_db

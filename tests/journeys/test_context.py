@@ -4,10 +4,10 @@ from datetime import timedelta
 
 from contacts.models import Event
 from contacts.services import contact_unsubscribe
-from emails.send import send_email
 from journeys.definition import define_journey
 from journeys.durations import days, hours, minutes
 from journeys.models import JourneyRun, RunStep
+from journeys.send import send_email
 
 RESULTS: dict = {}
 

@@ -95,7 +95,7 @@ def test_the_startup_check_catches_an_unknown_template(register):
 
     assert journey_templates_exist() == []
 
-    from emails.send import send_email
+    from journeys.send import send_email
 
     @define_journey(id="typo", name="Typo", trigger="e")
     async def typo(user, ctx):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from emails.send import send_email
 from journeys.definition import define_journey, durable_task
 from journeys.durations import days, hours
+from journeys.send import send_email
 from journeys.testing import DEFAULT_START
 
 RESULTS: dict = {}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from emails.send import send_email
 from journeys.definition import define_journey
 from journeys.durations import days, hours
 from journeys.keys import bounded_key
+from journeys.send import send_email
 
 LONGEST_USER_ID = "u" * 255  # the API's limit for userId
 LONGEST_EMAIL = f"{'a' * 64}@{'b' * 63}.{'c' * 63}.{'d' * 57}.com"  # 254, the longest deliverable address

@@ -63,8 +63,8 @@ def test_a_purchase_from_before_the_abandon_does_not_stop_the_winback(journey_ha
 
 
 def test_an_exit_rule_with_conditions_only_exits_on_a_matching_event(journey_harness, register):
-    from emails.send import send_email
     from journeys.definition import define_journey, on
+    from journeys.send import send_email
 
     @define_journey(
         id="ordering-conditional-exit",

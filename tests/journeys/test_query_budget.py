@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 
 from contacts.services import event_ingest
 from emails.models import EmailLog
-from integrations import services as integrations_services
+from integrations import lifecycle as integrations_lifecycle
 
 JOURNEY_START_BUDGET = 21
 INGEST_BUDGET = 4  # contacts upsert, destinations, events insert, NOTIFY
@@ -35,7 +35,7 @@ def test_a_journey_start_from_enrollment_to_its_first_sleep_stays_within_its_que
     event_ingest(name="page.viewed", user_id="ada", email="ada@example.com")
     trigger = event_ingest(name="user.created", user_id="ada", email="ada@example.com", dispatch=False)
 
-    integrations_services._nobody_listens.clear()
+    integrations_lifecycle._nobody_listens.clear()
     with CaptureQueriesContext(connection) as captured:
         journey_harness.after_ingest(event_ids=[trigger.event.id], exited_run_ids=[])
 
@@ -54,7 +54,7 @@ def test_ingest_costs_the_same_statements_for_one_event_as_for_a_batch(db, event
     drafts = [
         EventDraft(name="page.viewed", user_id=f"u{i}", email=f"u{i}@example.com") for i in range(events)
     ]
-    integrations_services._nobody_listens.clear()
+    integrations_lifecycle._nobody_listens.clear()
     with CaptureQueriesContext(connection) as captured:
         outcomes = events_ingest(drafts=drafts)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from integrations.services import destinations_sync_from_settings
+from integrations.outbound import destinations_sync_from_settings
 
 
 class Command(BaseCommand):

@@ -1,14 +1,25 @@
-"""`send_email`: what journeys and tasks call. Inside a journey it is a recorded, replay-safe step."""
+"""`send_email`: what journeys and tasks call. Inside a journey it is a recorded, replay-safe step.
+
+This is the one place a journey's send crosses into the emails app: it passes the run, its
+journey's category and suppress window, and a key derived from the run's step to
+`emails.services.email_send`, which renders, checks consent and delivers without knowing what a
+run is (it asks the liveness seam this app installs, `emails.liveness`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from django.conf import settings
 
-from emails.services import TRANSACTIONAL, email_send
-from journeys.context import db_call
+from emails.categories import TRANSACTIONAL
+from emails.services import email_send
+from journeys.context import current_context, db_call
+from journeys.durations import journey_time
+from journeys.models import JourneyRun, RunStep
+from journeys.services import RunNotLive
 
 
 @dataclass(frozen=True)
@@ -38,10 +49,6 @@ async def send_email(
     Inside a journey the idempotency key defaults to the run and step, so a replay never sends
     twice; outside one, pass `idempotency_key`.
     """
-    from journeys.context import current_context
-    from journeys.durations import journey_time
-    from journeys.models import RunStep
-
     ctx = current_context.get()
     if ctx is None:
         if not idempotency_key:
@@ -91,3 +98,18 @@ async def send_operator_email(
         idempotency_key=idempotency_key,
     )
     return SendResult(**_result(log))
+
+
+class JourneyRunLiveness:
+    """The liveness seam's answer (installed by `journeys.apps`): a run may send while it is live."""
+
+    def hold(self, *, run_id: UUID) -> None:
+        status = (
+            JourneyRun.objects.select_for_update().filter(pk=run_id).values_list("status", flat=True).first()
+        )
+        if status not in JourneyRun.LIVE_STATUSES:
+            raise RunNotLive(run_id, status or "gone")
+
+    def refusal(self, *, run_id: UUID) -> str | None:
+        status = JourneyRun.objects.filter(pk=run_id).values_list("status", flat=True).first()
+        return None if status in JourneyRun.LIVE_STATUSES else f"run_not_live:{status or 'gone'}"
