@@ -10,18 +10,20 @@ from django.db import transaction
 from contacts.services import audit_record
 from emails.models import EmailLog
 from emails.registry import get_template
-from emails.services import TRANSACTIONAL, email_send
+from emails.services import TRANSACTIONAL, EmailDeliveryDeferred, email_deliver, email_send
 
 
 def template_test_send(*, actor: Any, template: str, to: str) -> EmailLog:
     """Send a template with its example props to an operator's address, marked [test].
 
     Operator mail: transactional, it skips the preference check (it goes to the operator, never to
-    a contact) and is audited in the same transaction as its log row.
+    a contact) and is audited in the same transaction as its log row; the provider is called
+    after that commit, never inside it.
     """
     spec = get_template(template)
     with transaction.atomic():
         log = email_send(
+            deliver=False,
             to=to,
             template=spec.key,
             props=dict(spec.example_props),
@@ -35,6 +37,9 @@ def template_test_send(*, actor: Any, template: str, to: str) -> EmailLog:
             action="template.test_send",
             target_type="email_template",
             target_id=spec.key,
-            detail={"to": to, "email_id": str(log.pk), "status": log.status},
+            detail={"to": to, "email_id": str(log.pk)},
         )
-    return log
+    try:
+        return email_deliver(email_id=log.pk)
+    except EmailDeliveryDeferred:
+        return EmailLog.objects.get(pk=log.pk)  # queued with the reason; the sweep retries it

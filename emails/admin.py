@@ -70,9 +70,13 @@ class EmailLogAdmin(StudioModelAdmin):
         log = get_object_or_404(EmailLog.objects.select_related("contact", "run"), pk=object_id)
         context = {
             **self.admin_site.each_context(request),
-            "title": f"{log.template} → {log.to_email or '(erased)'}",
+            "title": f"{log.template} → {log.to_email or _no_address(log)}",
             "opts": self.opts,
             "log": log,
             "preview": preview(template=log.template, props=log.props, subject=log.subject),
         }
         return TemplateResponse(request, self.change_form_template, context)
+
+
+def _no_address(log: EmailLog) -> str:
+    return "(no address)" if log.status == EmailLog.Status.SKIPPED else "(erased)"

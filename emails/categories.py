@@ -28,6 +28,10 @@ class Category:
     default_opt_in: bool = True
     # Transactional mail is not something a contact can switch off by category.
     user_manageable: bool = True
+    # When a process dies during the provider call, nobody knows whether the mail went out. True:
+    # send it again (at least once: a page or a receipt must not be lost). False: mark it
+    # `unknown` and never send it twice (lifecycle and marketing mail).
+    resend_if_uncertain: bool = False
 
 
 _categories: dict[str, Category] = {}
@@ -45,6 +49,12 @@ def category_get(category_id: str) -> Category:
         raise UnknownCategory(
             f"unknown email category {category_id!r}; known: {', '.join(sorted(_categories))}"
         ) from None
+
+
+def category_resends_if_uncertain(category_id: str) -> bool:
+    """Whether a send of this category whose outcome is unknown is sent again (an unknown one is not)."""
+    category = _categories.get(category_id)
+    return category is not None and category.resend_if_uncertain
 
 
 def all_categories() -> list[Category]:
@@ -72,6 +82,7 @@ for _category in (
         "Receipts, security notices and messages from our team. Always sent.",
         default_opt_in=True,
         user_manageable=False,
+        resend_if_uncertain=True,
     ),
     Category(
         CONFIRMATION,

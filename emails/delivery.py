@@ -1,18 +1,27 @@
-"""Delivery: hand one queued email to the provider, re-checking consent first.
+"""Delivery: hand one email row to the provider, with no transaction open and no row lock held.
 
-The Celery task (emails.tasks) calls `email_deliver`; the send pipeline (emails.services) calls it
-once at once and enqueues the task for retries. Nothing here imports either of them.
+1. The row is committed `queued` first (emails.services.email_send), with consent checked.
+2. `email_transmit` claims it (queued → sending, one conditional UPDATE that commits by itself),
+   calls the provider, and records the outcome at once with another conditional UPDATE.
+3. A crash between the claim and the record leaves the row `sending`; emails.sweep settles it by
+   its category's policy. A crash before the claim leaves it `queued`; a retried send or the
+   sweep delivers it.
+
+The Celery task (emails.tasks) and the sweep call `email_deliver`; the send pipeline calls
+`email_transmit` right after its own commit. Nothing here imports either of them.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 from typing import Any
 from uuid import UUID
 
 from django.conf import settings
 from django.core.mail import get_connection
-from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from contacts.models import Contact, Suppression
@@ -22,13 +31,13 @@ from emails.liveness import liveness
 from emails.message import email_message_build
 from emails.models import EmailLog
 from emails.render import EmailError, email_address_check
-from emails.status import Status, email_status_advance
+from emails.status import Status, email_claim, email_status_advance
 
 logger = logging.getLogger(__name__)
 
 
 class EmailDeliveryDeferred(Exception):
-    """A transient provider failure: the log stays queued and the Celery task retries it."""
+    """A transient provider failure: the log is queued again and the Celery task retries it."""
 
 
 def suppression_block(*, to: str) -> str | None:
@@ -57,67 +66,107 @@ def consent_block(*, to: str, contact: Contact | None, category: str) -> str | N
     return None
 
 
-def email_deliver(*, email_id: UUID | str, final_attempt: bool = False) -> EmailLog:
-    """Hand one queued email to the provider.
+def delivery_block(*, log: EmailLog) -> str | None:
+    """Why a row that waited may no longer go out: its run ended, or consent changed meanwhile."""
+    if log.run_id is not None and (refusal := liveness().refusal(run_id=log.run_id)):
+        return refusal
+    if log.operator_mail:  # operator mail skips preferences, never the suppression list
+        return suppression_block(to=log.to_email)
+    return consent_block(to=log.to_email, contact=log.contact, category=log.category)
 
-    1. Lock the row (skip if another worker holds it or it is no longer queued): one delivery at a time.
-    2. Re-check what may have changed since it was queued: the run may still send, the address
-       is not suppressed and the contact has not unsubscribed (operator mail excepted).
-    3. Build the message (render, consent headers, tracked links) and send it.
-    4. Success → sent. Permanent failure → failed with the provider's reason. Transient failure →
-       stays queued with the reason and raises EmailDeliveryDeferred (failed if `final_attempt`).
+
+def email_deliver(*, email_id: UUID | str, final_attempt: bool = False) -> EmailLog:
+    """Deliver a row that waited: the retry task, the sweep, a send retried after its process died.
+
+    1. Read it; only a queued row goes on (any other status is returned as it is).
+    2. Re-check what may have changed while it waited (delivery_block): blocked → suppressed.
+    3. email_transmit: claim, send, record.
     """
-    with transaction.atomic():
-        log = (
-            EmailLog.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("contact")
-            .filter(pk=email_id, status=Status.QUEUED)
-            .first()
-        )
-        if log is None:
-            return EmailLog.objects.get(pk=email_id)
-        if log.run_id is not None and (refusal := liveness().refusal(run_id=log.run_id)):
-            return _finish(log, Status.SUPPRESSED, reason=refusal)
-        if log.operator_mail:
-            block = suppression_block(to=log.to_email)
-        else:
-            block = consent_block(to=log.to_email, contact=log.contact, category=log.category)
-        if block:
-            return _finish(log, Status.SUPPRESSED, reason=block)
-        try:
-            email_address_check(log.to_email)
-            built = email_message_build(log=log, contact=log.contact)
-        except EmailError as error:
-            return _finish(log, Status.FAILED, reason=str(error))
-        log.attempts += 1
-        log.links = built.links
-        log.provider = getattr(settings, "EMAIL_PROVIDER", "")
-        log.save(update_fields=["attempts", "links", "provider", "updated_at"])
-        try:
-            get_connection().send_messages([built.message])
-        except Exception as error:
-            reason = f"{type(error).__name__}: {error}"[:2000]
-            if not (error_is_transient(error) and not final_attempt):
-                logger.warning("email %s to %s failed: %s", log.template, log.to_email, reason)
-                if error_is_transient(error):
-                    reason = f"gave up after {log.attempts} attempts: {reason}"
-                return _finish(log, Status.FAILED, reason=reason)
-            # Transient: keep the row queued (committed below), then let the caller schedule a retry.
-            logger.info("email %s deferred (attempt %s): %s", log.pk, log.attempts, reason)
-            EmailLog.objects.filter(pk=log.pk).update(
-                status_reason=f"retrying: {reason}", updated_at=timezone.now()
-            )
-            deferred = error
-        else:
-            status = getattr(built.message, "anymail_status", None)
-            provider_id = getattr(status, "message_id", None) or built.message_id
-            return _finish(
-                log, Status.SENT, reason="", sent_at=timezone.now(), provider_message_id=str(provider_id)
-            )
-    raise EmailDeliveryDeferred(str(deferred)) from deferred
+    log = EmailLog.objects.select_related("contact").get(pk=email_id)
+    if log.status != Status.QUEUED:
+        return log
+    block = delivery_block(log=log)
+    if block:
+        if not email_status_advance(email_id=log.pk, to=Status.SUPPRESSED, reason=block):
+            return EmailLog.objects.get(pk=email_id)  # another deliverer claimed it meanwhile
+        return _set(log, Status.SUPPRESSED, reason=block)
+    # However the retries came (the task's backoff, the sweep), a transient failure ends somewhere.
+    final_attempt = final_attempt or log.attempts + 1 >= settings.EMAIL_MAX_ATTEMPTS
+    return email_transmit(log=log, final_attempt=final_attempt)
+
+
+def email_transmit(*, log: EmailLog, final_attempt: bool = False) -> EmailLog:
+    """Claim a committed queued row, call the provider, record the outcome.
+
+    1. Build the message; a template or address error fails the row (nothing was sent).
+    2. Claim it (queued → sending, attempts + 1). Another deliverer holding it: return it as it is.
+    3. Call the provider. No transaction is open: the claim committed by itself.
+    4. Record at once: sent with the provider's id; a permanent error → failed; a transient one →
+       queued again with the reason and EmailDeliveryDeferred raised for the caller to schedule
+       a retry (failed instead when `final_attempt`).
+    """
+    try:
+        email_address_check(log.to_email)
+        built = email_message_build(log=log, contact=log.contact)
+    except EmailError as error:
+        return _finish(log, Status.FAILED, reason=str(error))
+    provider = getattr(settings, "EMAIL_PROVIDER", "")
+    claim = {"links": built.links, "provider": provider, "provider_message_id": built.message_id}
+    if not email_claim(email_id=log.pk, reason="", attempts=F("attempts") + 1, **claim):
+        return EmailLog.objects.get(pk=log.pk)
+    log = _set(log, Status.SENDING, reason="", attempts=log.attempts + 1, **claim)
+    try:
+        get_connection().send_messages([built.message])
+    except Exception as error:
+        return _failure(log, error, final_attempt=final_attempt)
+    _fault_point()
+    anymail_status = getattr(built.message, "anymail_status", None)
+    provider_id = getattr(anymail_status, "message_id", None) or built.message_id
+    return _finish(log, Status.SENT, reason="", sent_at=timezone.now(), provider_message_id=str(provider_id))
+
+
+def _failure(log: EmailLog, error: Exception, *, final_attempt: bool) -> EmailLog:
+    reason = f"{type(error).__name__}: {error}"[:2000]
+    transient = error_is_transient(error)
+    if not transient or final_attempt:
+        logger.warning("email %s to %s failed: %s", log.template, log.to_email, reason)
+        if transient:
+            reason = f"gave up after {log.attempts} attempts: {reason}"
+        return _finish(log, Status.FAILED, reason=reason)
+    logger.info("email %s deferred (attempt %s): %s", log.pk, log.attempts, reason)
+    _finish(log, Status.QUEUED, reason=f"retrying: {reason}")
+    raise EmailDeliveryDeferred(reason) from error
 
 
 def _finish(log: EmailLog, to: str, *, reason: str, **fields: Any) -> EmailLog:
-    email_status_advance(email_id=log.pk, to=to, reason=reason, strict=True, **fields)
-    log.refresh_from_db()
+    """Record the outcome of our own claim (or of a row we hold queued) in one conditional UPDATE."""
+    source = Status.SENDING if log.status == Status.SENDING else Status.QUEUED
+    if not email_status_advance(email_id=log.pk, to=to, reason=reason, only_from=source, **fields):
+        # Only the sweep takes a claim away, and only one older than any provider call lasts.
+        logger.warning("email %s left %s before its outcome (%s) was recorded", log.pk, source, to)
+        return EmailLog.objects.get(pk=log.pk)
+    return _set(log, to, reason=reason, **fields)
+
+
+def _set(log: EmailLog, status: str, *, reason: str, **fields: Any) -> EmailLog:
+    """Mirror an UPDATE that succeeded on the instance in hand (no re-read)."""
+    log.status, log.status_reason = status, reason[:2000]
+    for name, value in fields.items():
+        setattr(log, name, value)
     return log
+
+
+def _fault_point() -> None:
+    """Crash trials: die here, once, between the provider's answer and its record.
+
+    EMAIL_FAULT_KILL_AFTER_SEND_FILE names a file; while it exists, the first send to get here
+    removes it and the process SIGKILLs itself, exactly as a crash at this point would.
+    """
+    path = settings.EMAIL_FAULT_KILL_AFTER_SEND_FILE
+    if not path:
+        return
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        return
+    os.kill(os.getpid(), signal.SIGKILL)

@@ -12,6 +12,8 @@ class EmailLog(models.Model):
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
+        # Claimed for the provider call. A row left here by a crash is settled by the sweep.
+        SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
         DELIVERED = "delivered", "Delivered"
         OPENED = "opened", "Opened"
@@ -20,6 +22,10 @@ class EmailLog(models.Model):
         COMPLAINED = "complained", "Complained"
         FAILED = "failed", "Failed"
         SUPPRESSED = "suppressed", "Suppressed"
+        # Not sent and never will be, for a reason that is no one's consent (no address to send to).
+        SKIPPED = "skipped", "Skipped"
+        # The process stopped during the provider call and the category forbids sending twice.
+        UNKNOWN = "unknown", "Outcome unknown"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     to_email = models.EmailField(max_length=320)
@@ -61,6 +67,12 @@ class EmailLog(models.Model):
             models.Index(fields=["contact", "-created_at"], name="email_contact_idx"),
             models.Index(fields=["status", "-created_at"], name="email_status_idx"),
             models.Index(fields=["-created_at"], name="email_created_idx"),
+            # The sweep's scan: only rows still waiting for (or caught in) a provider call.
+            models.Index(
+                fields=["updated_at"],
+                name="email_pending_idx",
+                condition=models.Q(status__in=["queued", "sending"]),
+            ),
         ]
 
     def __str__(self) -> str:

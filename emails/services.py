@@ -1,4 +1,4 @@
-"""The send pipeline: consent, suppress window, idempotency, render, hand to the provider, retry.
+"""The send pipeline: consent, suppress window, idempotency; then delivery (emails.delivery) and retry.
 
 Also the writes operators and webhooks make: suppressions and provider-reported outcomes
 (see emails/webhooks.py for bounces and complaints, emails/tracking.py for opens and clicks).
@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from contacts.consent import ConsentVia, Kind, Source, consent_record_for_address
@@ -21,6 +21,7 @@ from emails.delivery import (
     EmailDeliveryDeferred,
     consent_block,
     email_deliver,
+    email_transmit,
     suppression_block,
 )
 from emails.liveness import liveness
@@ -58,16 +59,23 @@ def email_send(
     journey_id: str | None = None,
     suppress_seconds: float = 0,
     skip_preference_check: bool = False,
+    deliver: bool = True,
 ) -> EmailLog:
     """Send one email at most once per idempotency key, and record what happened.
 
-    1. A key already in the log returns that log row; nothing is sent again.
-    2. Under a lock on the run (if any, through the liveness seam): refuse a run that may no
-       longer send; check consent
-       (suppression, unsubscribe, category choice) unless this is operator mail that skips it;
-       hold the send if the journey's suppress window has not passed; write the log row.
-    3. Deliver at once (email_deliver). A transient provider failure leaves the row queued and
-       the Celery task `emails.email_deliver` retries it with backoff after commit.
+    Call it outside a transaction: it commits the queued row itself and then talks to the
+    provider. A caller that must write the row in its own transaction passes `deliver=False`
+    and calls `email_deliver` after its commit.
+
+    1. A key already in the log returns that row, delivering it first if it is still queued (the
+       process that wrote it died before its provider call).
+    2. In one transaction: lock the run (if any, through the liveness seam) and refuse one that
+       may no longer send; no address → skipped (`no_email_address`); check consent (suppression,
+       unsubscribe, category choice) unless this is operator mail that skips it; hold the send if
+       the journey's suppress window has not passed; insert the row, queued or suppressed. The run
+       lock orders the row before any exit: an exit that commits later finds the email queued.
+    3. After commit, email_transmit: claim, provider call, record. A transient failure leaves the
+       row queued and the Celery task `emails.email_deliver` retries it with backoff.
     """
     props = props or {}
     spec = get_template(template)
@@ -80,68 +88,107 @@ def email_send(
         raise EmailError(f"only the {CONFIRMATION_TEMPLATE!r} template is sent as {CONFIRMATION!r} mail")
     if skip_preference_check and category != TRANSACTIONAL:
         raise EmailError("only transactional (operator) mail may skip the preference check")
-    if not to:
-        raise EmailError("a recipient address is required")
 
     existing = EmailLog.objects.filter(idempotency_key=idempotency_key).first()
     if existing is not None:
-        return existing
+        return _resume(existing, deliver=deliver)
 
     now = timezone.now()
-    with transaction.atomic():
-        if run_id is not None:
-            liveness().hold(run_id=run_id)
-        contact = Contact.objects.filter(user_id=user_id).first() if user_id else None
-        # Operator mail skips a contact's preferences, never the suppression list: a complaint or
-        # a hard bounce means the address must get nothing from us, whoever sends.
-        block = (
-            suppression_block(to=to)
-            if skip_preference_check
-            else consent_block(to=to, contact=contact, category=category)
-        )
-        if block is None and journey_id and suppress_seconds > 0 and contact is not None:
-            recent = EmailLog.objects.filter(
+    try:
+        with transaction.atomic():
+            if run_id is not None:
+                liveness().hold(run_id=run_id)
+            contact = Contact.objects.filter(user_id=user_id).first() if user_id else None
+            block, status = _block(
+                to=to,
                 contact=contact,
-                run__journey_id=journey_id,
-                # A send exactly `suppress` after the last one goes out, as a re-entry exactly
-                # `entry_period` after the last one is admitted: a window excludes its end.
-                sent_at__gt=now - timezone.timedelta(seconds=suppress_seconds),
-            ).exists()
-            if recent:
-                block = "suppress_window"
-        log, created = EmailLog.objects.get_or_create(
-            idempotency_key=idempotency_key,
-            defaults={
-                "to_email": to,
-                "contact": contact,
-                "run_id": run_id,
-                "template": template,
-                "subject": subject or spec.subject,
-                "category": category,
-                "props": props,
-                "status": Status.SUPPRESSED if block else Status.QUEUED,
-                "status_reason": block or "",
-                "operator_mail": skip_preference_check,
-                "created_at": now,
-            },
-        )
-        if created:  # email.queued / email.suppressed for destinations (rows only, sent after commit)
+                category=category,
+                operator=skip_preference_check,
+                journey_id=journey_id,
+                suppress_seconds=suppress_seconds,
+                now=now,
+            )
+            log = EmailLog.objects.create(
+                idempotency_key=idempotency_key,
+                to_email=to or "",
+                contact=contact,
+                run_id=run_id,
+                template=template,
+                subject=subject or spec.subject,
+                category=category,
+                props=props,
+                status=status,
+                status_reason=block or "",
+                operator_mail=skip_preference_check,
+                created_at=now,
+            )
+            # email.queued / .suppressed / .skipped for destinations (rows only, sent after commit)
             from contacts.lifecycle import email_emit
 
             email_emit(email_id=log.pk, status=log.status)
-    if not created or log.status != Status.QUEUED:
+    except IntegrityError:
+        # The same key committed by a concurrent send: theirs is the one.
+        existing = EmailLog.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is None:
+            raise
+        return existing
+    if log.status != Status.QUEUED or not deliver:
+        return log
+    log.contact = contact
+    try:
+        return email_transmit(log=log)
+    except EmailDeliveryDeferred:
+        _enqueue_retry(str(log.pk))
+        return log
+
+
+def _block(
+    *,
+    to: str,
+    contact: Contact | None,
+    category: str,
+    operator: bool,
+    journey_id: str | None,
+    suppress_seconds: float,
+    now: Any,
+) -> tuple[str | None, str]:
+    """Why this send may not go out and the status that records it; (None, queued) if it may."""
+    if not to:
+        return "no_email_address", Status.SKIPPED
+    # Operator mail skips a contact's preferences, never the suppression list: a complaint or
+    # a hard bounce means the address must get nothing from us, whoever sends.
+    block = suppression_block(to=to) if operator else consent_block(to=to, contact=contact, category=category)
+    if block is None and journey_id and suppress_seconds > 0 and contact is not None:
+        recent = EmailLog.objects.filter(
+            contact=contact,
+            run__journey_id=journey_id,
+            # A send exactly `suppress` after the last one goes out, as a re-entry exactly
+            # `entry_period` after the last one is admitted: a window excludes its end.
+            sent_at__gt=now - timezone.timedelta(seconds=suppress_seconds),
+        ).exists()
+        if recent:
+            block = "suppress_window"
+    return block, Status.SUPPRESSED if block else Status.QUEUED
+
+
+def _resume(log: EmailLog, *, deliver: bool) -> EmailLog:
+    """A repeat of a send: return its row, delivering it if a crash left it queued."""
+    if log.status != Status.QUEUED or not deliver:
         return log
     try:
         return email_deliver(email_id=log.pk)
     except EmailDeliveryDeferred:
-        email_id = str(log.pk)
-        transaction.on_commit(lambda: _enqueue_retry(email_id))
-        log.refresh_from_db()
-        return log
+        _enqueue_retry(str(log.pk))
+        return EmailLog.objects.get(pk=log.pk)
 
 
 def _enqueue_retry(email_id: str) -> None:
-    email_deliver_task.apply_async(args=[email_id], countdown=settings.EMAIL_RETRY_FIRST_DELAY_SECONDS)
+    """Schedule the Celery retry after commit (at once when, as usual, no transaction is open)."""
+    transaction.on_commit(
+        lambda: email_deliver_task.apply_async(
+            args=[email_id], countdown=settings.EMAIL_RETRY_FIRST_DELAY_SECONDS
+        )
+    )
 
 
 # --- suppressions ------------------------------------------------------------------------------

@@ -1,13 +1,19 @@
 """The email log's status machine. A status only moves forward; stale provider events are ignored.
 
-queued → sent | failed | suppressed
-sent → delivered → opened → clicked           (each may be skipped: a click proves an open)
-sent | delivered → bounced
-sent | delivered | opened | clicked → complained
+queued → sending (claimed for the provider call) | failed | suppressed | skipped
+sending → sent | failed | unknown          (unknown: the process died in the call; not retried)
+sending → queued                           (a transient failure, or a crash where the category
+                                            retries: the row waits for the next attempt)
+sent | unknown → delivered → opened → clicked   (each may be skipped: a click proves an open)
+sent | unknown | delivered → bounced
+sent | unknown | delivered | opened | clicked → complained
+
+A provider event for an `unknown` row proves it went out, so it moves on like a sent one.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -18,15 +24,24 @@ from emails.models import EmailLog
 Status = EmailLog.Status
 
 ALLOWED_FROM: dict[str, frozenset[str]] = {
-    Status.SENT: frozenset({Status.QUEUED}),
-    Status.FAILED: frozenset({Status.QUEUED}),
+    Status.SENDING: frozenset({Status.QUEUED}),
+    Status.QUEUED: frozenset({Status.SENDING}),
+    Status.SENT: frozenset({Status.SENDING}),
+    Status.FAILED: frozenset({Status.QUEUED, Status.SENDING}),
     Status.SUPPRESSED: frozenset({Status.QUEUED}),
-    Status.DELIVERED: frozenset({Status.SENT}),
-    Status.OPENED: frozenset({Status.SENT, Status.DELIVERED}),
-    Status.CLICKED: frozenset({Status.SENT, Status.DELIVERED, Status.OPENED}),
-    Status.BOUNCED: frozenset({Status.SENT, Status.DELIVERED}),
-    Status.COMPLAINED: frozenset({Status.SENT, Status.DELIVERED, Status.OPENED, Status.CLICKED}),
+    Status.SKIPPED: frozenset({Status.QUEUED}),
+    Status.UNKNOWN: frozenset({Status.SENDING}),
+    Status.DELIVERED: frozenset({Status.SENT, Status.UNKNOWN}),
+    Status.OPENED: frozenset({Status.SENT, Status.UNKNOWN, Status.DELIVERED}),
+    Status.CLICKED: frozenset({Status.SENT, Status.UNKNOWN, Status.DELIVERED, Status.OPENED}),
+    Status.BOUNCED: frozenset({Status.SENT, Status.UNKNOWN, Status.DELIVERED}),
+    Status.COMPLAINED: frozenset(
+        {Status.SENT, Status.UNKNOWN, Status.DELIVERED, Status.OPENED, Status.CLICKED}
+    ),
 }
+# Internal hand-offs destinations do not hear about: `email.queued` went out when the row was
+# written, and a claim or a re-queue for a retry says nothing new about the email.
+SILENT = frozenset({Status.SENDING, Status.QUEUED})
 
 
 class InvalidEmailTransition(ValueError):
@@ -40,26 +55,48 @@ def can_transition(current: str, target: str) -> bool:
 
 
 def email_status_advance(
-    *, email_id: UUID | str, to: str, reason: str | None = None, strict: bool = False, **fields: Any
+    *,
+    email_id: UUID | str,
+    to: str,
+    reason: str | None = None,
+    strict: bool = False,
+    only_from: str | None = None,
+    untouched_since: datetime | None = None,
+    **fields: Any,
 ) -> bool:
     """Move the log to `to` if its current status allows it, in one conditional UPDATE (no race).
 
     Returns False when the move would go backwards or sideways (a provider's late `delivered`
     after our `opened`); `strict=True` raises InvalidEmailTransition instead — for code paths
-    where such a move is a bug, not a late webhook.
+    where such a move is a bug, not a late webhook. `only_from` narrows the allowed sources to
+    one (the sender recording its own claim's outcome moves only from `sending`);
+    `untouched_since` moves the row only if nothing updated it after that time (the sweep).
     """
+    allowed = ALLOWED_FROM[to] if only_from is None else ALLOWED_FROM[to] & {only_from}
     values: dict[str, Any] = {"status": to, "updated_at": timezone.now(), **fields}
     if reason is not None:
         values["status_reason"] = reason[:2000]
-    updated = EmailLog.objects.filter(pk=email_id, status__in=ALLOWED_FROM[to]).update(**values)
+    rows = EmailLog.objects.filter(pk=email_id, status__in=allowed)
+    if untouched_since is not None:
+        rows = rows.filter(updated_at__lt=untouched_since)
+    updated = rows.update(**values)
     if not updated and strict:
         current = EmailLog.objects.filter(pk=email_id).values_list("status", flat=True).first()
         raise InvalidEmailTransition(email_id, current or "missing", to)
-    if updated:  # email.<status> for destinations: rows only, sent after commit
+    if updated and to not in SILENT:  # email.<status> for destinations: rows only, sent after commit
         from contacts.lifecycle import email_emit
 
         email_emit(email_id=email_id, status=to)
     return bool(updated)
+
+
+def email_claim(*, email_id: UUID | str, **fields: Any) -> bool:
+    """queued → sending in one conditional UPDATE: of two deliverers, exactly one wins the row.
+
+    `updated_at` becomes the claim's time, which the sweep reads to tell a call in progress
+    from one whose process died.
+    """
+    return email_status_advance(email_id=email_id, to=Status.SENDING, **fields)
 
 
 def email_stamp_first(*, email_id: UUID | str, field: str, at: Any) -> bool:

@@ -113,6 +113,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "journeys.outbox_sweep",
         "schedule": env.float("OUTBOX_SWEEP_SECONDS", default=30.0),
     },
+    "emails-sweep": {
+        "task": "emails.sweep",
+        "schedule": env.float("EMAIL_SWEEP_SECONDS", default=60.0),
+    },
     # Operations (operations/tasks.py): a beat heartbeat the doctor reads, alert rules, retention.
     "operations-beat-heartbeat": {"task": "operations.beat_heartbeat", "schedule": 30.0},
     "operations-alerts": {
@@ -171,6 +175,18 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
 EMAIL_BOUNCE_SUPPRESS_THRESHOLD = env.int("EMAIL_BOUNCE_SUPPRESS_THRESHOLD", default=3)
 # First retry of a transiently failed send; later ones back off exponentially (Celery task).
 EMAIL_RETRY_FIRST_DELAY_SECONDS = env.int("EMAIL_RETRY_FIRST_DELAY_SECONDS", default=5)
+# The email sweep (Celery beat, emails.sweep): a row still queued this long lost its delivery (a
+# crash before the provider call, a lost retry) and is delivered; longer than the retry backoff.
+EMAIL_QUEUED_TIMEOUT_SECONDS = env.float("EMAIL_QUEUED_TIMEOUT_SECONDS", default=900.0)
+# A row `sending` this long outlived its process (no provider call takes this long: EMAIL_TIMEOUT);
+# it is sent again or marked `unknown` by its category (README: "When a worker dies mid-send").
+EMAIL_SENDING_TIMEOUT_SECONDS = env.float("EMAIL_SENDING_TIMEOUT_SECONDS", default=600.0)
+EMAIL_SWEEP_BATCH = env.int("EMAIL_SWEEP_BATCH", default=500)
+# After this many provider attempts a transient failure is final (the retry task's count, too).
+EMAIL_MAX_ATTEMPTS = env.int("EMAIL_MAX_ATTEMPTS", default=8)
+# Crash trials only: while this file exists, the first send to get its provider's answer deletes
+# it and SIGKILLs its own process before recording the outcome. Empty (off) in production.
+EMAIL_FAULT_KILL_AFTER_SEND_FILE = env("EMAIL_FAULT_KILL_AFTER_SEND_FILE", default="")
 # Opens and clicks this soon after the send are scanners and prefetchers, not people.
 EMAIL_TRACKING_BOT_WINDOW_SECONDS = env.float("EMAIL_TRACKING_BOT_WINDOW_SECONDS", default=2.0)
 # How long a preference-center / unsubscribe link in an email keeps working.

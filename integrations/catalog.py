@@ -69,6 +69,8 @@ _EMAIL = {
             "complained",
             "failed",
             "suppressed",
+            "skipped",
+            "unknown",
         ]
     },
     "reason": _TEXT,
@@ -141,6 +143,11 @@ CATALOG: dict[str, LifecycleEventType] = {
         _email("complained", "The recipient marked the email as spam."),
         _email("failed", "The provider refused the email, or retries ran out."),
         _email("suppressed", "The email was not sent: suppression, unsubscribe, opt-out, exit."),
+        _email("skipped", "The email was not sent: the contact has no email address."),
+        _email(
+            "unknown",
+            "The worker stopped during the provider call; the email may have gone out and is not sent again.",
+        ),
         LifecycleEventType(
             "operator.alert",
             1,

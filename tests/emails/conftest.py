@@ -25,6 +25,7 @@ class SmtpInbox:
     def __init__(self) -> None:
         self.raw: list[bytes] = []
         self.envelopes: list[Any] = []
+        self.port = 0
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.raw.append(envelope.original_content or envelope.content)
@@ -41,7 +42,7 @@ def smtp_server(settings) -> Iterator[SmtpInbox]:
     from aiosmtpd.controller import Controller
 
     inbox = SmtpInbox()
-    port = free_port()
+    port = inbox.port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"

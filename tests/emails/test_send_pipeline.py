@@ -165,3 +165,13 @@ def test_a_queued_send_rechecks_consent_when_it_is_finally_delivered(make_contac
 
     assert (log.status, log.status_reason) == (Status.SUPPRESSED, "unsubscribed")
     assert mail.outbox == []
+
+
+def test_a_send_to_no_address_is_recorded_as_skipped_with_a_reason_and_sends_nothing(make_contact):
+    contact = make_contact(email="")
+
+    log = email_send(to="", template="activation/welcome", user_id=contact.user_id, idempotency_key="k")
+
+    assert (log.status, log.status_reason, log.contact) == (Status.SKIPPED, "no_email_address", contact)
+    assert email_status_advance(email_id=log.pk, to=Status.SENT) is False
+    assert mail.outbox == []

@@ -81,3 +81,25 @@ def test_re_entry_waits_seven_days(journey_harness):
     journey_harness.advance(days(3))
     journey_harness.emit("payment.failed", user_id="bo")
     assert journey_harness.run("churn-prevention", "bo").status == "waiting"
+
+
+def test_a_contact_with_no_email_address_gets_each_send_recorded_as_skipped_and_the_run_goes_on(
+    journey_harness,
+):
+    """A Stripe customer created without an email: every send says why it did not go out, the
+    journey runs to its end, and destinations hear no failure."""
+    from emails.models import EmailLog
+    from integrations.models import Delivery, Destination
+
+    Destination.objects.create(name="all", kind="webhook", url="https://hooks.example.com/h")
+    journey_harness.emit("payment.failed", user_id="cus_NoEmail")  # no address anywhere
+    journey_harness.advance(days(3))
+
+    logs = EmailLog.objects.filter(contact__user_id="cus_NoEmail").order_by("created_at")
+    assert [(log.status, log.status_reason, log.to_email) for log in logs] == [
+        ("skipped", "no_email_address", "")
+    ] * 3
+    assert journey_harness.run("churn-prevention", "cus_NoEmail").status == "completed"
+    fanned_out = set(Delivery.objects.values_list("event_type", flat=True))
+    assert "journey.failed" not in fanned_out
+    assert {"email.skipped", "journey.completed"} <= fanned_out
