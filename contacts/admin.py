@@ -27,7 +27,7 @@ from contacts.actions import (
 )
 from contacts.consent import consent_history
 from contacts.models import ApiKey, AuditEntry, Contact, Event, Suppression
-from contacts.services import IngestError, api_key_create, api_key_revoke, audit_record
+from contacts.services import IngestError, api_key_create, api_key_revoke, audit_record, origin_normalize
 from emails.services import EmailError
 from hogsend.admin import ReadOnlyStudioAdmin, StudioModelAdmin, as_uuid, email_prefix
 
@@ -285,21 +285,53 @@ class SuppressionAdmin(StudioModelAdmin):
 
 class ApiKeyCreateForm(forms.ModelForm):
     scopes = forms.MultipleChoiceField(choices=ApiKey.Scope.choices, widget=forms.CheckboxSelectMultiple)
+    allowed_origins = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Publishable keys only: one origin a line, e.g. https://app.example.com",
+    )
 
     class Meta:
         model = ApiKey
-        fields = ("name", "scopes", "expires_at")
+        fields = ("name", "scopes", "allowed_origins", "expires_at")
+
+    def clean_allowed_origins(self) -> list[str]:
+        return [line.strip() for line in self.cleaned_data["allowed_origins"].splitlines() if line.strip()]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        # The service's rules, as form errors rather than a 500.
+        try:
+            if ApiKey.Scope.PUBLIC in cleaned.get("scopes", []) or cleaned.get("allowed_origins"):
+                for origin in cleaned.get("allowed_origins", []):
+                    origin_normalize(origin)
+                if cleaned.get("scopes") != [ApiKey.Scope.PUBLIC]:
+                    raise ValueError("a publishable key has the public scope alone, and only it has origins")
+                if not cleaned.get("allowed_origins"):
+                    raise ValueError("a publishable key needs at least one allowed origin")
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from None
+        return cleaned
 
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(StudioModelAdmin):
     list_display = ("name", "masked", "scopes", "created_at", "last_used_at", "expires_at", "revoked_at")
     actions = ["revoke_selected"]
-    readonly_fields = ("name", "masked", "scopes", "created_at", "last_used_at", "expires_at", "revoked_at")
+    readonly_fields = (
+        "name",
+        "masked",
+        "scopes",
+        "allowed_origins",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    )
 
     @admin.display(description="key")
     def masked(self, key: ApiKey) -> str:
-        return f"hsk_{key.prefix}_…"
+        return key.masked
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         if obj is None:
@@ -307,7 +339,7 @@ class ApiKeyAdmin(StudioModelAdmin):
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return ("name", "scopes", "expires_at") if obj is None else self.readonly_fields
+        return ("name", "scopes", "allowed_origins", "expires_at") if obj is None else self.readonly_fields
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return () if obj is None else self.readonly_fields
@@ -322,6 +354,7 @@ class ApiKeyAdmin(StudioModelAdmin):
             name=form.cleaned_data["name"],
             scopes=form.cleaned_data["scopes"],
             expires_at=form.cleaned_data.get("expires_at"),
+            allowed_origins=form.cleaned_data.get("allowed_origins", []),
         )
         obj.pk, obj.prefix = key.pk, key.prefix
         obj._state.adding = False

@@ -9,9 +9,10 @@ from ninja.errors import HttpError
 from pydantic import ValidationError
 
 from contacts import selectors, services
-from contacts.auth import ingest_auth, read_auth
-from contacts.models import Contact
-from contacts.ratelimit import ingest_rate_check
+from contacts.auth import events_auth, ingest_auth, read_auth
+from contacts.browser import client_address
+from contacts.models import ApiKey, Contact, Event
+from contacts.ratelimit import browser_rate_check, ingest_rate_check
 from contacts.schemas import (
     BatchIn,
     BatchOut,
@@ -35,6 +36,27 @@ def _accepted(result: services.IngestResult) -> dict:
     }
 
 
+def _rate_check(request: HttpRequest, *, events: int) -> None:
+    key: ApiKey = request.auth
+    if key.is_publishable:
+        browser_rate_check(key_id=key.pk, address=client_address(request))
+    ingest_rate_check(key_id=key.pk, events=events, requests_limit=key.rate_limit)
+
+
+def _browser_problem(item: EventIn) -> str | None:
+    """What a publishable key may not do: anyone can copy it from the page, so it must not be
+    able to point a contact's mail at another address or rewrite what the server knows of them."""
+    if item.address is not None:
+        return "a publishable key cannot set a contact's email; set it from your server with a secret key"
+    if item.contactProperties:
+        return "a publishable key cannot set contact properties; set them from your server with a secret key"
+    return None
+
+
+def _source(request: HttpRequest) -> str:
+    return Event.Source.BROWSER if request.auth.is_publishable else Event.Source.API
+
+
 def _draft(payload: EventIn, *, idempotency_key: str | None = None) -> services.EventDraft:
     return services.EventDraft(
         name=payload.name,
@@ -49,7 +71,7 @@ def _draft(payload: EventIn, *, idempotency_key: str | None = None) -> services.
 
 
 @router.post(
-    "/events", auth=ingest_auth, response={202: EventAccepted, 200: EventAccepted}, summary="Send one event"
+    "/events", auth=events_auth, response={202: EventAccepted, 200: EventAccepted}, summary="Send one event"
 )
 def event_create(
     request: HttpRequest,
@@ -65,8 +87,12 @@ def event_create(
     """
     if idempotency_key is not None and len(idempotency_key) > 255:
         raise HttpError(422, "Idempotency-Key header must be at most 255 characters")
-    ingest_rate_check(key_id=request.auth.pk, events=1, requests_limit=request.auth.rate_limit)
-    outcome = services.events_ingest(drafts=[_draft(payload, idempotency_key=idempotency_key)])[0]
+    _rate_check(request, events=1)
+    if request.auth.is_publishable and (problem := _browser_problem(payload)):
+        raise HttpError(403, problem)
+    outcome = services.events_ingest(
+        drafts=[_draft(payload, idempotency_key=idempotency_key)], source=_source(request)
+    )[0]
     if isinstance(outcome, services.IngestError):
         raise outcome
     return (202 if outcome.created else 200), _accepted(outcome)
@@ -74,7 +100,7 @@ def event_create(
 
 @router.post(
     "/events/batch",
-    auth=ingest_auth,
+    auth=events_auth,
     response={207: BatchOut, 202: BatchOut},
     summary="Send up to 1,000 events",
 )
@@ -85,9 +111,7 @@ def event_create_batch(request: HttpRequest, payload: BatchIn):
         raise HttpError(
             413, f"a batch holds at most {settings.EVENTS_BATCH_MAX} events; got {len(payload.events)}"
         )
-    ingest_rate_check(
-        key_id=request.auth.pk, events=len(payload.events), requests_limit=request.auth.rate_limit
-    )
+    _rate_check(request, events=len(payload.events))
     results: list[dict | None] = [None] * len(payload.events)
     drafts: list[services.EventDraft] = []
     positions: list[int] = []
@@ -97,9 +121,13 @@ def event_create_batch(request: HttpRequest, payload: BatchIn):
         except ValidationError as error:
             results[index] = _rejected(index, _field_errors(error, prefix=f"events[{index}]"))
             continue
+        if request.auth.is_publishable and (problem := _browser_problem(item)):
+            results[index] = _rejected(index, [{"field": f"events[{index}]", "message": problem}])
+            continue
         drafts.append(_draft(item))
         positions.append(index)
-    for index, outcome in zip(positions, services.events_ingest(drafts=drafts), strict=True):
+    outcomes = services.events_ingest(drafts=drafts, source=_source(request))
+    for index, outcome in zip(positions, outcomes, strict=True):
         if isinstance(outcome, services.IngestError):
             results[index] = _rejected(index, [{"field": f"events[{index}]", "message": str(outcome)}])
         else:

@@ -15,11 +15,16 @@ from contacts.services import api_key_hash
 
 
 class ApiKeyAuth(HttpBearer):
-    """`Authorization: Bearer hsk_...`; 401 says what is wrong with the key, 403 names the scope."""
+    """`Authorization: Bearer hsk_...`; 401 says what is wrong with the key, 403 names the scope.
 
-    def __init__(self, scope: str) -> None:
+    With `publishable=True` (the events endpoints) a `pk_...` key is accepted too, from a request
+    whose `Origin` the key allows; `request.cors_origin` then tells the CORS middleware to answer.
+    """
+
+    def __init__(self, scope: str, *, publishable: bool = False) -> None:
         super().__init__()
         self.scope = scope
+        self.publishable = publishable
 
     def __call__(self, request: HttpRequest) -> Any:
         header = request.headers.get("Authorization", "")
@@ -39,7 +44,9 @@ class ApiKeyAuth(HttpBearer):
             raise HttpError(401, "this API key was revoked")
         if key.expires_at is not None and key.expires_at <= now:
             raise HttpError(401, "this API key has expired")
-        if not key.allows(self.scope):
+        if key.is_publishable:
+            self._check_origin(request, key)
+        elif not key.allows(self.scope):
             raise HttpError(403, f"this API key lacks the '{self.scope}' scope")
         # Cheap enough, and it tells operators which keys are still in use.
         if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
@@ -47,7 +54,31 @@ class ApiKeyAuth(HttpBearer):
             key.last_used_at = now
         return key
 
+    def _check_origin(self, request: HttpRequest, key: ApiKey) -> None:
+        if not self.publishable:
+            raise HttpError(
+                403,
+                "a publishable key (pk_...) may only send events (POST /v1/events, /v1/events/batch) "
+                "from a browser; call this endpoint from your server with a secret key (hsk_...)",
+            )
+        origin = request.headers.get("Origin")
+        if not origin:
+            raise HttpError(
+                403,
+                "a publishable key (pk_...) is accepted only from a browser page, and this request has "
+                "no Origin header; from a server, send events with a secret key (hsk_...)",
+            )
+        if origin not in key.allowed_origins:
+            raise HttpError(
+                403,
+                f"the origin {origin} is not allowed for this publishable key (it allows "
+                f"{', '.join(key.allowed_origins)}); add the origin to the key's allowed origins",
+            )
+        request.cors_origin = origin  # type: ignore[attr-defined]
+
 
 ingest_auth = ApiKeyAuth(ApiKey.Scope.INGEST)
+# The events endpoints: secret keys with the ingest scope, and publishable keys from their origins.
+events_auth = ApiKeyAuth(ApiKey.Scope.INGEST, publishable=True)
 read_auth = ApiKeyAuth(ApiKey.Scope.READ)
 admin_auth = ApiKeyAuth(ApiKey.Scope.ADMIN)

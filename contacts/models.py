@@ -80,6 +80,7 @@ class Event(models.Model):
         JOURNEY = "journey", "Triggered by a journey"
         SYSTEM = "system", "Emitted by Hogsend"
         WEBHOOK = "webhook", "A webhook source (Stripe, Clerk, Segment, ...)"
+        BROWSER = "browser", "A browser, with a publishable key"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="events")
@@ -143,12 +144,17 @@ class AwaitedEvent(models.Model):
 
 
 class ApiKey(models.Model):
-    """A bearer key. Only a SHA-256 of the secret is stored; the secret is shown once."""
+    """A bearer key. Only a SHA-256 of the secret is stored; the secret is shown once.
+
+    A publishable key (`pk_...`, the `public` scope alone) is meant to be seen: it sits in web
+    pages and may only send events, from the browser origins it lists.
+    """
 
     class Scope(models.TextChoices):
         INGEST = "ingest", "Send events and upsert contacts"
         READ = "read", "Read contacts and timelines"
         ADMIN = "admin", "Everything, including transactional sends"
+        PUBLIC = "public", "Send events from the browser origins the key allows (publishable key)"
 
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16, unique=True)
@@ -162,12 +168,22 @@ class ApiKey(models.Model):
     rate_limit = models.PositiveIntegerField(
         null=True, blank=True, help_text="Ingest requests per second; empty for the deployment's default."
     )
+    # Publishable keys only: the exact origins (scheme://host[:port]) whose pages may use the key.
+    allowed_origins = ArrayField(models.CharField(max_length=255), default=list, blank=True)
 
     class Meta:
         verbose_name = "API key"
 
     def __str__(self) -> str:
-        return f"{self.name} (hsk_{self.prefix}…)"
+        return f"{self.name} ({self.masked})"
+
+    @property
+    def is_publishable(self) -> bool:
+        return self.Scope.PUBLIC in self.scopes
+
+    @property
+    def masked(self) -> str:
+        return f"{'pk' if self.is_publishable else 'hsk'}_{self.prefix}_…"
 
     def allows(self, scope: str) -> bool:
         return self.Scope.ADMIN in self.scopes or scope in self.scopes

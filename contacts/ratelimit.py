@@ -35,6 +35,38 @@ def _redis() -> Any:
     return _client
 
 
+def _warn(error: Exception) -> None:
+    global _warned_at
+    if time.monotonic() - _warned_at > 10:  # once in a while, not once per request
+        _warned_at = time.monotonic()
+        logger.warning("rate limits not checked: Redis does not answer (%s)", error)
+
+
+def browser_rate_check(*, key_id: int, address: str) -> None:
+    """Count one request of a publishable key from one address (`PUBLIC_RATE_LIMIT_PER_IP` a second).
+
+    A publishable key is public, so its own limit (`ingest_rate_check`) is shared by every
+    visitor; this one keeps a single visitor (or a script that copied the key) from using it up.
+    """
+    limit = settings.PUBLIC_RATE_LIMIT_PER_IP
+    if not limit:
+        return
+    counter = f"hogsend:ratelimit:{key_id}:ip:{address}:{int(time.time())}"
+    try:
+        pipe = _redis().pipeline(transaction=False)
+        pipe.incr(counter)
+        pipe.expire(counter, 2)
+        requests, _ = pipe.execute()
+    except Exception as error:
+        _warn(error)
+        return
+    if requests > limit:
+        raise RateLimited(
+            f"this address sent more than {limit} requests in one second with this publishable key; "
+            "retry after 1 second"
+        )
+
+
 def ingest_rate_check(*, key_id: int, events: int, requests_limit: int | None = None) -> None:
     """Count one request carrying `events` events against the key's per-second limits.
 
@@ -55,10 +87,7 @@ def ingest_rate_check(*, key_id: int, events: int, requests_limit: int | None = 
         pipe.expire(f"{prefix}:e", 2)
         requests, _, total_events, _ = pipe.execute()
     except Exception as error:
-        global _warned_at
-        if time.monotonic() - _warned_at > 10:  # once in a while, not once per request
-            _warned_at = time.monotonic()
-            logger.warning("rate limits not checked: Redis does not answer (%s)", error)
+        _warn(error)
         return
     if max_requests and requests > max_requests:
         raise RateLimited(

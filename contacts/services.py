@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
 from django.db import transaction
@@ -108,17 +109,36 @@ def api_key_hash(secret: str) -> str:
 
 
 def api_key_create(
-    *, name: str, scopes: Iterable[str], expires_at: datetime | None = None, rate_limit: int | None = None
+    *,
+    name: str,
+    scopes: Iterable[str],
+    expires_at: datetime | None = None,
+    rate_limit: int | None = None,
+    allowed_origins: Iterable[str] = (),
 ) -> tuple[ApiKey, str]:
-    """Create a key; returns it with its secret, which is never stored and never shown again."""
+    """Create a key; returns it with its secret, which is never stored and never shown again.
+
+    The `public` scope makes a publishable key (`pk_...`): alone, with at least one origin.
+    """
     scopes = sorted(set(scopes))
     unknown = set(scopes) - set(ApiKey.Scope.values)
     if unknown or not scopes:
         raise ValueError(
             f"scopes must be some of {', '.join(ApiKey.Scope.values)}; got {', '.join(scopes) or 'none'}"
         )
+    origins = sorted({origin_normalize(origin) for origin in allowed_origins})
+    publishable = ApiKey.Scope.PUBLIC in scopes
+    if publishable and scopes != [ApiKey.Scope.PUBLIC]:
+        raise ValueError(
+            "the public scope stands alone: a publishable key is seen by everyone who loads your page; "
+            "create a secret key for the other scopes"
+        )
+    if publishable and not origins:
+        raise ValueError("a publishable key needs at least one allowed origin, e.g. https://app.example.com")
+    if origins and not publishable:
+        raise ValueError("only publishable keys (the public scope) have allowed origins")
     prefix = secrets.token_hex(4)
-    secret = f"hsk_{prefix}_{secrets.token_urlsafe(32)}"
+    secret = f"{'pk' if publishable else 'hsk'}_{prefix}_{secrets.token_urlsafe(32)}"
     key = ApiKey.objects.create(
         name=name,
         prefix=prefix,
@@ -126,8 +146,23 @@ def api_key_create(
         scopes=scopes,
         expires_at=expires_at,
         rate_limit=rate_limit,
+        allowed_origins=origins,
     )
     return key, secret
+
+
+def origin_normalize(origin: str) -> str:
+    """`scheme://host[:port]` as browsers send it in `Origin`; anything else is a ValueError."""
+    parts = urlsplit(origin.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{origin!r} is not an origin; write it as https://app.example.com")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ValueError(
+            f"{origin!r} is not an origin: leave out the path; write it as https://app.example.com"
+        )
+    default_port = {"http": 80, "https": 443}[parts.scheme]
+    port = f":{parts.port}" if parts.port and parts.port != default_port else ""
+    return f"{parts.scheme}://{parts.hostname.lower()}{port}"
 
 
 def api_key_revoke(*, key: ApiKey) -> ApiKey:

@@ -51,6 +51,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Static files from the web processes themselves, before sessions and auth touch the request.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before CSRF and the rest: answers the events endpoints' CORS preflight for publishable keys.
+    "contacts.browser.BrowserCorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -239,6 +241,11 @@ HOGSEND_JOURNEY_MODULES = env.list("HOGSEND_JOURNEY_MODULES", default=["journeys
 # with Retry-After. 0 turns a limit off.
 INGEST_RATE_LIMIT_REQUESTS = env.int("INGEST_RATE_LIMIT_REQUESTS", default=1000)
 INGEST_RATE_LIMIT_EVENTS = env.int("INGEST_RATE_LIMIT_EVENTS", default=50000)
+# Publishable keys (pk_..., events from the browser): requests per second from one address and key,
+# on top of the key's own limit above, which all of a page's visitors share.
+PUBLIC_RATE_LIMIT_PER_IP = env.int("PUBLIC_RATE_LIMIT_PER_IP", default=20)
+# How long a browser may cache a CORS preflight answer of the events endpoints.
+BROWSER_CORS_MAX_AGE = env.int("BROWSER_CORS_MAX_AGE", default=600)
 # The outbox relay wakes on every NOTIFY from ingest, and at least this often regardless.
 OUTBOX_RELAY_POLL_SECONDS = env.float("OUTBOX_RELAY_POLL_SECONDS", default=1.0)
 # How long `runworker` lets in-flight steps finish after SIGTERM before it leaves; parked journeys
@@ -299,7 +306,8 @@ AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
-AXES_IPWARE_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0) or None
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_COUNT or None
 AXES_VERBOSE = False
 
 # --- integrations: webhook sources in, destinations out (README "Integrations") -------------------
