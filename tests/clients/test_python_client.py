@@ -4,6 +4,7 @@ between them by a loopback proxy."""
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import httpx
@@ -177,7 +178,9 @@ def test_the_async_client_sends_batches_upserts_and_retries_alike(proxy, api_key
             contact = await hs.contacts.upsert(user_id="user_123", properties={"plan": "pro"})
             return one, batch, contact
 
-    one, batch, contact = asyncio.run(scenario())
+    # A thread of its own: the session's Playwright browser keeps an event loop on this one.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        one, batch, contact = pool.submit(asyncio.run, scenario()).result()
 
     assert one.duplicate is True and batch.accepted == 1
     assert contact.created is False and contact.properties == {"plan": "pro"}
