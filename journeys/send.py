@@ -47,7 +47,8 @@ async def send_email(
     """Send a journey email. Consent and the journey's suppress window are checked for you.
 
     Inside a journey the idempotency key defaults to the run and step, so a replay never sends
-    twice; outside one, pass `idempotency_key`.
+    twice; outside one, pass `idempotency_key`. A contact with no address (`to` empty) is not an
+    error: the send is recorded as skipped (`no_email_address`) and the journey goes on.
     """
     ctx = current_context.get()
     if ctx is None:

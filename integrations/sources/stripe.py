@@ -109,6 +109,19 @@ def _properties(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def _email(obj: dict[str, Any]) -> str | None:
+    """The address Stripe has for the customer, if any (a customer may have none: then the
+    contact has none, and its sends are recorded as skipped)."""
+    customer = obj.get("customer")
+    return (
+        obj.get("customer_email")
+        or obj.get("receipt_email")
+        or dig(obj, "customer_details.email")
+        or (customer.get("email") if isinstance(customer, dict) else None)  # expanded customer
+        or None
+    )
+
+
 def stripe_map(delivery: Received) -> list[WebhookEvent]:
     event = delivery.payload
     name = EVENT_NAMES.get(event.get("type", ""))
@@ -125,10 +138,7 @@ def stripe_map(delivery: Received) -> list[WebhookEvent]:
         WebhookEvent(
             name=name,
             user_id=user_id,
-            email=obj.get("customer_email")
-            or obj.get("receipt_email")
-            or dig(obj, "customer_details.email")
-            or None,
+            email=_email(obj),
             properties={
                 "stripe_event_id": event.get("id"),
                 "stripe_event_type": event.get("type"),
