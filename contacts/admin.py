@@ -237,10 +237,23 @@ class ContactAdmin(StudioModelAdmin):
         messages.success(request, "Erased: personal data removed; rows kept for aggregate counts.")
 
 
+class RedispatchedFilter(admin.SimpleListFilter):
+    """Events the reconciler pushed again because nothing had decided them."""
+
+    title = "reconciled"
+    parameter_name = "reconciled"
+
+    def lookups(self, request: Any, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Pushed again by the reconciler")]
+
+    def queryset(self, request: Any, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(redispatches__gt=0) if self.value() == "yes" else queryset
+
+
 @admin.register(Event)
 class EventAdmin(ReadOnlyStudioAdmin):
-    list_display = ("name", "contact", "source", "dispatch_state", "occurred_at")
-    list_filter = ("source", "dispatch_state")
+    list_display = ("name", "contact", "source", "dispatch_state", "redispatches", "occurred_at")
+    list_filter = ("source", "dispatch_state", RedispatchedFilter)
     list_select_related = ("contact",)
     search_fields = ("name",)
     search_help_text = "Exact event name, or a contact's exact user id."

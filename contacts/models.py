@@ -74,6 +74,9 @@ class Event(models.Model):
         SKIPPED = "skipped", "Not needed by the engine"
         # Stored but unreadable (e.g. a timestamp beyond Python's range): set aside, reported.
         QUARANTINED = "quarantined", "Unreadable; set aside"
+        # Pushed, then re-pushed as often as allowed, and still no journey decided it (no run,
+        # no recorded skip) or a custom task's effect never happened: an operator must look.
+        UNSETTLED = "unsettled", "Pushed, never decided; gave up re-pushing"
 
     class Source(models.TextChoices):
         API = "api", "HTTP API"
@@ -97,6 +100,11 @@ class Event(models.Model):
     dispatched_at = models.DateTimeField(null=True, blank=True)
     # Runs this event ended through exit_on, kept so an idempotent retry answers the same.
     exited_run_ids = ArrayField(models.UUIDField(), default=list, blank=True)
+    # The reconciler's part (journeys/reconcile.py): how often a pushed event that nothing
+    # decided was pushed again, and which custom tasks have had their effect for it.
+    redispatches = models.PositiveSmallIntegerField(default=0, db_default=0)
+    redispatched_at = models.DateTimeField(null=True, blank=True)
+    tasks_done = ArrayField(models.CharField(max_length=200), default=list, db_default="{}", blank=True)
 
     class Meta:
         ordering = ["-occurred_at"]
@@ -109,6 +117,12 @@ class Event(models.Model):
                 fields=["received_at"],
                 name="event_outbox_pending_idx",
                 condition=Q(dispatch_state="pending"),
+            ),
+            # The reconciler reads pushed events in the order they were pushed.
+            models.Index(
+                fields=["dispatched_at"],
+                name="event_dispatched_idx",
+                condition=Q(dispatch_state="dispatched"),
             ),
         ]
 

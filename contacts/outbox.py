@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Func, Value
 from django.utils import timezone
 
 from contacts.models import AwaitedEvent, Event
@@ -269,3 +269,48 @@ def _awaited_pairs(items: Sequence[OutboxItem]) -> set[tuple[UUID, str]]:
 def _mark(items: Sequence[OutboxItem], state: str, now: datetime) -> None:
     if items:
         Event.objects.filter(pk__in=[i.id for i in items]).update(dispatch_state=state, dispatched_at=now)
+
+
+# --- reconciliation: pushed events nothing decided ----------------------------------------------
+
+
+def events_redispatch(*, event_ids: Sequence[UUID], now: datetime | None = None) -> int:
+    """Put pushed events back in the outbox (the relays push them again) and count the attempt.
+
+    Only rows still `dispatched` move, so a concurrent claim or a second reconciler never pushes
+    one twice for the same decision. The dispatcher hears them after commit, as at ingest.
+    """
+    if not event_ids:
+        return 0
+    with transaction.atomic():
+        moved = list(
+            Event.objects.filter(pk__in=list(event_ids), dispatch_state=Event.DispatchState.DISPATCHED)
+            .values_list("pk", flat=True)
+            .select_for_update(skip_locked=True)
+        )
+        Event.objects.filter(pk__in=moved).update(
+            dispatch_state=Event.DispatchState.PENDING,
+            redispatches=F("redispatches") + 1,
+            redispatched_at=now or timezone.now(),
+        )
+        if moved:
+            dispatcher().after_ingest(event_ids=moved, exited_run_ids=[])
+    return len(moved)
+
+
+def events_unsettled(*, event_ids: Sequence[UUID]) -> int:
+    """Give up on pushed events that were re-pushed as often as allowed: state `unsettled`."""
+    return Event.objects.filter(pk__in=list(event_ids), dispatch_state=Event.DispatchState.DISPATCHED).update(
+        dispatch_state=Event.DispatchState.UNSETTLED
+    )
+
+
+def event_task_done(*, event_id: UUID, task: str) -> None:
+    """Record that a custom task had its effect for this event (a re-push then skips it)."""
+    Event.objects.filter(pk=event_id).exclude(tasks_done__contains=[task]).update(
+        tasks_done=Func(F("tasks_done"), Value(task), function="array_append")
+    )
+
+
+def event_task_is_done(*, event_id: UUID, task: str) -> bool:
+    return Event.objects.filter(pk=event_id, tasks_done__contains=[task]).exists()

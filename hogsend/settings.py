@@ -119,6 +119,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "emails.sweep",
         "schedule": env.float("EMAIL_SWEEP_SECONDS", default=60.0),
     },
+    # Pushed events nothing decided: pushed again (journeys/reconcile.py, operations/tasks.py).
+    "outbox-reconcile": {
+        "task": "operations.outbox_reconcile",
+        "schedule": env.float("OUTBOX_RECONCILE_EVERY_SECONDS", default=60.0),
+    },
     # Operations (operations/tasks.py): a beat heartbeat the doctor reads, alert rules, retention.
     "operations-beat-heartbeat": {"task": "operations.beat_heartbeat", "schedule": 30.0},
     "operations-alerts": {
@@ -248,6 +253,12 @@ PUBLIC_RATE_LIMIT_PER_IP = env.int("PUBLIC_RATE_LIMIT_PER_IP", default=20)
 BROWSER_CORS_MAX_AGE = env.int("BROWSER_CORS_MAX_AGE", default=600)
 # The outbox relay wakes on every NOTIFY from ingest, and at least this often regardless.
 OUTBOX_RELAY_POLL_SECONDS = env.float("OUTBOX_RELAY_POLL_SECONDS", default=1.0)
+# A pushed triggering event that no journey decided (no run, no skip), or whose custom task never
+# recorded its effect, this long after the push is pushed again, at most this many times.
+OUTBOX_RECONCILE_AFTER_SECONDS = env.int("OUTBOX_RECONCILE_AFTER_SECONDS", default=600)
+OUTBOX_RECONCILE_MAX_REDISPATCHES = env.int("OUTBOX_RECONCILE_MAX_REDISPATCHES", default=3)
+# Without a mark from an earlier pass (a new deployment, a flushed cache), look back this far.
+OUTBOX_RECONCILE_LOOKBACK_SECONDS = env.int("OUTBOX_RECONCILE_LOOKBACK_SECONDS", default=86400)
 # How long `runworker` lets in-flight steps finish after SIGTERM before it leaves; parked journeys
 # resume on the next worker (the step log makes the replay safe).
 WORKER_SHUTDOWN_GRACE_SECONDS = env.float("WORKER_SHUTDOWN_GRACE_SECONDS", default=15.0)

@@ -119,8 +119,18 @@ def _emit_lifecycle_event(*, run_id: UUID, name: str, error: str = "") -> None:
 
 
 async def task_execute(*, task: DurableTask, payload: dict[str, Any], backend: DurableBackend) -> Any:
+    """Run a custom task for an event once: its effect is recorded on the event, so a re-push (the
+    reconciler's, journeys/reconcile.py) skips an event the task already handled."""
+    from contacts.outbox import event_task_done, event_task_is_done
+
+    event_id = UUID(payload["event_id"]) if payload.get("event_id") else None
+    if event_id and await backend.db(event_task_is_done, event_id=event_id, task=task.name):
+        return {"status": "already_done"}
     token = current_backend.set(backend)
     try:
-        return await task.fn(payload)
+        result = await task.fn(payload)
     finally:
         current_backend.reset(token)
+    if event_id:
+        await backend.db(event_task_done, event_id=event_id, task=task.name)
+    return result

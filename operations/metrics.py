@@ -49,6 +49,19 @@ OUTBOX_PUSH_FAILURES = Counter(
     "hogsend_outbox_push_failures_total", "Relay batches the engine refused (retried)"
 )
 
+OUTBOX_RECONCILED = Counter(
+    "hogsend_outbox_reconciled_total",
+    "Pushed events nothing decided after the timeout: pushed again, or set aside as unsettled",
+    ["outcome"],
+)
+
+
+def reconcile_observe(result: Any) -> dict[str, int]:
+    """Counts one reconciler pass (a journeys.reconcile.Reconciled)."""
+    OUTBOX_RECONCILED.labels("redispatched").inc(len(result.redispatched))
+    OUTBOX_RECONCILED.labels("unsettled").inc(len(result.unsettled))
+    return {"redispatched": len(result.redispatched), "unsettled": len(result.unsettled)}
+
 
 def relay_batch_observe(result: Any) -> Any:
     """Counts one outbox relay batch (a RelayBatch) and hands it back."""

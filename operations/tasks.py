@@ -25,3 +25,12 @@ def retention_run() -> dict[str, int]:
     from operations.retention import retention_run as run
 
     return {report.name: report.deleted for report in run()}
+
+
+@shared_task(name="operations.outbox_reconcile", ignore_result=True, expires=120)
+def outbox_reconcile() -> dict[str, int]:
+    """Push again the events nothing decided (journeys/reconcile.py), and count what it did."""
+    from journeys.reconcile import outbox_reconcile as reconcile
+    from operations.metrics import reconcile_observe
+
+    return reconcile_observe(reconcile())
