@@ -115,8 +115,7 @@ def outbox_reconcile(
     result.redispatched, result.unsettled = again, give_up
     if give_up:
         logger.error(
-            "reconciler: %d pushed events were never decided after %d re-pushes; set aside as "
-            "unsettled: %s",
+            "reconciler: %d pushed events were never decided after %d re-pushes; set aside as unsettled: %s",
             len(give_up),
             most,
             give_up[:20],

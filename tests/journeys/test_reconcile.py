@@ -73,9 +73,7 @@ def test_a_push_younger_than_the_timeout_is_not_reconciled_yet(journey_harness):
     assert JourneyRun.objects.count() == 0
 
 
-def test_a_custom_task_that_failed_runs_again_and_one_that_ran_is_never_repeated(
-    journey_harness, register
-):
+def test_a_custom_task_that_failed_runs_again_and_one_that_ran_is_never_repeated(journey_harness, register):
     register(reconcile_probe)
     happened = journey_harness.emit("probe.happened", user_id="ada")
     assert [f.task for f in journey_harness.task_failures] == ["reconcile-probe"]
@@ -111,7 +109,8 @@ def test_each_pushed_event_is_read_about_once_the_mark_moves_past_what_was_check
     first = outbox_reconcile()
     lost = event_ingest(name="user.created", user_id="bob", dispatch=False)
     Event.objects.filter(pk=lost.event.id).update(
-        dispatch_state=Event.DispatchState.DISPATCHED, dispatched_at=first.checked_until - timedelta(seconds=1)
+        dispatch_state=Event.DispatchState.DISPATCHED,
+        dispatched_at=first.checked_until - timedelta(seconds=1),
     )
 
     # Pushed before the mark: a later pass no longer reads it (the pass before saw it decided or
