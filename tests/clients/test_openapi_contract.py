@@ -62,7 +62,10 @@ def test_the_python_client_sends_only_fields_of_the_contract():
         contact_properties={"b": 2},
         timestamp="2026-01-01T00:00:00Z",
         idempotency_key="k",
+        double_opt_in=True,
     )
     assert set(every_field) == set(contract["POST /v1/events"]["request"])
-    contact = _core.contact_body(user_id="u", email="ada@example.com", properties={"a": 1})
+    contact = _core.contact_body(
+        user_id="u", email="ada@example.com", properties={"a": 1}, double_opt_in=False
+    )
     assert set(contact) == set(contract["PUT /v1/contacts"]["request"])

@@ -83,6 +83,17 @@ def test_contacts_upsert_creates_then_merges_properties(live_server, api_key):
     assert hs.contacts.get("user_9").id == first.id == str(Contact.objects.get(user_id="user_9").pk)
 
 
+def test_double_opt_in_makes_a_new_contact_wait_for_its_confirmation(live_server, api_key):
+    hs = Hogsend(api_key=api_key, base_url=live_server.url)
+
+    hs.events.send(name="user.signed_up", user_id="user_1", user_email="ada@example.com", double_opt_in=True)
+    hs.contacts.upsert(user_id="user_2", email="bob@example.com", double_opt_in=True)
+    hs.contacts.upsert(user_id="user_3", email="eve@example.com", double_opt_in=False)
+
+    waiting = {c.user_id: c.awaiting_confirmation for c in Contact.objects.all()}
+    assert waiting == {"user_1": True, "user_2": True, "user_3": False}
+
+
 def test_errors_are_typed_and_carry_the_servers_message(live_server, api_key):
     with pytest.raises(AuthenticationError) as unknown:
         Hogsend(api_key="hsk_nope", base_url=live_server.url).events.send(name="a", user_id="u")

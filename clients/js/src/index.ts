@@ -46,6 +46,8 @@ export interface EventInput {
   timestamp?: string | Date;
   /** Generated if absent; retries of the call reuse it. */
   idempotencyKey?: string;
+  /** A contact this event creates must confirm by email first (default: the server's setting). */
+  doubleOptIn?: boolean;
 }
 
 export interface EventAccepted {
@@ -77,6 +79,8 @@ export interface ContactInput {
   userId: string;
   email?: string;
   properties?: Record<string, unknown>;
+  /** A contact this call creates must confirm by email first (default: the server's setting). */
+  doubleOptIn?: boolean;
 }
 
 export interface Contact {
@@ -113,6 +117,7 @@ function eventBody(event: EventInput): Record<string, unknown> {
   if (event.timestamp !== undefined) {
     body.timestamp = event.timestamp instanceof Date ? event.timestamp.toISOString() : event.timestamp;
   }
+  if (event.doubleOptIn !== undefined) body.doubleOptIn = event.doubleOptIn;
   return body;
 }
 
@@ -283,6 +288,7 @@ export class Contacts {
     const body: Record<string, unknown> = { userId: contact.userId };
     if (contact.email !== undefined) body.email = contact.email;
     if (contact.properties) body.properties = contact.properties;
+    if (contact.doubleOptIn !== undefined) body.doubleOptIn = contact.doubleOptIn;
     const answer = await this.client.request("PUT", "/v1/contacts", body);
     return toContact(answer.body, answer.status === 201);
   }

@@ -87,6 +87,17 @@ test("contacts upsert creates, then merges properties", async () => {
   assert.equal((await hs.contacts.get(userId)).id, first.id);
 });
 
+test("double opt-in is passed through on events and contact upserts", async () => {
+  const hs = new Hogsend({ apiKey, baseUrl: proxy });
+  const before = (await proxyLog()).length;
+
+  await hs.events.send({ name: "user.signed_up", userId: user(), userEmail: "ada@example.com", doubleOptIn: true });
+  await hs.contacts.upsert({ userId: user(), email: "bob@example.com", doubleOptIn: false });
+
+  const bodies = (await proxyLog()).slice(before).map((entry) => entry.body);
+  assert.deepEqual(bodies.map((body) => body.doubleOptIn), [true, false]);
+});
+
 test("errors are typed and carry the server's message", async () => {
   await assert.rejects(
     new Hogsend({ apiKey: "hsk_nope", baseUrl: server }).events.send({ name: "a", userId: "u" }),

@@ -129,6 +129,7 @@ def event_body(
     contact_properties: dict[str, Any] | None = None,
     timestamp: datetime | str | None = None,
     idempotency_key: str | None = None,
+    double_opt_in: bool | None = None,
 ) -> dict[str, Any]:
     """The JSON of one event (the API's camelCase), with an idempotency key of its own."""
     body: dict[str, Any] = {
@@ -145,6 +146,8 @@ def event_body(
     stamp = _timestamp(timestamp)
     if stamp is not None:
         body["timestamp"] = stamp
+    if double_opt_in is not None:
+        body["doubleOptIn"] = double_opt_in
     return body
 
 
@@ -162,13 +165,19 @@ def batch_body(events: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def contact_body(
-    *, user_id: str, email: str | None = None, properties: dict[str, Any] | None = None
+    *,
+    user_id: str,
+    email: str | None = None,
+    properties: dict[str, Any] | None = None,
+    double_opt_in: bool | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"userId": user_id}
     if email is not None:
         body["email"] = email
     if properties:
         body["properties"] = properties
+    if double_opt_in is not None:
+        body["doubleOptIn"] = double_opt_in
     return body
 
 

@@ -92,9 +92,11 @@ class Events:
         contact_properties: dict[str, Any] | None = None,
         timestamp: datetime | str | None = None,
         idempotency_key: str | None = None,
+        double_opt_in: bool | None = None,
     ) -> EventAccepted:
         """Send one event. `timestamp` is an aware datetime or ISO 8601 (now if absent); without
-        an `idempotency_key` one is generated, and retries of this call reuse it."""
+        an `idempotency_key` one is generated, and retries of this call reuse it. `double_opt_in`:
+        a contact this event creates must confirm by email first (default: the server's setting)."""
         body = _core.event_body(
             name=name,
             user_id=user_id,
@@ -103,6 +105,7 @@ class Events:
             contact_properties=contact_properties,
             timestamp=timestamp,
             idempotency_key=idempotency_key,
+            double_opt_in=double_opt_in,
         )
         response = self._client._request("POST", "/v1/events", body)
         return EventAccepted.from_json(_core.raise_for_status(response))
@@ -120,10 +123,17 @@ class Contacts:
         self._client = client
 
     def upsert(
-        self, *, user_id: str, email: str | None = None, properties: dict[str, Any] | None = None
+        self,
+        *,
+        user_id: str,
+        email: str | None = None,
+        properties: dict[str, Any] | None = None,
+        double_opt_in: bool | None = None,
     ) -> Contact:
         """Create or update a contact by your user id; properties merge into what is stored."""
-        body = _core.contact_body(user_id=user_id, email=email, properties=properties)
+        body = _core.contact_body(
+            user_id=user_id, email=email, properties=properties, double_opt_in=double_opt_in
+        )
         response = self._client._request("PUT", "/v1/contacts", body)
         return Contact.from_json(_core.raise_for_status(response), created=response.status_code == 201)
 
