@@ -37,6 +37,8 @@ class JourneyRun(models.Model):
     properties = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     current_node = models.CharField(max_length=200, blank=True)
+    # The journey-map node the run last passed (journeys/journey_map.py): where it is on the map.
+    map_node = models.CharField(max_length=220, blank=True, default="", db_default="")
     waiting_until = models.DateTimeField(null=True, blank=True)
     entered_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -66,6 +68,12 @@ class JourneyRun(models.Model):
             models.Index(fields=["contact", "journey_id", "-entered_at"], name="run_contact_journey_idx"),
             models.Index(fields=["status", "-entered_at"], name="run_status_idx"),
             models.Index(fields=["journey_id", "current_node"], name="run_journey_node_idx"),
+            # Who is where now, for the journey map: live runs only.
+            models.Index(
+                fields=["journey_id", "map_node", "-entered_at"],
+                condition=Q(status__in=["active", "waiting"]),
+                name="run_journey_map_live_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -131,6 +139,26 @@ class RunStep(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.kind} {self.label}"
+
+
+class JourneyMapEdge(models.Model):
+    """How many runs of a journey went from one map node to the next, counted as each step is first
+    recorded (and as runs end), so the Studio draws a journey's map from this table, never by scanning
+    step logs. A node is `kind:label` (`send:activation/welcome`, `wait:await-csm`); "" is the entry;
+    `exit:<reason>`, `end:completed` and `end:failed` are where runs ended."""
+
+    journey_id = models.CharField(max_length=100)
+    source = models.CharField(max_length=220, blank=True)
+    target = models.CharField(max_length=220)
+    runs = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["journey_id", "source", "target"], name="journeymapedge_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.journey_id}: {self.source or '(entry)'} → {self.target}: {self.runs} runs"
 
 
 class JourneySetting(models.Model):

@@ -17,6 +17,7 @@ from contacts.models import Contact, Event
 from journeys.conditions import all_match
 from journeys.definition import EntryLimit, Journey
 from journeys.durations import journey_time
+from journeys.journey_map import map_end
 from journeys.models import EnrollmentSkip, JourneyRun, JourneySetting
 
 Status = JourneyRun.Status
@@ -241,6 +242,7 @@ def _run_insert(
         JourneyRun.objects.filter(pk=run.id).update(
             status=run.status, ended_at=now, exit_reason=run.exit_reason, updated_at=now
         )
+        map_end(run_id=run.id, status=run.status, reason=run.exit_reason)
     return run
 
 
@@ -273,9 +275,12 @@ def _transition(*, run_id: UUID, to: str, allowed_from: tuple[str, ...], **field
     for source in allowed_from:
         if to not in JourneyRun.TRANSITIONS[source]:
             raise InvalidRunTransition(f"a run cannot go from {source} to {to}")
-    changed = JourneyRun.objects.filter(pk=run_id, status__in=allowed_from).update(
-        status=to, updated_at=timezone.now(), **fields
-    )
+    with transaction.atomic():
+        changed = JourneyRun.objects.filter(pk=run_id, status__in=allowed_from).update(
+            status=to, updated_at=timezone.now(), **fields
+        )
+        if changed and to in (Status.COMPLETED, Status.EXITED, Status.FAILED):
+            map_end(run_id=run_id, status=to, reason=fields.get("exit_reason", ""))
     if changed and to in (Status.COMPLETED, Status.EXITED, Status.FAILED):
         from contacts.lifecycle import run_emit  # journey.<status> for destinations (rows only)
 

@@ -2,7 +2,8 @@
 
 A journey start multiplies these into every launch, backfill and broadcast, so each is one round
 trip: a sleep's park (status, current node and step together), a resume, a step's record (only
-while the run is live; the first record of a position stands).
+while the run is live; the first record of a position stands). The first record of a position
+also moves the run on its journey's map, in the same statement.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
+from journeys.journey_map import MAP_EDGE_UPSERT, MAP_KINDS, node_key
 from journeys.models import JourneyRun, RunStep
 from journeys.services import RunNotLive
 
@@ -28,17 +30,30 @@ def _require_live(run_id: UUID, changed: int) -> None:
 
 _LIVE_SQL = ", ".join(f"'{s}'" for s in JourneyRun.LIVE_STATUSES)
 
+# The park also moves the run on its journey's map (journeys/journey_map.py) when the position is
+# new: the edge from the node it was at is counted and the sleep or wait becomes its node.
 _PARK_SQL = f"""
-WITH parked AS (
-    UPDATE journeys_journeyrun SET status = 'waiting', current_node = %(label)s,
-        waiting_until = %(until)s, updated_at = %(now)s
-    WHERE id = %(run)s AND status IN ({_LIVE_SQL})
-    RETURNING id
+WITH prev AS (
+    SELECT id, journey_id, map_node,
+        NOT EXISTS (SELECT 1 FROM journeys_runstep WHERE run_id = %(run)s AND seq = %(seq)s) AS fresh
+    FROM journeys_journeyrun WHERE id = %(run)s
+), parked AS (
+    UPDATE journeys_journeyrun r SET status = 'waiting', current_node = %(label)s,
+        waiting_until = %(until)s, updated_at = %(now)s,
+        map_node = CASE WHEN prev.fresh THEN %(node)s ELSE r.map_node END
+    FROM prev
+    WHERE r.id = prev.id AND r.status IN ({_LIVE_SQL})
+    RETURNING r.id
 ), step AS (
     INSERT INTO journeys_runstep (run_id, seq, kind, label, result, recorded_at)
     SELECT id, %(seq)s, %(kind)s, %(label)s, %(result)s::jsonb, %(now)s FROM parked
     ON CONFLICT (run_id, seq) DO UPDATE SET kind = EXCLUDED.kind, label = EXCLUDED.label,
         result = EXCLUDED.result, recorded_at = EXCLUDED.recorded_at
+), edge AS (
+    INSERT INTO journeys_journeymapedge (journey_id, source, target, runs)
+    SELECT prev.journey_id, prev.map_node, %(node)s, 1 FROM prev JOIN parked ON parked.id = prev.id
+    WHERE prev.fresh
+    {MAP_EDGE_UPSERT}
 )
 SELECT count(*) FROM parked
 """
@@ -59,13 +74,21 @@ SELECT count(*) FROM resumed
 # execution racing the first, after an eviction, gets the first one's result back).
 _STEP_RECORD_SQL = f"""
 WITH run AS (
-    SELECT status FROM journeys_journeyrun WHERE id = %(run)s
+    SELECT status, journey_id, map_node FROM journeys_journeyrun WHERE id = %(run)s
 ), recorded AS (
     INSERT INTO journeys_runstep (run_id, seq, kind, label, result, recorded_at)
     SELECT %(run)s, %(seq)s, %(kind)s, %(label)s, %(result)s::jsonb, %(now)s
     FROM run WHERE status IN ({_LIVE_SQL})
     ON CONFLICT (run_id, seq) DO NOTHING
     RETURNING result
+), moved AS (
+    UPDATE journeys_journeyrun SET map_node = %(node)s
+    WHERE id = %(run)s AND %(on_map)s AND EXISTS (SELECT 1 FROM recorded)
+), edge AS (
+    INSERT INTO journeys_journeymapedge (journey_id, source, target, runs)
+    SELECT run.journey_id, run.map_node, %(node)s, 1 FROM run
+    WHERE %(on_map)s AND EXISTS (SELECT 1 FROM recorded)
+    {MAP_EDGE_UPSERT}
 )
 SELECT (SELECT status FROM run), EXISTS (SELECT 1 FROM recorded),
        (SELECT s.result FROM journeys_runstep s WHERE s.run_id = %(run)s AND s.seq = %(seq)s)
@@ -88,6 +111,7 @@ def run_park(
     """Enter a sleep or wait in one statement: status waiting, the label as current node, the
     step recorded; refuses an ended run."""
     params = {"run": run_id, "seq": seq, "kind": kind, "label": label[:200], "until": until}
+    params["node"] = node_key(kind, label[:200])
     (changed,) = _one(_PARK_SQL, {**params, "result": _json(result), "now": timezone.now()})
     _require_live(run_id, changed)
 
@@ -124,6 +148,7 @@ def step_record(*, run_id: UUID, seq: int, kind: str, label: str, result: dict[s
     """Record what a position returned, in one statement, while the run is live; returns the
     result that stands at that position (an earlier execution's, if it recorded first)."""
     params = {"run": run_id, "seq": seq, "kind": kind, "label": label[:200], "result": _json(result)}
+    params.update(node=node_key(kind, label[:200]), on_map=kind in MAP_KINDS)
     status, recorded, standing = _one(_STEP_RECORD_SQL, {**params, "now": timezone.now()})
     if status not in JourneyRun.LIVE_STATUSES:
         raise RunNotLive(run_id, status or "gone")

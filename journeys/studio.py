@@ -1,4 +1,4 @@
-"""Studio views for journeys: every registered journey, its numbers, its funnel, its on/off switch.
+"""Studio views for journeys: every registered journey, its numbers, its map, its on/off switch.
 
 Journeys are code, not rows, so these are custom admin views (registered by hogsend.admin's site).
 Pictures are inline SVG drawn here on the server: no JavaScript, nothing to load.
@@ -7,14 +7,13 @@ Pictures are inline SVG drawn here on the server: no JavaScript, nothing to load
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.admin import site as admin_site
 from django.core.exceptions import PermissionDenied
-from django.db.models import Avg, Count
+from django.db.models import Count
 from django.db.models.functions import TruncDate
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -26,8 +25,10 @@ from django.views.decorators.http import require_POST
 
 from journeys.actions import journey_enabled_set
 from journeys.definition import EventRule, Journey
-from journeys.models import EnrollmentSkip, JourneyRun, JourneySetting, RunStep
+from journeys.journey_map import journey_map_parked_runs, journey_map_read
+from journeys.models import EnrollmentSkip, JourneyRun, JourneySetting
 from journeys.registry import registry
+from journeys.studio_map import map_svg
 
 Status = JourneyRun.Status
 STATUS_ORDER = [Status.ACTIVE, Status.WAITING, Status.COMPLETED, Status.EXITED, Status.FAILED]
@@ -39,7 +40,6 @@ COLORS = {
     "entered": "#417690",
 }
 CHART_DAYS = 30
-FUNNEL_SAMPLE_RUNS = 300
 
 
 # --- reads -------------------------------------------------------------------------------------
@@ -80,69 +80,6 @@ def status_counts(*, journey_id: str | None = None) -> dict[str, dict[str, int]]
     for row in runs.order_by().values("journey_id", "status").annotate(n=Count("pk")):
         counts[row["journey_id"]][row["status"]] = row["n"]
     return counts
-
-
-@dataclass
-class FunnelNode:
-    label: str
-    parked: int = 0
-    ended: dict[str, int] = field(
-        default_factory=lambda: dict.fromkeys((Status.COMPLETED, Status.EXITED, Status.FAILED), 0)
-    )
-    reached_in_sample: int = 0
-    position: float = 1e9
-
-    @property
-    def total(self) -> int:
-        return self.parked + sum(self.ended.values())
-
-
-def journey_funnel(*, journey_id: str) -> list[FunnelNode]:
-    """Checkpoints and wait labels in journey order, with who is parked there and who ended there.
-
-    1. Live runs grouped by current node (parked now) and ended runs grouped by their last node
-       (where they dropped off, completed, or failed): one grouped query.
-    2. The order of nodes comes from the step log of the most recent runs: a label's mean step
-       position. Labels never seen in the sample go last.
-    """
-    nodes: dict[str, FunnelNode] = {}
-    grouped = (
-        JourneyRun.objects.filter(journey_id=journey_id)
-        .order_by()
-        .values("status", "current_node")
-        .annotate(n=Count("pk"))
-    )
-    for row in grouped:
-        node = nodes.setdefault(row["current_node"], FunnelNode(label=row["current_node"]))
-        if row["status"] in JourneyRun.LIVE_STATUSES:
-            node.parked += row["n"]
-        else:
-            node.ended[row["status"]] += row["n"]
-    recent = (
-        JourneyRun.objects.filter(journey_id=journey_id)
-        .order_by("-entered_at")
-        .values("pk")[:FUNNEL_SAMPLE_RUNS]
-    )
-    sample = (
-        RunStep.objects.filter(
-            run_id__in=recent,
-            kind__in=[RunStep.Kind.CHECKPOINT, RunStep.Kind.SLEEP, RunStep.Kind.WAIT],
-        )
-        .order_by()
-        .values("label")
-        .annotate(position=Avg("seq"), reached=Count("run_id", distinct=True))
-    )
-    for row in sample:
-        node = nodes.setdefault(row["label"], FunnelNode(label=row["label"]))
-        node.position = float(row["position"])
-        node.reached_in_sample = row["reached"]
-    start = nodes.pop("", None)
-    ordered = sorted(nodes.values(), key=lambda n: (n.position, n.label))
-    if start is not None:
-        start.label = "(entered, before the first checkpoint)"
-        start.position = -1
-        ordered.insert(0, start)
-    return ordered
 
 
 def journey_daily(*, journey_id: str, days: int = CHART_DAYS) -> dict[str, list[int]]:
@@ -193,56 +130,6 @@ def skip_counts(*, journey_id: str, days: int = CHART_DAYS) -> list[tuple[str, i
 
 
 # --- pictures ----------------------------------------------------------------------------------
-
-
-def funnel_svg(nodes: list[FunnelNode], *, runs_url: str, journey_id: str) -> SafeString:
-    """Horizontal bars, one row per node: parked now, then completed / exited / failed there."""
-    width, label_w, row_h, pad = 900, 300, 30, 10
-    bar_w = width - label_w - 170
-    biggest = max((n.total for n in nodes), default=0) or 1
-    height = pad * 2 + row_h * max(len(nodes), 1) + 24
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="studio-funnel" role="img" width="100%" '
-        f'style="max-width:{width}px" viewBox="0 0 {width} {height}" aria-label="Funnel of {escape(journey_id)}">',
-        "<style>text{font:12px sans-serif;fill:#333}.n{fill:#666}</style>",
-    ]
-    if not nodes:
-        out.append(f'<text x="{pad}" y="{pad + 16}">No runs yet.</text>')
-    for i, node in enumerate(nodes):
-        y = pad + i * row_h
-        node_url = f"{runs_url}?journey_id={escape(journey_id)}&amp;current_node={escape(node.label)}"
-        if node.position == -1:
-            node_url = f"{runs_url}?journey_id={escape(journey_id)}&amp;current_node="
-        out.append(f'<a href="{node_url}"><text x="{pad}" y="{y + 19}">{escape(node.label[:44])}</text></a>')
-        x = float(label_w)
-        segments = [("parked", node.parked)] + [(s, node.ended[s]) for s in node.ended]
-        for kind, count in segments:
-            if not count:
-                continue
-            w = max(count / biggest * bar_w, 2.0)
-            title = "parked here now" if kind == "parked" else f"{kind} here"
-            out.append(
-                f'<rect x="{x:.1f}" y="{y + 5}" width="{w:.1f}" height="{row_h - 10}" '
-                f'fill="{COLORS[kind]}"><title>{count} {title}</title></rect>'
-            )
-            x += w
-        out.append(
-            f'<text class="n" x="{x + 6:.1f}" y="{y + 19}">{node.parked} parked · '
-            f"{sum(node.ended.values())} ended</text>"
-        )
-    legend_y = height - 10
-    lx = pad
-    for kind, name in (
-        ("parked", "parked now"),
-        (Status.COMPLETED, "completed here"),
-        (Status.EXITED, "exited here"),
-        (Status.FAILED, "failed here"),
-    ):
-        out.append(f'<rect x="{lx}" y="{legend_y - 10}" width="12" height="12" fill="{COLORS[kind]}"/>')
-        out.append(f'<text x="{lx + 16}" y="{legend_y}">{name}</text>')
-        lx += 130
-    out.append("</svg>")
-    return mark_safe("".join(out))  # every dynamic value above is escaped
 
 
 def daily_svg(series: dict[str, list[int]]) -> SafeString:
@@ -330,7 +217,14 @@ def journey_detail_view(request: HttpRequest, journey_id: str) -> HttpResponse:
     overrides = journey_overrides()
     runs_url = reverse("admin:journeys_journeyrun_changelist")
     by_status = status_counts(journey_id=journey.id).get(journey.id, dict.fromkeys(STATUS_ORDER, 0))
-    nodes = journey_funnel(journey_id=journey.id)
+    journey_map = journey_map_read(journey_id=journey.id)
+    selected = request.GET.get("node")
+    selected_node = journey_map.node(selected) if selected is not None else None
+    parked = (
+        journey_map_parked_runs(journey_id=journey.id, node=selected_node.key)
+        if selected_node is not None
+        else []
+    )
     series = journey_daily(journey_id=journey.id)
     return render(
         request,
@@ -344,8 +238,11 @@ def journey_detail_view(request: HttpRequest, journey_id: str) -> HttpResponse:
             rules=journey_rules(journey),
             counts=[(s, by_status.get(s, 0)) for s in STATUS_ORDER],
             runs_url=runs_url,
-            funnel=funnel_svg(nodes, runs_url=runs_url, journey_id=journey.id),
-            nodes=nodes,
+            map=map_svg(journey_map, journey_id=journey.id, selected=selected),
+            journey_map=journey_map,
+            selected=selected,
+            selected_node=selected_node,
+            parked=parked,
             daily=daily_svg(series),
             skips=skip_counts(journey_id=journey.id),
             can_change=request.user.has_perm("journeys.change_journeysetting"),

@@ -66,19 +66,33 @@ def test_the_overview_counts_runs_by_status(admin_client, studio_data):
     assert rows["conversion-abandoned-checkout"] == dict.fromkeys(rows["conversion-abandoned-checkout"], 0)
 
 
-def test_a_journeys_page_draws_its_funnel_and_daily_chart(
+def test_a_journeys_page_draws_its_map_and_daily_chart(
     admin_client, studio_data, django_assert_max_num_queries
 ):
     with django_assert_max_num_queries(9):
         response = admin_client.get(reverse("admin:studio_journey", args=["activation-welcome"]))
     html = response.content.decode()
-    assert '<svg xmlns="http://www.w3.org/2000/svg" class="studio-funnel"' in html
+    assert '<svg xmlns="http://www.w3.org/2000/svg" class="journey-map"' in html
     assert 'class="studio-daily"' in html
-    nodes = {n.label: n for n in response.context["nodes"]}
-    assert nodes["post-welcome"].parked == 1  # ada sleeps there now
-    assert nodes["branch:nudge"].ended["completed"] == 1  # bob finished after the nudge branch
-    labels = [n.label for n in response.context["nodes"]]
-    assert labels.index("post-welcome") < labels.index("branch:nudge")  # journey order, from the step log
+    nodes = {n.key: n for n in response.context["journey_map"].nodes}
+    assert nodes["sleep:post-welcome"].parked == 1  # ada sleeps there now
+    assert nodes["send:activation/nudge"].completed == 1  # bob finished after the nudge branch
+    assert nodes["sleep:post-welcome"].rank < nodes["checkpoint:branch:nudge"].rank  # journey order
+    assert 'data-node="sleep:post-welcome" data-parked="1" data-passed="2"' in html
+
+
+def test_clicking_a_map_node_lists_the_runs_parked_there_within_ten_queries(
+    admin_client, studio_data, django_assert_max_num_queries
+):
+    url = reverse("admin:studio_journey", args=["activation-welcome"])
+    with django_assert_max_num_queries(10):
+        response = admin_client.get(url, {"node": "sleep:post-welcome"})
+    html = response.content.decode()
+    ada_run = studio_data["sleeping"]
+    assert reverse("admin:journeys_journeyrun_change", args=[ada_run.pk]) in html
+    assert [run["pk"] for run in response.context["parked"]] == [ada_run.pk]
+    unknown = admin_client.get(url, {"node": "wait:nowhere"})
+    assert unknown.status_code == 200 and "has no node wait:nowhere" in unknown.content.decode()
 
 
 def test_an_unknown_journey_is_a_404(admin_client):

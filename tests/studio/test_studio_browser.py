@@ -48,10 +48,18 @@ def test_an_operator_walks_through_studio(studio_browser, seeded):
     studio.visit(
         reverse("admin:studio_journey", args=["activation-welcome"]),
         shot="studio-journey.png",
-        selector="svg.studio-funnel",
+        selector="svg.journey-map",
     )
-    assert page.locator("svg.studio-funnel rect").count() >= 2
-    assert "post-welcome" in page.locator("svg.studio-funnel").inner_html()
+    sleep_node = page.locator('svg.journey-map a.map-node[data-node="sleep:post-welcome"]')
+    assert sleep_node.get_attribute("data-parked") == "1"
+    assert page.locator("svg.journey-map a.map-node").count() >= 5
+    sleep_node.click()  # the runs parked there, each linking to its run page
+    page.wait_for_selector("#parked-runs")
+    studio.check(shot="studio-journey-map-node.png")
+    page.click(f"#parked-runs a[href$='/{data['sleeping'].pk}/change/']")
+    page.wait_for_selector("#run-timeline")
+    assert "post-welcome" in page.locator("#run-timeline").inner_text()
+    studio.visit(reverse("admin:studio_journey", args=["activation-welcome"]), shot="studio-journey.png")
 
     # Disable from the page: a real POST with the CSRF token from the form.
     page.click("input[value='Disable this journey']")

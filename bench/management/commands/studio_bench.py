@@ -8,6 +8,7 @@ from __future__ import annotations
 import statistics
 import time
 from typing import Any
+from urllib.parse import quote
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -41,7 +42,12 @@ class Command(BaseCommand):
         return [
             ("admin index", reverse("admin:index")),
             ("journeys overview", reverse("admin:studio_journeys")),
-            ("journey detail (funnel)", reverse("admin:studio_journey", args=[run.journey_id])),
+            ("journey detail (map)", reverse("admin:studio_journey", args=[run.journey_id])),
+            (
+                "journey map: runs at a node",
+                reverse("admin:studio_journey", args=[run.journey_id])
+                + f"?node={quote((waiting.map_node if waiting else run.map_node), safe='')}",
+            ),
             ("runs list", runs),
             ("runs: journey+status", f"{runs}?journey_id={run.journey_id}&status=waiting"),
             (
@@ -71,6 +77,11 @@ class Command(BaseCommand):
         client = Client()
         client.force_login(user)
         settings.DEBUG = False
+        from journeys.models import JourneyRun
+
+        for journey_id in JourneyRun.objects.order_by().values_list("journey_id", flat=True).distinct():
+            count = JourneyRun.objects.filter(journey_id=journey_id).count()
+            self.stdout.write(f"{journey_id}: {count:,} runs")
         self.stdout.write(f"{'page':32} {'median ms':>10} {'max ms':>8} {'queries':>8}")
         for name, url in self.pages():
             client.get(url)  # warm caches and connections

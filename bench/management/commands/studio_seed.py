@@ -21,6 +21,8 @@ from django.core.management.base import BaseCommand
 from django.db import connection
 from django.utils import timezone
 
+from journeys.journey_map import journey_map_rebuild
+
 # A path per shipped journey: (kind, label, template-or-None). Runs stop somewhere along it.
 PATHS: dict[str, list[tuple[str, str]]] = {
     "activation-welcome": [
@@ -81,6 +83,7 @@ class Command(BaseCommand):
         parser.add_argument("--runs", type=int, default=100_000)
         parser.add_argument("--chunk", type=int, default=50_000)
         parser.add_argument("--seed", type=int, default=7)
+        parser.add_argument("--journey", choices=sorted(PATHS), help="every run in this one journey")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         rng = random.Random(opts["seed"])
@@ -88,7 +91,8 @@ class Command(BaseCommand):
         now = timezone.now()
         tag = uuid.uuid4().hex[:6]
         n_contacts = opts["contacts"]
-        n_runs = min(opts["runs"], n_contacts * len(PATHS))
+        journeys = [opts["journey"]] if opts["journey"] else list(PATHS)
+        n_runs = min(opts["runs"], n_contacts * len(journeys))
         n_events = max(opts["events"], n_runs)
         self.chunk = opts["chunk"]
 
@@ -122,7 +126,6 @@ class Command(BaseCommand):
         )
 
         # Runs: distinct (contact, journey) pairs, so the one-live-run constraint always holds.
-        journeys = list(PATHS)
         pairs = rng.sample(range(n_contacts * len(journeys)), n_runs)
         runs, steps, emails, trigger_events = [], [], [], []
         for pair in pairs:
@@ -323,6 +326,8 @@ class Command(BaseCommand):
             ),
             len(emails),
         )
+        self.stdout.write("journey maps from the step logs …")
+        journey_map_rebuild()
         self.stdout.write("ANALYZE …")
         with connection.cursor() as cursor:
             for table in (
@@ -330,6 +335,7 @@ class Command(BaseCommand):
                 "contacts_event",
                 "journeys_journeyrun",
                 "journeys_runstep",
+                "journeys_journeymapedge",
                 "emails_emaillog",
             ):
                 cursor.execute(f"ANALYZE {table}")
