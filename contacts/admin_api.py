@@ -19,8 +19,9 @@ from contacts.actions import (
 )
 from contacts.auth import admin_auth
 from contacts.exports import contact_data_export, contacts_export
+from contacts.fields import MailableAddress
 from contacts.models import Suppression
-from contacts.schemas import CleanText, Identifier
+from contacts.schemas import CleanText
 from contacts.selectors import contact_get
 from emails.services import EmailError
 
@@ -44,7 +45,7 @@ class ErasedOut(Schema):
 class SuppressionIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    email: Identifier = Field(min_length=3, max_length=320)
+    email: MailableAddress
     reason: SuppressionReason = "manual"
     note: CleanText = Field(default="", max_length=500)
 

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from django.utils import timezone
 from ninja import Schema
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
 from contacts.fields import EmailAddress
 
@@ -80,6 +80,8 @@ def _storable_json(value: dict[str, Any]) -> dict[str, Any]:
 
 
 def _sane_timestamp(value: datetime | None) -> datetime | None:
+    """Refuses what cannot be stored or read back; a time more than a day ahead of the server's
+    clock is a client clock gone wrong, and the event is taken to occur when it is accepted."""
     if value is None:
         return None
     offset = value.utcoffset()
@@ -87,20 +89,66 @@ def _sane_timestamp(value: datetime | None) -> datetime | None:
         raise ValueError("timestamp must include a timezone offset, e.g. 2026-06-18T15:00:00Z")
     if abs(offset) > MAX_UTC_OFFSET:
         raise ValueError("timezone offset is out of range; use one between -15:59 and +15:59, or Z")
-    latest = timezone.now() + TIMESTAMP_MAX_AHEAD
-    if not TIMESTAMP_EARLIEST <= value <= latest:
+    if value < TIMESTAMP_EARLIEST:
         raise ValueError(
-            "timestamp must lie between 2000-01-01T00:00:00Z and one day from now "
-            f"({latest:%Y-%m-%dT%H:%M}Z); send when the event happened, or leave it out for now"
+            "timestamp must not be before 2000-01-01T00:00:00Z; send when the event happened, "
+            "or leave it out for now"
         )
+    if value > timezone.now() + TIMESTAMP_MAX_AHEAD:
+        return None
     return value
 
 
+# An RFC 3339 time from the year 2000 on, its offset within what PostgreSQL reads (±15:59).
+TIMESTAMP_PATTERN = r"^(2[0-9]{3}|[3-9][0-9]{3})-.*(Z|z|[+-](0[0-9]|1[0-5]):[0-5][0-9])$"
+
+
+# What the validators enforce, declared in the OpenAPI document too, so a generated client refuses
+# what the server refuses. JSON Schema cannot forbid a lone surrogate; JSON text cannot carry NaN.
+NO_NUL_PATTERN = r"^[^\u0000]*$"
+NOT_BLANK_PATTERN = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"  # `\s` as str.strip() reads whitespace
+JSON_VALUE_REF = "#/components/schemas/JsonValue"
+# Properties: any JSON object whose keys and strings, at any depth, hold no NUL.
+JSON_VALUE_SCHEMA: dict[str, Any] = {
+    "description": "Any JSON value; no string or key in it may contain a NUL character",
+    "anyOf": [
+        {"type": "string", "pattern": NO_NUL_PATTERN},
+        {"type": "number"},
+        {"type": "boolean"},
+        {"type": "null"},
+        {"type": "array", "items": {"$ref": JSON_VALUE_REF}},
+        {
+            "type": "object",
+            "propertyNames": {"pattern": NO_NUL_PATTERN},
+            "additionalProperties": {"$ref": JSON_VALUE_REF},
+        },
+    ],
+}
+PROPERTIES_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "propertyNames": {"pattern": NO_NUL_PATTERN},
+    "additionalProperties": {"$ref": JSON_VALUE_REF},
+}
+# pydantic cannot emit a $ref to a schema it does not know: fields carry this marker, and the
+# OpenAPI document replaces it with PROPERTIES_SCHEMA (hogsend.errors.HogsendAPI).
+PROPERTIES_MARKER = "x-hogsend-properties"
+
 # Identifiers: no NUL or lone surrogate, and not only whitespace.
-Identifier = Annotated[str, AfterValidator(_clean_text), AfterValidator(_not_blank)]
-CleanText = Annotated[str, AfterValidator(_clean_text)]
-Properties = Annotated[dict[str, Any], AfterValidator(_storable_json)]
-EventTime = Annotated[datetime | None, AfterValidator(_sane_timestamp)]
+Identifier = Annotated[
+    str,
+    AfterValidator(_clean_text),
+    AfterValidator(_not_blank),
+    Field(json_schema_extra={"pattern": NOT_BLANK_PATTERN}),
+]
+CleanText = Annotated[str, AfterValidator(_clean_text), Field(json_schema_extra={"pattern": NO_NUL_PATTERN})]
+Properties = Annotated[
+    dict[str, Any],
+    AfterValidator(_storable_json),
+    WithJsonSchema({"type": "object", PROPERTIES_MARKER: True}),
+]
+EventTime = Annotated[
+    datetime | None, AfterValidator(_sane_timestamp), Field(json_schema_extra={"pattern": TIMESTAMP_PATTERN})
+]
 
 
 class EventIn(BaseModel):
@@ -120,8 +168,8 @@ class EventIn(BaseModel):
     contactProperties: Properties = Field(default_factory=dict)
     timestamp: EventTime = Field(
         default=None,
-        description="When it happened (ISO 8601 with an offset within ±15:59); between "
-        "2000-01-01T00:00:00Z and one day from now; now if absent",
+        description="When it happened (RFC 3339 with an offset within ±15:59), from "
+        "2000-01-01T00:00:00Z on; now if absent or more than a day ahead of the server's clock",
     )
     idempotencyKey: Identifier | None = Field(default=None, min_length=1, max_length=255)
     doubleOptIn: bool | None = Field(

@@ -1,15 +1,18 @@
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from ninja import Schema
 from pydantic import Field
 
+from contacts.fields import MailableAddress
 from contacts.schemas import CleanText, Identifier, Properties
+from emails.registry import all_templates
 
 
 class EmailSendIn(Schema):
-    to: Identifier = Field(min_length=3, max_length=320)
+    to: MailableAddress
     template: Identifier = Field(min_length=1, max_length=200)
     props: Properties = Field(default_factory=dict)
     subject: CleanText | None = Field(default=None, max_length=500)
@@ -26,3 +29,18 @@ class EmailSendOut(Schema):
     status: str
     reason: str
     duplicate: bool
+
+
+def email_send_in_schema_complete(component: dict[str, Any]) -> None:
+    """Say in the OpenAPI document what the server checks against the template registry: the
+    template is a registered one, and its required props are present."""
+    templates = all_templates()
+    component["properties"]["template"]["enum"] = [t.key for t in templates]
+    component["allOf"] = [
+        {
+            "if": {"properties": {"template": {"const": t.key}}, "required": ["template"]},
+            "then": {"required": ["props"], "properties": {"props": {"required": list(t.required_props)}}},
+        }
+        for t in templates
+        if t.required_props
+    ]

@@ -17,6 +17,7 @@ from pydantic import Field
 
 from contacts.actions import api_key_actor
 from contacts.auth import admin_auth
+from contacts.pagination import CURSOR_DESCRIPTION, BadCursor, Cursor, cursor_decode, cursor_encode
 from integrations.actions import deliveries_replay, destination_test_send
 from integrations.models import Delivery, Destination
 
@@ -94,18 +95,19 @@ def destinations_list(request: HttpRequest):
 def dead_letters_list(
     request: HttpRequest,
     destination_id: int,
-    cursor: UUID | None = None,
+    cursor: Cursor | None = Query(None, description=CURSOR_DESCRIPTION),
     limit: int = Query(100, ge=1, le=1000),
 ):
     """Deliveries that used every attempt, newest death first, with the last error; pass the
     previous page's `nextCursor` as `cursor` for the next."""
     destination = _destination_or_404(destination_id)
     dead = Delivery.objects.filter(destination=destination, status=Delivery.Status.DEAD)
-    if cursor is not None:
-        after = dead.filter(pk=cursor).values_list("dead_at", flat=True).first()
-        if after is None:
-            raise HttpError(422, "cursor is not a dead letter of this destination; start again without it")
-        dead = dead.filter(Q(dead_at__lt=after) | Q(dead_at=after, pk__lt=cursor))
+    if cursor:
+        try:
+            after, pk = cursor_decode(cursor)
+        except BadCursor as error:
+            raise HttpError(422, str(error)) from None
+        dead = dead.filter(Q(dead_at__lt=after) | Q(dead_at=after, pk__lt=pk))
     found = list(dead.order_by("-dead_at", "-pk")[: limit + 1])
     more = len(found) > limit
     found = found[:limit]
@@ -124,7 +126,7 @@ def dead_letters_list(
             }
             for d in found
         ],
-        "nextCursor": str(found[-1].pk) if more and found else None,
+        "nextCursor": cursor_encode(at=found[-1].dead_at, pk=found[-1].pk) if more and found else None,
     }
 
 

@@ -22,8 +22,15 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 
 from contacts.ratelimit import RateLimited
-from contacts.schemas import text_problem
+from contacts.schemas import (
+    JSON_VALUE_SCHEMA,
+    NO_NUL_PATTERN,
+    PROPERTIES_MARKER,
+    PROPERTIES_SCHEMA,
+    text_problem,
+)
 from contacts.services import IngestError
+from emails.schemas import email_send_in_schema_complete
 
 logger = logging.getLogger(__name__)
 
@@ -94,16 +101,42 @@ class HogsendAPI(NinjaAPI):
         schema = super().get_openapi_schema(*args, **kwargs)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components["ErrorOut"] = ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+        components["JsonValue"] = JSON_VALUE_SCHEMA  # what `Properties` fields refer to
+        _properties_expand(schema)
+        if "EmailSendIn" in components:
+            email_send_in_schema_complete(components["EmailSendIn"])
         components.update(components["ErrorOut"].pop("$defs", {}))
         body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
+                for parameter in operation.get("parameters", []):
+                    _declare_no_nul(parameter.get("schema") or {})
                 responses = operation.setdefault("responses", {})
                 for status, description in ERROR_RESPONSES.items():
                     # ninja keys responses by int; an operation's own schema for a status wins.
                     if status not in responses and str(status) not in responses:
                         responses[status] = {"description": description, "content": body}
         return schema
+
+
+def _properties_expand(node: Any) -> None:
+    """Replace every `Properties` marker with the schema it stands for (see contacts.schemas)."""
+    if isinstance(node, dict):
+        if node.pop(PROPERTIES_MARKER, False):
+            node.update(PROPERTIES_SCHEMA)
+        for value in node.values():
+            _properties_expand(value)
+    elif isinstance(node, list):
+        for value in node:
+            _properties_expand(value)
+
+
+def _declare_no_nul(schema: dict[str, Any]) -> None:
+    """A path or query string that states no pattern of its own says what ApiInputGuardMiddleware
+    enforces: no NUL character."""
+    for option in schema.get("anyOf", [schema]):
+        if option.get("type") == "string" and not {"pattern", "format", "enum"} & option.keys():
+            option["pattern"] = NO_NUL_PATTERN
 
 
 def error_response(request: HttpRequest, detail: str, status: int, **extra: Any) -> HttpResponse:

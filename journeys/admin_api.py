@@ -13,12 +13,13 @@ from pydantic import ConfigDict, Field
 
 from contacts.actions import api_key_actor
 from contacts.auth import admin_auth
+from contacts.pagination import CURSOR_DESCRIPTION, BadCursor, Cursor
 from contacts.schemas import Identifier, Properties
 from contacts.selectors import contact_get
 from journeys import actions
 from journeys.models import JourneyRun
 from journeys.registry import registry
-from journeys.run_selectors import BadCursor, run_with_steps, runs_page
+from journeys.run_selectors import run_with_steps, runs_page
 from journeys.services import journey_is_enabled
 
 router = Router(auth=admin_auth, tags=["admin: journeys & runs"])
@@ -123,7 +124,7 @@ def runs_list(
     contact: str | None = Query(None, description="Our contact id or your user id"),
     status: RunStatus | None = None,
     node: str | None = Query(None, description="Current node (a checkpoint, sleep or wait label)"),
-    cursor: str | None = Query(None, description="`nextCursor` of the previous page"),
+    cursor: Cursor | None = Query(None, description=CURSOR_DESCRIPTION),
     limit: int = Query(50, ge=1, le=500),
 ):
     """Journey runs, newest first, filtered by journey, contact, status and current node."""

@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
-from datetime import datetime
 from uuid import UUID
 
 from django.db.models import Q, QuerySet
 
+from contacts.pagination import cursor_decode, cursor_encode
 from journeys.models import JourneyRun, RunStep
-
-
-class BadCursor(ValueError):
-    """A page cursor this API did not hand out."""
 
 
 @dataclass
 class RunPage:
     runs: list[JourneyRun]
     next_cursor: str | None
-
-
-def _cursor_encode(run: JourneyRun) -> str:
-    return base64.urlsafe_b64encode(f"{run.entered_at.isoformat()}|{run.pk}".encode()).decode()
-
-
-def _cursor_decode(cursor: str) -> tuple[datetime, UUID]:
-    try:
-        entered, _, pk = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        return datetime.fromisoformat(entered), UUID(pk)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise BadCursor("cursor is not one this API handed out; start again without it") from None
 
 
 def runs_page(
@@ -56,12 +38,15 @@ def runs_page(
     if current_node is not None:
         runs = runs.filter(current_node=current_node)
     if cursor:
-        entered_at, pk = _cursor_decode(cursor)
+        entered_at, pk = cursor_decode(cursor)
         runs = runs.filter(Q(entered_at__lt=entered_at) | Q(entered_at=entered_at, pk__lt=pk))
     found = list(runs.order_by("-entered_at", "-pk")[: limit + 1])
     more = len(found) > limit
     found = found[:limit]
-    return RunPage(runs=found, next_cursor=_cursor_encode(found[-1]) if more and found else None)
+    return RunPage(
+        runs=found,
+        next_cursor=cursor_encode(at=found[-1].entered_at, pk=found[-1].pk) if more and found else None,
+    )
 
 
 def run_with_steps(*, run_id: UUID) -> tuple[JourneyRun, list[RunStep]] | None:

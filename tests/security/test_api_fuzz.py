@@ -20,6 +20,7 @@ from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    positive_data_acceptance,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -85,5 +86,6 @@ def test_no_input_makes_the_api_fail_or_answer_an_undocumented_status(case, ever
             status_code_conformance,
             content_type_conformance,
             response_schema_conformance,
+            positive_data_acceptance,
         ],
     )
