@@ -133,8 +133,20 @@ def e2e_env(engine, smtp, django_db_setup, django_db_blocker):
         "LEAD_ALERT_EMAIL": SALES_INBOX,
         "DB_CONN_MAX_AGE": "0",
         "LOG_LEVEL": "WARNING",
+        # Inert until a test creates the file (see `kill_after_send`).
+        "EMAIL_FAULT_KILL_AFTER_SEND_FILE": str(ROOT / "artifacts" / f"{namespace}kill-after-send"),
     }
     return env
+
+
+@pytest.fixture
+def kill_after_send(e2e_env):
+    """Touch the returned path and the worker's next send SIGKILLs its process between the
+    provider's answer and the record, once (emails.delivery's fault point)."""
+    path = Path(e2e_env["EMAIL_FAULT_KILL_AFTER_SEND_FILE"])
+    path.parent.mkdir(exist_ok=True)
+    yield path
+    path.unlink(missing_ok=True)
 
 
 @pytest.fixture
