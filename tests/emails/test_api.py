@@ -82,3 +82,23 @@ def test_a_suppressed_recipient_is_not_mailed(client, admin_headers):
     assert response.status_code == 202
     assert response.json()["status"] == "suppressed"
     assert mail.outbox == []
+
+
+def test_a_retry_of_a_request_that_died_before_the_provider_call_delivers_the_email(client, admin_headers):
+    from django.utils import timezone
+
+    left = EmailLog.objects.create(  # the first request committed its row, then its process died
+        to_email=CSM["to"],
+        template=CSM["template"],
+        subject="[CSM] page",
+        category="transactional",
+        props=CSM["props"],
+        idempotency_key=f"api:{CSM['idempotencyKey']}",
+        created_at=timezone.now(),
+    )
+
+    again = post(client, CSM, admin_headers)
+
+    assert again.status_code == 200 and again.json()["duplicate"] is True
+    assert (again.json()["emailId"], again.json()["status"]) == (str(left.pk), "sent")
+    assert [m.to for m in mail.outbox] == [[CSM["to"]]]
