@@ -18,7 +18,7 @@ from contacts.services import event_ingest
 from emails.models import EmailLog
 from integrations import lifecycle as integrations_lifecycle
 
-JOURNEY_START_BUDGET = 21
+JOURNEY_START_BUDGET = 14
 INGEST_BUDGET = 4  # contacts upsert, destinations, events insert, NOTIFY
 
 
