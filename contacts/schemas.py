@@ -50,9 +50,7 @@ def _not_blank(value: str) -> str:
     return value
 
 
-def json_problem(value: Any, path: str) -> str | None:
-    """Where in a JSON value something PostgreSQL cannot store sits (a NUL, a lone surrogate,
-    NaN or Infinity), in words; None when all of it can be stored."""
+def _json_problem(value: Any, path: str) -> str | None:
     if isinstance(value, str):
         problem = text_problem(value)
         return f"{path}: {problem}" if problem else None
@@ -63,19 +61,19 @@ def json_problem(value: Any, path: str) -> str | None:
             problem = text_problem(str(key))
             if problem:
                 return f"{path}: the key {key!r} {problem}"
-            problem = json_problem(item, f"{path}.{key}")
+            problem = _json_problem(item, f"{path}.{key}")
             if problem:
                 return problem
     if isinstance(value, list):
         for index, item in enumerate(value):
-            problem = json_problem(item, f"{path}[{index}]")
+            problem = _json_problem(item, f"{path}[{index}]")
             if problem:
                 return problem
     return None
 
 
 def _storable_json(value: dict[str, Any]) -> dict[str, Any]:
-    problem = json_problem(value, "$")
+    problem = _json_problem(value, "$")
     if problem:
         raise ValueError(problem)
     return value

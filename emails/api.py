@@ -11,7 +11,14 @@ from emails.categories import TRANSACTIONAL
 from emails.models import EmailLog
 from emails.registry import UnknownTemplate, get_template
 from emails.schemas import EmailSendIn, EmailSendOut
-from emails.services import EmailError, email_address_check, email_render, email_send
+from emails.services import (
+    EmailDeliveryDeferred,
+    EmailError,
+    email_address_check,
+    email_deliver,
+    email_render,
+    email_send,
+)
 
 router = Router(tags=["emails"])
 
@@ -24,6 +31,8 @@ def email_create(request: HttpRequest, payload: EmailSendIn):
     key = f"api:{payload.idempotencyKey}"
     first = EmailLog.objects.filter(idempotency_key=key).first()
     if first is not None:
+        if first.status == EmailLog.Status.QUEUED:  # the first request died before the provider
+            first = _deliver_left_behind(first)
         return 200, _out(first, duplicate=True)
     try:
         get_template(payload.template)
@@ -45,6 +54,13 @@ def email_create(request: HttpRequest, payload: EmailSendIn):
     except EmailError as error:
         raise HttpError(422, str(error)) from None
     return 202, _out(log, duplicate=False)
+
+
+def _deliver_left_behind(log: EmailLog) -> EmailLog:
+    try:
+        return email_deliver(email_id=log.pk)
+    except EmailDeliveryDeferred:  # queued with the reason; the retry task or the sweep sends it
+        return EmailLog.objects.get(pk=log.pk)
 
 
 def _out(log: EmailLog, *, duplicate: bool) -> dict:

@@ -19,7 +19,6 @@ from integrations.sources.base import (
     VerificationFailed,
     Verifier,
     WebhookEvent,
-    WebhookSkip,
     WebhookSource,
 )
 from integrations.sources.generic import json_mapping
@@ -33,7 +32,6 @@ __all__ = [
     "SvixSignature",
     "VerificationFailed",
     "WebhookEvent",
-    "WebhookSkip",
     "WebhookSource",
     "define_webhook_source",
     "json_mapping",
