@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Min, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -60,6 +60,30 @@ class CurrentNodeFilter(admin.SimpleListFilter):
 
     def has_output(self) -> bool:
         return True
+
+
+class VersionFilter(admin.SimpleListFilter):
+    """The journey's version each run enrolled under, for the chosen journey (newest first)."""
+
+    title = "version"
+    parameter_name = "version"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        journey_id = request.GET.get("journey_id")
+        if not journey_id:
+            return []
+        rows = (
+            JourneyRun.objects.filter(journey_id=journey_id)
+            .exclude(version="")
+            .values("version")
+            .annotate(first=Min("entered_at"))
+            .order_by("-first")
+        )
+        return [(row["version"], row["version"]) for row in rows[:20]]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        return queryset.filter(version=value) if value else queryset
 
 
 class WaitingUntilFilter(admin.SimpleListFilter):
@@ -133,11 +157,12 @@ class JourneyRunAdmin(StudioModelAdmin):
         "contact_link",
         "status_pill",
         "current_node",
+        "version",
         "waiting_until",
         "entered_at",
         "ended_at",
     )
-    list_filter = (JourneyFilter, "status", CurrentNodeFilter, WaitingUntilFilter)
+    list_filter = (JourneyFilter, "status", CurrentNodeFilter, VersionFilter, WaitingUntilFilter)
     list_select_related = ("contact",)
     search_help_text = "Exact run id, engine run id or contact user id."
     search_fields = ("engine_run_id",)  # the search box; get_search_results decides the lookup

@@ -45,6 +45,8 @@ class JourneyRun(models.Model):
     exit_reason = models.CharField(max_length=200, blank=True)
     error = models.TextField(blank=True)
     engine_run_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    # The journey's version at enrollment (journeys.versions): which code this run started on.
+    version = models.CharField(max_length=16, blank=True, default="", db_default="")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -74,6 +76,7 @@ class JourneyRun(models.Model):
                 condition=Q(status__in=["active", "waiting"]),
                 name="run_journey_map_live_idx",
             ),
+            models.Index(fields=["journey_id", "version"], name="run_journey_version_idx"),
         ]
 
     def __str__(self) -> str:

@@ -19,6 +19,7 @@ from journeys.definition import EntryLimit, Journey
 from journeys.durations import journey_time
 from journeys.journey_map import map_end
 from journeys.models import EnrollmentSkip, JourneyRun, JourneySetting
+from journeys.versions import journey_version
 
 Status = JourneyRun.Status
 Skip = EnrollmentSkip.Reason
@@ -180,9 +181,9 @@ WITH exit_candidates AS (
 ), inserted AS (
     INSERT INTO journeys_journeyrun
         (id, journey_id, contact_id, trigger_event_id, properties, status, current_node,
-         entered_at, exit_reason, error, engine_run_id, updated_at)
+         entered_at, exit_reason, error, engine_run_id, version, updated_at)
     VALUES (%(id)s, %(journey)s, %(contact)s, %(trigger)s, %(properties)s::jsonb, 'active', '',
-            %(now)s, '', '', %(engine_run_id)s, %(now)s)
+            %(now)s, '', '', %(engine_run_id)s, %(version)s, %(now)s)
     ON CONFLICT DO NOTHING
     RETURNING id
 )
@@ -212,6 +213,7 @@ def _run_insert(
         status=Status.ACTIVE,
         entered_at=now,
         engine_run_id=engine_run_id,
+        version=journey_version(journey),
         updated_at=now,
     )
     with connection.cursor() as cursor:
@@ -224,6 +226,7 @@ def _run_insert(
                 "trigger": trigger_event_id,
                 "properties": json.dumps(properties, cls=DjangoJSONEncoder),
                 "engine_run_id": engine_run_id,
+                "version": run.version,
                 "now": now,
                 "exit_names": sorted({rule.event for rule in journey.exit_on}),
             },

@@ -395,6 +395,22 @@ class JourneyHarness:
         self.crash(run)
         self.resume(run)
 
+    def deploy(self, *journeys: Journey) -> int:
+        """Ship new code for these journeys, as a deploy does: each replaces the registered journey
+        of its id, and every run of it executing now runs again from the top on the new code (the
+        engine replays parked runs on the new worker). Returns how many runs were replayed."""
+        replayed = 0
+        for journey in journeys:
+            registry.unregister(journey.id)
+            registry.register(journey)
+            for run in [r for r in self._runs if r.journey is not None and r.journey.id == journey.id]:
+                if run.done:
+                    continue
+                run.kill()
+                self._spawn_journey(journey, run.payload, engine_run_id=run.engine_run_id)
+                replayed += 1
+        return replayed
+
     def _executing(self, run: JourneyRun) -> _SimulatedRun | None:
         return next((r for r in self._runs if r.engine_run_id == run.engine_run_id and not r.done), None)
 

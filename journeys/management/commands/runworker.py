@@ -24,7 +24,13 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        import logging
+
+        from journeys.deploy_check import journeys_check_log
         from journeys.runtime.worker import run_worker
+
+        # What this deploy does to parked runs, before the worker replays any of them.
+        journeys_check_log(logging.getLogger("journeys.deploy_check"))
 
         run_worker(
             slots=options["slots"],
