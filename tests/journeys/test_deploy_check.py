@@ -264,3 +264,22 @@ def test_lint_findings_fail_the_check_only_when_strict(parked):
     code, report = check()
     assert code == 0 and report["lint_findings"] == 1
     assert check("--strict")[0] == 2
+
+
+def test_runworker_logs_the_same_summary_when_it_starts(parked, caplog, settings):
+    import logging
+
+    from journeys.deploy_check import journeys_check_log
+
+    _, ship, _ = parked
+    ship(V2)
+    settings.ENABLED_JOURNEYS = "deploy-demo"
+    with caplog.at_level(logging.INFO, logger="journeys.deploy_check"):
+        report = journeys_check_log(logging.getLogger("journeys.deploy_check"))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(report.breaking) == 2
+    assert warnings == [
+        "journeys_check: deploy-demo: 2 live runs would break (label_gone 1, nondeterministic 1); "
+        "run `manage.py journeys_check deploy-demo`",
+        "journeys_check: 3 live runs, 2 would break (deploy-demo 2); 0 lint findings",
+    ]
