@@ -277,7 +277,11 @@ class ConsentChange(models.Model):
         ordering = ["-occurred_at", "-id"]
         indexes = [
             models.Index(fields=["contact", "-occurred_at"], name="consent_contact_time_idx"),
-            models.Index(fields=["email"], name="consent_email_idx"),
+            # Rows about an address no contact had yet (a suppression): read into its history.
+            # Partial, so an import's row per contact costs no second index entry.
+            models.Index(
+                fields=["email"], name="consent_orphan_email_idx", condition=Q(contact__isnull=True)
+            ),
             # The confirmation sweep reads recent requests only.
             models.Index(
                 fields=["occurred_at"],
