@@ -50,7 +50,9 @@ def _not_blank(value: str) -> str:
     return value
 
 
-def _json_problem(value: Any, path: str) -> str | None:
+def json_problem(value: Any, path: str) -> str | None:
+    """Where in a JSON value something PostgreSQL cannot store sits (a NUL, a lone surrogate,
+    NaN or Infinity), in words; None when all of it can be stored."""
     if isinstance(value, str):
         problem = text_problem(value)
         return f"{path}: {problem}" if problem else None
@@ -61,19 +63,19 @@ def _json_problem(value: Any, path: str) -> str | None:
             problem = text_problem(str(key))
             if problem:
                 return f"{path}: the key {key!r} {problem}"
-            problem = _json_problem(item, f"{path}.{key}")
+            problem = json_problem(item, f"{path}.{key}")
             if problem:
                 return problem
     if isinstance(value, list):
         for index, item in enumerate(value):
-            problem = _json_problem(item, f"{path}[{index}]")
+            problem = json_problem(item, f"{path}[{index}]")
             if problem:
                 return problem
     return None
 
 
 def _storable_json(value: dict[str, Any]) -> dict[str, Any]:
-    problem = _json_problem(value, "$")
+    problem = json_problem(value, "$")
     if problem:
         raise ValueError(problem)
     return value

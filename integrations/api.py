@@ -19,7 +19,10 @@ router = Router(tags=["webhook sources"])
 def webhook_source_receive(request: HttpRequest, source_id: str):
     """Verified by the source's signature scheme (401 when unsigned, wrongly signed or stale);
     each mapped event is ingested like `POST /v1/events`. A redelivery answers 200 and changes
-    nothing."""
+    nothing. A delivery of several messages (a Segment batch) answers each in `results`:
+    `{messageId, status: accepted|duplicate|ignored|refused, eventId | detail}`."""
     outcome = webhook_receive(source_id=source_id, body=request.body, headers=dict(request.headers))
     body = {"detail": outcome.detail, "eventIds": outcome.event_ids, "duplicate": outcome.duplicate}
+    if outcome.results:
+        body["results"] = outcome.results
     return JsonResponse(body, status=outcome.status_code)

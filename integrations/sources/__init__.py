@@ -19,6 +19,7 @@ from integrations.sources.base import (
     VerificationFailed,
     Verifier,
     WebhookEvent,
+    WebhookSkip,
     WebhookSource,
 )
 from integrations.sources.generic import json_mapping
@@ -32,6 +33,7 @@ __all__ = [
     "SvixSignature",
     "VerificationFailed",
     "WebhookEvent",
+    "WebhookSkip",
     "WebhookSource",
     "define_webhook_source",
     "json_mapping",

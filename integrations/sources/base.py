@@ -52,6 +52,16 @@ class WebhookEvent:
     contact_properties: dict[str, Any] = field(default_factory=dict)
     occurred_at: datetime | None = None
     idempotency_key: str | None = None
+    # The provider's id for the message this event came from, when one delivery carries several.
+    message_id: str = ""
+
+
+@dataclass(frozen=True)
+class WebhookSkip:
+    """A message of a delivery that becomes no event, and why (answered to the provider)."""
+
+    message_id: str
+    reason: str
 
 
 class Verifier(Protocol):
@@ -158,7 +168,7 @@ class SharedSecret:
         return ""
 
 
-Mapper = Callable[[Received], list[WebhookEvent]]
+Mapper = Callable[[Received], list[WebhookEvent | WebhookSkip]]
 
 
 @dataclass(frozen=True)
@@ -200,18 +210,27 @@ def parse_time(value: Any) -> datetime | None:
     """Unix seconds or milliseconds, or ISO 8601; None if absent or unreadable."""
     if value in (None, ""):
         return None
-    if isinstance(value, int | float):
-        seconds = value / 1000 if value > 1e11 else value
-        return datetime.fromtimestamp(seconds, UTC)
+    if isinstance(value, bool):
+        return None
     try:
+        if isinstance(value, int | float):
+            seconds = value / 1000 if value > 1e11 else value
+            return datetime.fromtimestamp(seconds, UTC)
         parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
+    except (ValueError, OverflowError, OSError):  # not a time, or one no calendar holds
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def json_body(body: bytes) -> Any:
+    """The parsed body, or ValueError in words for the sender (never the parser's internals)."""
     try:
-        return json.loads(body)
-    except ValueError as error:
-        raise ValueError(f"the body is not JSON: {error}") from None
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"the body is not UTF-8 (byte {error.start}); send JSON encoded as UTF-8") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"the body is not JSON (line {error.lineno}, column {error.colno})") from None
+    except RecursionError:
+        raise ValueError("the body nests too deeply to read; send a flatter JSON document") from None
