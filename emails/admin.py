@@ -11,9 +11,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 
-from emails.models import EmailLog
+from emails.models import EmailLog, SentMessage
 from emails.registry import all_templates
 from emails.studio import preview
+from emails.tracking import click_url, open_pixel_url
 from hogsend.admin import StudioModelAdmin, as_uuid
 
 
@@ -67,13 +68,26 @@ class EmailLogAdmin(StudioModelAdmin):
     ) -> HttpResponse:
         if not self.has_view_or_change_permission(request):
             raise PermissionDenied
-        log = get_object_or_404(EmailLog.objects.select_related("contact", "run"), pk=object_id)
+        log = get_object_or_404(
+            EmailLog.objects.select_related("contact", "run", "sent_message"), pk=object_id
+        )
+        try:
+            sent = log.sent_message
+        except SentMessage.DoesNotExist:
+            sent = None
         context = {
             **self.admin_site.each_context(request),
             "title": f"{log.template} → {log.to_email or _no_address(log)}",
             "opts": self.opts,
             "log": log,
-            "preview": preview(template=log.template, props=log.props, subject=log.subject),
+            "sent": sent,
+            # The tracked URLs in the message, as the recipient's client saw them, and where each leads.
+            "tracked_links": [(click_url(log.pk, i), url) for i, url in enumerate(log.links)] if sent else [],
+            "open_pixel": pixel if sent and (pixel := open_pixel_url(log.pk)) in sent.html else "",
+            "sent_headers": sorted(sent.headers.items()) if sent else [],
+            "unsubscribe_link": (sent.headers.get("List-Unsubscribe", "").strip("<>") if sent else ""),
+            # Only an email never handed to a provider is re-rendered, from its stored props.
+            "preview": None if sent else preview(template=log.template, props=log.props, subject=log.subject),
         }
         return TemplateResponse(request, self.change_form_template, context)
 

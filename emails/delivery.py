@@ -28,7 +28,7 @@ from contacts.models import Contact, Suppression
 from emails.backends import error_is_transient
 from emails.categories import CONFIRMATION, category_allows
 from emails.liveness import liveness
-from emails.message import email_message_build
+from emails.message import email_message_build, sent_message_record
 from emails.models import EmailLog
 from emails.render import EmailError, email_address_check
 from emails.status import Status, email_claim, email_status_advance
@@ -115,6 +115,7 @@ def email_transmit(*, log: EmailLog, final_attempt: bool = False) -> EmailLog:
     if not email_claim(email_id=log.pk, reason="", attempts=F("attempts") + 1, **claim):
         return EmailLog.objects.get(pk=log.pk)
     log = _set(log, Status.SENDING, reason="", attempts=log.attempts + 1, **claim)
+    sent_message_record(email_id=log.pk, built=built)  # what the provider is handed, for the Studio
     try:
         get_connection().send_messages([built.message])
     except Exception as error:

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from email.utils import make_msgid, parseaddr
+from uuid import UUID
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.utils import timezone
 
 from contacts.models import Contact
 from emails.answers import EMAIL_ID_CONTEXT_KEY
 from emails.backends import IDEMPOTENCY_ATTR
 from emails.categories import CONFIRMATION
-from emails.models import EmailLog
+from emails.models import EmailLog, SentMessage
 from emails.render import email_render
 
 
@@ -26,6 +28,7 @@ class BuiltEmail:
     message: EmailMultiAlternatives
     links: list[str]
     message_id: str
+    secret_links: tuple[str, ...] = ()  # links not to keep in the stored copy
 
 
 def _message_domain() -> str:
@@ -69,4 +72,31 @@ def email_message_build(*, log: EmailLog, contact: Contact | None) -> BuiltEmail
     # anymail: metadata comes back on webhooks; the key becomes Resend's Idempotency-Key header.
     message.metadata = {"email_id": str(log.id)}  # type: ignore[attr-defined]
     setattr(message, IDEMPOTENCY_ATTR, log.idempotency_key)
-    return BuiltEmail(message=message, links=tracked.links, message_id=message_id)
+    secret = (context["confirm_url"],) if "confirm_url" in context else ()
+    return BuiltEmail(message=message, links=tracked.links, message_id=message_id, secret_links=secret)
+
+
+NOT_KEPT = "[confirmation link: not kept]"
+
+
+def sent_message_record(*, email_id: UUID, built: BuiltEmail) -> SentMessage:
+    """Keep the message as handed to the provider (the latest attempt's); one statement, no
+    transaction, no network call."""
+    message = built.message
+    html = next((body for body, mimetype in message.alternatives if mimetype == "text/html"), "")
+    text = message.body
+    for link in built.secret_links:
+        html, text = html.replace(link, NOT_KEPT), text.replace(link, NOT_KEPT)
+    headers = {"From": message.from_email, "To": ", ".join(message.to), **message.extra_headers}
+    sent, _ = SentMessage.objects.update_or_create(
+        email_id=email_id,
+        defaults={
+            "from_email": message.from_email,
+            "subject": message.subject,
+            "headers": headers,
+            "text": text,
+            "html": str(html),
+            "recorded_at": timezone.now(),
+        },
+    )
+    return sent

@@ -107,3 +107,23 @@ class ProcessedWebhook(models.Model):
 
     def __str__(self) -> str:
         return f"{self.esp} {self.kind} {self.recipient}"
+
+
+class SentMessage(models.Model):
+    """The message exactly as it was handed to the provider (the last attempt's), so the Studio
+    shows what the recipient got: subject, headers, the HTML with its tracked links, the text part.
+    Re-rendering could not: templates change, and the signed links carry the moment they were made.
+    A confirmation link is the one thing not kept (the log never holds a working one)."""
+
+    email = models.OneToOneField(
+        EmailLog, on_delete=models.CASCADE, primary_key=True, related_name="sent_message"
+    )
+    from_email = models.CharField(max_length=320)
+    subject = models.CharField(max_length=500)
+    headers = models.JSONField(default=dict)
+    text = models.TextField(blank=True)
+    html = models.TextField(blank=True)
+    recorded_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.email_id}: {self.subject}"

@@ -7,7 +7,7 @@ from django.core import mail
 from django.urls import reverse
 
 from contacts.models import ApiKey, AuditEntry
-from emails.models import EmailLog
+from emails.models import EmailLog, SentMessage
 from hogsend.admin import EstimatedCountPaginator
 
 pytestmark = pytest.mark.django_db
@@ -28,16 +28,37 @@ def test_the_email_log_lists_status_opens_and_clicks(
     }
 
 
-def test_an_emails_page_previews_it_in_a_sandboxed_iframe(
+def test_an_emails_page_shows_the_message_as_sent_subject_headers_html_text_and_links(
     admin_client, studio_data, django_assert_max_num_queries
 ):
     log = EmailLog.objects.filter(template="activation/welcome", to_email="ada@example.com").get()
+    delivered = next(m for m in mail.outbox if m.to == ["ada@example.com"])
+    # Later changes to the stored props do not change what the recipient got.
     EmailLog.objects.filter(pk=log.pk).update(props={"first_name": "Zed"})
     with django_assert_max_num_queries(3):
         response = admin_client.get(reverse("admin:emails_emaillog_change", args=[log.pk]))
     html = response.content.decode()
+    sent = response.context["sent"]
+    assert sent.html == delivered.alternatives[0][0] and sent.text == delivered.body
+    assert sent.subject == delivered.subject == "Welcome to Hogsend — let's get you set up"
     assert '<iframe class="studio-preview" id="email-preview" sandbox=""' in html
-    assert 'srcdoc="&lt;' in html  # the rendered HTML, escaped into the attribute
+    assert 'srcdoc="&lt;' in html  # the HTML as sent, escaped into the attribute
+    assert "Zed" not in sent.html
+    headers = dict(response.context["sent_headers"])
+    for name in ("List-Unsubscribe", "List-Unsubscribe-Post", "Message-ID"):
+        assert headers[name] == delivered.extra_headers[name]
+        assert delivered.extra_headers[name] in html.replace("&lt;", "<").replace("&gt;", ">")
+    assert response.context["unsubscribe_link"] in delivered.body  # the footer's link, in the header too
+    tracked = response.context["tracked_links"]
+    assert tracked and all(url in delivered.alternatives[0][0] for url, _ in tracked)
+
+
+def test_an_email_never_handed_to_a_provider_is_previewed_from_its_props(admin_client, studio_data):
+    log = EmailLog.objects.filter(template="activation/welcome", to_email="ada@example.com").get()
+    EmailLog.objects.filter(pk=log.pk).update(props={"first_name": "Zed"})
+    SentMessage.objects.filter(email=log).delete()
+    response = admin_client.get(reverse("admin:emails_emaillog_change", args=[log.pk]))
+    assert response.context["sent"] is None
     assert "Welcome, Zed!" in response.context["preview"]["html"]  # rendered from the log's props
 
 

@@ -103,7 +103,16 @@ def test_an_operator_walks_through_studio(studio_browser, seeded):
         shot="studio-email.png",
         selector="#email-preview",
     )
+    # The message as sent: the HTML in a sandboxed frame, its headers, text part and links.
     assert "Welcome" in page.frame_locator("#email-preview").locator("body").inner_text()
+    assert page.locator("#email-preview").get_attribute("sandbox") == ""
+    headers = page.locator("#sent-headers").inner_text()
+    for name in ("List-Unsubscribe", "List-Unsubscribe-Post", "Message-ID"):
+        assert name in headers
+    assert "List-Unsubscribe=One-Click" in headers
+    assert "Welcome" in page.locator("#sent-text").inner_text()
+    assert "unsubscribe" in page.locator("#sent-links").inner_text()
+    assert page.locator("#sent-links li.tracked-link").count() >= 1
 
     studio.visit(reverse("admin:studio_templates"), shot="studio-templates.png")
     studio.visit(
