@@ -193,6 +193,9 @@ def contact_confirm(*, request: ConsentChange, via: ConsentVia) -> ConfirmOutcom
             contact = contact_resubscribe(contact=contact, via=via)
             changed = True
         if changed:
+            from contacts.lifecycle import contact_emit  # contact.confirmed for destinations
+
+            contact_emit(type="contact.confirmed", contact_id=contact.pk)
             event_ingest(
                 name=CONFIRMED_EVENT,
                 user_id=contact.user_id,

@@ -123,6 +123,7 @@ CATALOG: dict[str, LifecycleEventType] = {
         _contact("contact.updated", "A contact's email or properties changed."),
         _contact("contact.unsubscribed", "The contact unsubscribed from all non-transactional mail."),
         _contact("contact.resubscribed", "An operator or the contact lifted a global unsubscribe."),
+        _contact("contact.confirmed", "The contact confirmed a double opt-in signup by its email link."),
         LifecycleEventType(
             "contact.suppressed",
             1,

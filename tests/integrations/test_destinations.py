@@ -344,7 +344,10 @@ def test_the_catalog_command_prints_a_schema_for_every_documented_type(capsys):
     call_command("lifecycle_catalog")
     document = json.loads(capsys.readouterr().out)
     wanted = {
-        *(f"contact.{t}" for t in ("created", "updated", "unsubscribed", "resubscribed", "suppressed")),
+        *(
+            f"contact.{t}"
+            for t in ("created", "updated", "unsubscribed", "resubscribed", "confirmed", "suppressed")
+        ),
         *(f"journey.{t}" for t in ("entered", "completed", "exited", "failed")),
         *(
             f"email.{t}"

@@ -88,6 +88,20 @@ def test_unsubscribe_and_resubscribe_are_emitted_once_each(everything):
     assert emitted()[0][1]["subscribed"] is False
 
 
+def test_a_double_opt_in_confirmation_is_emitted_once(everything):
+    from contacts.confirmation import confirmation_request, contact_confirm
+    from contacts.consent import ConsentVia
+
+    contact, _ = contact_upsert(user_id="u4", email="d@example.com")
+    request = confirmation_request(contact=contact, via=ConsentVia(source="api"))
+    Delivery.objects.all().delete()
+
+    contact_confirm(request=request, via=ConsentVia(source="confirmation_link"))
+    contact_confirm(request=request, via=ConsentVia(source="confirmation_link"))
+
+    assert types() == ["contact.confirmed"]
+
+
 def test_a_new_suppression_is_emitted_with_its_reason(everything):
     suppression_create(email="Bounced@Example.com", reason="bounce", note="3 permanent bounces")
     suppression_create(email="bounced@example.com", reason="bounce")
