@@ -19,13 +19,16 @@ Each run gets one verdict:
 - `new_path`: the replay is accepted but goes another way: a recorded send, history read or
   trigger has another label now, or the function ends (completes or exits) before the recorded
   steps run out.
+
+A run that enrolled under a version the code keeps (a module's `KEPT_VERSIONS`) is replayed on
+that version, as the worker will run it.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -76,6 +79,7 @@ class JourneyReport:
     version: str  # the code's version now ("" when the journey is gone)
     verdicts: list[RunVerdict] = field(default_factory=list)
     lint: list[Finding] = field(default_factory=list)
+    kept: dict[str, int] = field(default_factory=dict)  # kept earlier version -> live runs on it
 
     def count(self, outcome: str) -> int:
         return sum(1 for v in self.verdicts if v.outcome == outcome)
@@ -92,6 +96,7 @@ class JourneyReport:
             "older_versions": sum(1 for v in self.verdicts if v.version and v.version != self.version),
             "counts": {outcome: self.count(outcome) for outcome in OUTCOMES},
             "runs": [asdict(v) for v in self.verdicts if v.outcome != OK],
+            "kept_versions": self.kept,
             "lint": [asdict(f) for f in self.lint],
         }
 
@@ -129,6 +134,9 @@ class CheckReport:
                 f"{report.journey_id} (version {report.version or 'gone'}): "
                 f"{len(report.verdicts)} live runs" + (f": {counts}" if counts else "")
             )
+            for version, live in report.kept.items():
+                note = f"{live} live runs finish on it" if live else "no live run left on it: it can go"
+                lines.append(f"  kept version {version}: {note}")
             for outcome in OUTCOMES[:-1]:
                 shown = [v for v in report.verdicts if v.outcome == outcome]
                 for verdict in shown[:EXAMPLES]:
@@ -315,7 +323,17 @@ def journeys_check(*, journey_ids: Iterable[str] | None = None, lint: bool = Tru
                 ]
             else:
                 logs = _step_logs(runs)
-                report.verdicts = [run_replay(journey=journey, run=r, recorded=logs[r.id]) for r in runs]
+                report.kept = {version: 0 for version in registry.kept(journey_id)}
+                for run in runs:
+                    target = registry.for_version(journey, run.version)
+                    verdict = run_replay(journey=target, run=run, recorded=logs[run.id])
+                    if target is not journey:
+                        report.kept[run.version] += 1
+                        kept = f"on kept version {run.version}" + (
+                            f": {verdict.detail}" if verdict.detail else ""
+                        )
+                        verdict = replace(verdict, detail=kept)
+                    report.verdicts.append(verdict)
                 if lint:
                     report.lint = journey_lint(journey)
             reports.append(report)

@@ -14,6 +14,8 @@ class JourneyRegistry:
     def __init__(self) -> None:
         self._journeys: dict[str, Journey] = {}
         self._tasks: dict[str, DurableTask] = {}
+        # Earlier versions a team keeps in its code so runs that started on them finish on them.
+        self._kept: dict[tuple[str, str], Journey] = {}
 
     def register(self, *items: Journey | DurableTask) -> None:
         for item in items:
@@ -26,6 +28,24 @@ class JourneyRegistry:
 
     def unregister(self, journey_id: str) -> None:
         self._journeys.pop(journey_id, None)
+        self._kept = {key: j for key, j in self._kept.items() if key[0] != journey_id}
+
+    def keep(self, *journeys: Journey) -> None:
+        """Keep earlier versions of journeys (a module's `KEPT_VERSIONS`): a run that enrolled
+        under one replays and finishes on it, while new runs take the journey as defined now."""
+        from journeys.versions import journey_version
+
+        for journey in journeys:
+            self._kept[(journey.id, journey_version(journey))] = journey
+
+    def kept(self, journey_id: str) -> dict[str, Journey]:
+        """The kept earlier versions of a journey, by version."""
+        return {version: j for (jid, version), j in self._kept.items() if jid == journey_id}
+
+    def for_version(self, journey: Journey, version: str) -> Journey:
+        """What a run that enrolled under `version` runs on: that kept version if there is one,
+        else the journey as defined now."""
+        return self._kept.get((journey.id, version), journey) if version else journey
 
     def all(self) -> list[Journey]:
         """Every defined journey, loaded or not, in definition order."""
@@ -59,7 +79,9 @@ registry = JourneyRegistry()
 
 
 def load_journey_modules(paths: Iterable[str] | None = None) -> None:
-    """Import the modules that define journeys (`HOGSEND_JOURNEY_MODULES`) and register them."""
+    """Import the modules that define journeys (`HOGSEND_JOURNEY_MODULES`) and register them, with
+    the earlier versions they keep (`KEPT_VERSIONS`)."""
     for path in paths if paths is not None else settings.HOGSEND_JOURNEY_MODULES:
         module = importlib.import_module(path)
         registry.register(*getattr(module, "JOURNEYS", ()), *getattr(module, "TASKS", ()))
+        registry.keep(*getattr(module, "KEPT_VERSIONS", ()))

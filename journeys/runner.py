@@ -59,6 +59,10 @@ async def journey_execute(
     run = enrollment.run
     if not run.is_live:
         return {"status": run.status, "run_id": str(run.id)}
+    if enrollment.resumed:  # a replay runs on the version the run started with, if the code kept it
+        from journeys.registry import registry
+
+        journey = registry.for_version(journey, run.version)
 
     user = JourneyUser(
         id=payload["user_id"],

@@ -398,11 +398,14 @@ class JourneyHarness:
     def deploy(self, *journeys: Journey) -> int:
         """Ship new code for these journeys, as a deploy does: each replaces the registered journey
         of its id, and every run of it executing now runs again from the top on the new code (the
-        engine replays parked runs on the new worker). Returns how many runs were replayed."""
+        engine replays parked runs on the new worker; a run on a kept version replays on that).
+        Returns how many runs were replayed."""
         replayed = 0
         for journey in journeys:
+            kept = registry.kept(journey.id).values()  # earlier versions the code keeps stay kept
             registry.unregister(journey.id)
             registry.register(journey)
+            registry.keep(*kept)
             for run in [r for r in self._runs if r.journey is not None and r.journey.id == journey.id]:
                 if run.done:
                     continue

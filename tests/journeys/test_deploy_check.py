@@ -64,6 +64,16 @@ V2 = (
 )
 
 
+# The same deploy, keeping version 1 in the module (a copy under another name) for the runs on it.
+_V1_FUNCTION = V1[V1.index("@define_journey") : V1.index("JOURNEYS = ")]
+V2_KEEPING_V1 = (
+    V2
+    + "\n"
+    + _V1_FUNCTION.replace("async def deploy_demo(", "async def deploy_demo_v1(")
+    + "KEPT_VERSIONS = [deploy_demo_v1]\n"
+)
+
+
 @pytest.fixture
 def demo_module(tmp_path, monkeypatch):
     """A journey module on disk, and a way to ship a new version of it: rewrite it and load it again,
@@ -77,9 +87,11 @@ def demo_module(tmp_path, monkeypatch):
     def ship(source: str):
         path.write_text(textwrap.dedent(source))
         importlib.invalidate_caches()
-        journey = importlib.reload(module).deploy_demo
+        reloaded = importlib.reload(module)
+        journey = reloaded.deploy_demo
         registry.unregister(journey.id)
         registry.register(journey)
+        registry.keep(*getattr(reloaded, "KEPT_VERSIONS", ()))
         return journey
 
     yield module, ship
@@ -197,6 +209,7 @@ def test_map_a_renamed_wait_label(parked, journey_harness):
     assert code == 1  # the free plan still breaks
     # On the new code the mapped run waits at its new label and wakes on the payment.
     journey_harness.deploy(new)
+    journey_harness.advance(days(1))
     journey_harness.emit("demo.paid", user_id="pro")
     run = JourneyRun.objects.get(pk=runs["pro"].pk)
     assert run.status == "completed"
@@ -283,3 +296,35 @@ def test_runworker_logs_the_same_summary_when_it_starts(parked, caplog, settings
         "run `manage.py journeys_check deploy-demo`",
         "journeys_check: 3 live runs, 2 would break (deploy-demo 2); 0 lint findings",
     ]
+
+
+def test_runs_finish_on_the_version_they_started_with_when_the_code_keeps_it(parked, journey_harness):
+    module, ship, runs = parked
+    v1 = journey_version(module.deploy_demo)
+    new = ship(V2_KEEPING_V1)
+    code, report = check("--no-lint")
+    assert code == 0, report
+    (journey,) = report["journeys"]
+    assert journey["counts"]["ok"] == 3 and journey["kept_versions"] == {v1: 3}
+
+    # The new code replays the parked runs on version 1; a new run takes version 2.
+    journey_harness.deploy(new)
+    journey_harness.emit(
+        "demo.started", user_id="late", email="late@example.com", properties={"plan": "free"}
+    )
+    journey_harness.advance(days(3))
+    for user in ("pro", "team", "free"):
+        run = JourneyRun.objects.get(pk=runs[user].pk)
+        assert run.status == "completed", (user, run.error)
+        assert journey_harness.templates_sent_to(f"{user}@example.com") == [
+            "activation/welcome",
+            "activation/nudge",
+        ]
+    late = journey_harness.run("deploy-demo", "late")
+    assert late.version == journey_version(new) != v1
+    assert "free-plan" in [step.label for step in late.steps.all()]
+
+    # No live run is left on version 1: the check says it can go.
+    out = io.StringIO()
+    call_command("journeys_check", "deploy-demo", stdout=out)
+    assert f"kept version {v1}: no live run left on it: it can go" in out.getvalue()
