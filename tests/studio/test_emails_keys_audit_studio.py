@@ -126,3 +126,23 @@ def test_the_paginator_estimates_huge_unfiltered_tables_and_caps_filtered_counts
     assert EstimatedCountPaginator(EmailLog.objects.filter(category="journey"), 50).count == 1
     monkeypatch.setattr(studio_admin, "table_estimate", lambda table: 5)  # small: count for real
     assert EstimatedCountPaginator(EmailLog.objects.all(), 50).count == 1
+
+
+def test_the_stored_copy_of_a_confirmation_email_keeps_no_working_confirmation_link(
+    client, admin_client, django_capture_on_commit_callbacks, settings
+):
+    from django.core.cache import cache
+
+    from tests.contacts.test_double_opt_in import confirm_link, submit
+
+    cache.clear()
+    settings.PUBLIC_BASE_URL = "https://mail.example.com"
+    with django_capture_on_commit_callbacks(execute=True):
+        submit(client)
+    [message] = mail.outbox
+    link = confirm_link(message)
+    sent = SentMessage.objects.get(email__category="confirmation")
+    assert link not in sent.text and link not in sent.html
+    assert "[confirmation link: not kept]" in sent.text
+    page = admin_client.get(reverse("admin:emails_emaillog_change", args=[sent.email_id])).content.decode()
+    assert link not in page
