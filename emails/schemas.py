@@ -39,7 +39,16 @@ def email_send_in_schema_complete(component: dict[str, Any]) -> None:
     component["allOf"] = [
         {
             "if": {"properties": {"template": {"const": t.key}}, "required": ["template"]},
-            "then": {"required": ["props"], "properties": {"props": {"required": list(t.required_props)}}},
+            "then": {
+                "required": ["props"],
+                "properties": {
+                    "props": {
+                        "required": list(t.required_props),
+                        # email_render counts null and "" as missing.
+                        "properties": {name: {"not": {"enum": [None, ""]}} for name in t.required_props},
+                    }
+                },
+            },
         }
         for t in templates
         if t.required_props

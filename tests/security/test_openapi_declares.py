@@ -89,6 +89,8 @@ def test_the_event_schema_allows_a_well_formed_event(document, api):
         {"to": "ada"},
         {"template": "no/such-template"},
         {"template": "onboarding/concierge-intro", "props": {}},
+        {"template": "onboarding/concierge-intro", "props": {"csm_name": ""}},
+        {"template": "onboarding/concierge-intro", "props": {"csm_name": None}},
         {"userId": ""},
     ],
 )
