@@ -88,15 +88,20 @@ def sent_message_record(*, email_id: UUID, built: BuiltEmail) -> SentMessage:
     for link in built.secret_links:
         html, text = html.replace(link, NOT_KEPT), text.replace(link, NOT_KEPT)
     headers = {"From": message.from_email, "To": ", ".join(message.to), **message.extra_headers}
-    sent, _ = SentMessage.objects.update_or_create(
+    sent = SentMessage(
         email_id=email_id,
-        defaults={
-            "from_email": message.from_email,
-            "subject": message.subject,
-            "headers": headers,
-            "text": text,
-            "html": str(html),
-            "recorded_at": timezone.now(),
-        },
+        from_email=message.from_email,
+        subject=message.subject,
+        headers=headers,
+        text=text,
+        html=str(html),
+        recorded_at=timezone.now(),
+    )
+    # INSERT … ON CONFLICT DO UPDATE: a retry's attempt replaces the earlier one in the same statement.
+    SentMessage.objects.bulk_create(
+        [sent],
+        update_conflicts=True,
+        unique_fields=["email"],
+        update_fields=["from_email", "subject", "headers", "text", "html", "recorded_at"],
     )
     return sent

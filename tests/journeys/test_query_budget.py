@@ -18,7 +18,8 @@ from contacts.services import event_ingest
 from emails.models import EmailLog
 from integrations import lifecycle as integrations_lifecycle
 
-JOURNEY_START_BUDGET = 14
+# 15 since the email log keeps the message as sent (emails.SentMessage, one upsert per send).
+JOURNEY_START_BUDGET = 15
 INGEST_BUDGET = 4  # contacts upsert, destinations, events insert, NOTIFY
 
 
