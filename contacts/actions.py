@@ -13,9 +13,11 @@ from uuid import UUID
 
 from django.db import transaction
 
+from contacts.addresses import email_address_check
 from contacts.consent import ConsentVia, Kind, consent_record_for_address
 from contacts.models import Contact, Suppression
 from contacts.services import audit_record, contact_erase, contact_resubscribe, contact_unsubscribe
+from contacts.suppressions import suppression_create, suppression_remove
 
 
 class ContactActionError(ValueError):
@@ -85,8 +87,6 @@ def suppression_add_by_operator(
 ) -> Suppression:
     """Suppress an address (audited on the contact when the operator acted from its page). Asking
     again for an address already suppressed changes nothing and writes no audit entry."""
-    from emails.services import email_address_check, suppression_create
-
     if contact is not None:
         _require_not_erased(contact)
     address = email_address_check(email)
@@ -147,8 +147,6 @@ def suppression_change_by_operator(
 
 def suppression_remove_by_operator(*, actor: Any, email: str, contact: Contact | None = None) -> int:
     """Lift an address's suppression; returns how many rows went (0 if it was not suppressed)."""
-    from emails.services import suppression_remove
-
     with transaction.atomic():
         reasons = list(
             Suppression.objects.filter(email__iexact=email.strip()).values_list("reason", flat=True)

@@ -25,11 +25,11 @@ from contacts.actions import (
     suppression_change_by_operator,
     suppression_remove_by_operator,
 )
+from contacts.addresses import EmailError
+from contacts.admin_base import ReadOnlyStudioAdmin, StudioModelAdmin, as_uuid, email_prefix
 from contacts.consent import consent_history
 from contacts.models import ApiKey, AuditEntry, Contact, Event, Suppression
 from contacts.services import IngestError, api_key_create, api_key_revoke, audit_record, origin_normalize
-from emails.services import EmailError
-from hogsend.admin import ReadOnlyStudioAdmin, StudioModelAdmin, as_uuid, email_prefix
 
 logger = logging.getLogger(__name__)
 PAGE_ROWS = 50

@@ -17,13 +17,13 @@ from contacts.actions import (
     suppression_add_by_operator,
     suppression_remove_by_operator,
 )
+from contacts.addresses import EmailError
 from contacts.auth import admin_auth
 from contacts.exports import contact_data_export, contacts_export
 from contacts.fields import MailableAddress
 from contacts.models import Suppression
 from contacts.schemas import CleanText
 from contacts.selectors import contact_get
-from emails.services import EmailError
 
 router = Router(auth=admin_auth, tags=["admin: contacts & suppressions"])
 SuppressionReason = Literal["bounce", "complaint", "manual"]

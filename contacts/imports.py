@@ -350,7 +350,7 @@ def contacts_import(
        one transaction per chunk (a crash keeps the chunks already written; a re-run redoes the
        rest and leaves the done ones alone).
     """
-    from emails.categories import all_categories
+    from contacts.categories import all_categories
 
     fmt = file_format(path, fmt)
     known = {c.id for c in all_categories()}

@@ -13,8 +13,8 @@ from django.conf import settings
 from django.core import signing
 from django.urls import reverse
 
+from contacts.categories import Category, category_allows, manageable_categories
 from contacts.models import Contact
-from emails.categories import Category, category_allows, manageable_categories
 
 _SALT = "hogsend.preferences"
 

@@ -255,7 +255,7 @@ def contact_category_set(
 ) -> Contact:
     """Turn one category on or off for a contact. Default-on categories record an opt-out,
     default-off ones an opt-in; the other list is cleared so a choice is never contradicted."""
-    from emails.categories import category_get
+    from contacts.categories import category_get
 
     spec = category_get(category)
     if not spec.user_manageable:
@@ -280,7 +280,7 @@ def contact_preferences_save(
     *, contact: Contact, subscribed: Iterable[str], via: ConsentVia = SYSTEM
 ) -> Contact:
     """Save the preference center form: every manageable category in `subscribed` is on, the rest off."""
-    from emails.categories import manageable_categories
+    from contacts.categories import manageable_categories
 
     wanted = set(subscribed)
     with transaction.atomic():

@@ -7,10 +7,12 @@ from typing import Any
 
 from django.db import transaction
 
+from contacts.categories import TRANSACTIONAL
 from contacts.services import audit_record
 from emails.models import EmailLog
 from emails.registry import get_template
-from emails.services import TRANSACTIONAL, EmailDeliveryDeferred, email_deliver, email_send
+from emails.delivery import EmailDeliveryDeferred, email_deliver
+from emails.services import email_send
 
 
 def template_test_send(*, actor: Any, template: str, to: str) -> EmailLog:

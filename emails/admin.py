@@ -11,11 +11,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 
+from contacts.admin_base import StudioModelAdmin, as_uuid
 from emails.models import EmailLog, SentMessage
 from emails.registry import all_templates
 from emails.studio import preview
 from emails.tracking import click_url, open_pixel_url
-from hogsend.admin import StudioModelAdmin, as_uuid
 
 
 class TemplateFilter(admin.SimpleListFilter):

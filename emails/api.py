@@ -6,19 +6,16 @@ from django.http import HttpRequest
 from ninja import Router
 from ninja.errors import HttpError
 
+from contacts.addresses import EmailError, email_address_check
 from contacts.auth import admin_auth
-from emails.categories import TRANSACTIONAL
+from contacts.categories import TRANSACTIONAL
 from emails.models import EmailLog
 from emails.registry import UnknownTemplate, get_template
+from emails.render import email_render
 from emails.schemas import EmailSendIn, EmailSendOut
-from emails.services import (
-    EmailDeliveryDeferred,
-    EmailError,
-    email_address_check,
-    email_deliver,
-    email_render,
-    email_send,
-)
+from emails.delivery import EmailDeliveryDeferred, email_deliver
+from emails.render import email_render
+from emails.services import email_send
 
 router = Router(tags=["emails"])
 

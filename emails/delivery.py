@@ -24,13 +24,13 @@ from django.core.mail import get_connection
 from django.db.models import F
 from django.utils import timezone
 
+from contacts.addresses import EmailError, email_address_check
+from contacts.categories import CONFIRMATION, category_allows
 from contacts.models import Contact, Suppression
 from emails.backends import error_is_transient
-from emails.categories import CONFIRMATION, category_allows
 from emails.liveness import liveness
 from emails.message import email_message_build, sent_message_record
 from emails.models import EmailLog
-from emails.render import EmailError, email_address_check
 from emails.status import Status, email_claim, email_status_advance
 
 logger = logging.getLogger(__name__)

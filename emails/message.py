@@ -15,10 +15,10 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.utils import timezone
 
+from contacts.categories import CONFIRMATION
 from contacts.models import Contact
 from emails.answers import EMAIL_ID_CONTEXT_KEY
 from emails.backends import IDEMPOTENCY_ATTR
-from emails.categories import CONFIRMATION
 from emails.models import EmailLog, SentMessage
 from emails.render import email_render
 

@@ -1,4 +1,4 @@
-"""Rendering an email template: subject, text and HTML (CSS inlined); address checks.
+"""Rendering an email template: subject, text and HTML (CSS inlined).
 
 Split from the send pipeline so the message builder can render without importing the pipeline
 (emails.services -> emails.tasks -> emails.delivery -> emails.message -> emails.render, one way).
@@ -15,13 +15,9 @@ from django.conf import settings
 from django.template import TemplateDoesNotExist
 from django.template.backends.django import DjangoTemplates
 from django.template.loader import render_to_string
-from email_validator import EmailNotValidError, validate_email
 
+from contacts.addresses import EmailError
 from emails.registry import get_template
-
-
-class EmailError(ValueError):
-    """A send that cannot be attempted as asked; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -67,11 +63,3 @@ def email_render(
     return RenderedEmail(
         subject=subject or spec.subject, text=text.strip() + "\n", html=_inliner.inline(html)
     )
-
-
-def email_address_check(address: str) -> str:
-    """The normalized address, or EmailError saying what is wrong with it."""
-    try:
-        return validate_email(address, check_deliverability=False).normalized
-    except EmailNotValidError as error:
-        raise EmailError(f"{address!r} is not a valid email address: {error}") from None

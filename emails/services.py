@@ -14,9 +14,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from contacts.consent import ConsentVia, Kind, Source, consent_record_for_address
-from contacts.models import Contact, Suppression
-from emails.categories import CONFIRMATION, TRANSACTIONAL, UnknownCategory, category_get
+from contacts.addresses import EmailError
+from contacts.categories import CONFIRMATION, TRANSACTIONAL, UnknownCategory, category_get
+from contacts.models import Contact
 from emails.delivery import (
     EmailDeliveryDeferred,
     consent_block,
@@ -27,23 +27,10 @@ from emails.delivery import (
 from emails.liveness import liveness
 from emails.models import EmailLog
 from emails.registry import CONFIRMATION_TEMPLATE, get_template
-from emails.render import EmailError, RenderedEmail, email_address_check, email_render
 from emails.status import Status
 from emails.tasks import email_deliver_task
 
 logger = logging.getLogger(__name__)
-# Rendering and delivery live in emails.render and emails.delivery (so the message builder and the
-# Celery task need not import this module); their public names stay importable from here.
-__all__ = [
-    "TRANSACTIONAL",
-    "EmailDeliveryDeferred",
-    "EmailError",
-    "RenderedEmail",
-    "email_address_check",
-    "email_deliver",
-    "email_render",
-    "email_send",
-]
 
 
 def email_send(
@@ -190,58 +177,3 @@ def _enqueue_retry(email_id: str) -> None:
         )
     )
 
-
-# --- suppressions ------------------------------------------------------------------------------
-
-
-# How a suppression arrived when the caller does not say: the provider's report, else the system.
-_REASON_SOURCES = {Suppression.Reason.BOUNCE: Source.BOUNCE, Suppression.Reason.COMPLAINT: Source.COMPLAINT}
-
-
-def suppression_create(
-    *, email: str, reason: str = Suppression.Reason.MANUAL, note: str = "", via: ConsentVia | None = None
-) -> Suppression:
-    """Suppress an address. A complaint outranks an earlier bounce or manual entry; otherwise the
-    first reason stays (the note explains the latest). Each change is in the consent ledger."""
-    if reason not in Suppression.Reason.values:
-        raise EmailError(f"reason must be one of {', '.join(Suppression.Reason.values)}")
-    address = email.strip().lower()
-    with transaction.atomic():
-        suppression, created = Suppression.objects.select_for_update().get_or_create(
-            email=address, defaults={"reason": reason, "note": note}
-        )
-        upgraded = not created and reason == Suppression.Reason.COMPLAINT and suppression.reason != reason
-        if upgraded:
-            previous = suppression.reason
-            suppression.reason, suppression.note = reason, note or suppression.note
-            suppression.save(update_fields=["reason", "note"])
-        if created or upgraded:
-            consent_record_for_address(
-                email=address,
-                kind=Kind.SUPPRESSED,
-                via=via or ConsentVia(source=_REASON_SOURCES.get(reason, Source.SYSTEM)),
-                detail={"reason": reason, "note": note[:500]}
-                | ({} if created else {"previous_reason": previous}),
-            )
-        if created:
-            from contacts.lifecycle import suppression_emit  # contact.suppressed for destinations
-
-            suppression_emit(email=address, reason=reason, note=note)
-    return suppression
-
-
-def suppression_remove(*, email: str, via: ConsentVia | None = None) -> int:
-    """Lift the suppression of an address (any reason); returns how many rows went."""
-    with transaction.atomic():
-        reasons = list(
-            Suppression.objects.filter(email__iexact=email.strip()).values_list("reason", flat=True)
-        )
-        deleted, _ = Suppression.objects.filter(email__iexact=email.strip()).delete()
-        if deleted:
-            consent_record_for_address(
-                email=email.strip().lower(),
-                kind=Kind.UNSUPPRESSED,
-                via=via or ConsentVia(source=Source.SYSTEM),
-                detail={"reason": reasons[0] if reasons else ""},
-            )
-    return deleted

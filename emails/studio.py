@@ -15,10 +15,11 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 
+from contacts.addresses import EmailError
 from emails.actions import template_test_send
 from emails.models import EmailLog
 from emails.registry import UnknownTemplate, all_templates, get_template
-from emails.render import EmailError, email_render
+from emails.render import email_render
 
 
 def preview(*, template: str, props: dict[str, Any], subject: str | None = None) -> dict[str, Any]:

@@ -24,9 +24,9 @@ from django.utils.module_loading import import_string
 from django.views.decorators.csrf import csrf_exempt
 
 from contacts.models import Suppression
+from contacts.suppressions import suppression_create
 from emails.models import EmailLog, ProcessedWebhook
 from emails.provider_config import TRACKING_WEBHOOKS
-from emails.services import suppression_create
 from emails.status import Status, email_stamp_first, email_status_advance
 
 logger = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from hogsend.admin import ReadOnlyStudioAdmin, StudioModelAdmin
+from contacts.admin_base import ReadOnlyStudioAdmin, StudioModelAdmin
 from integrations.actions import deliveries_replay, destination_test_send
 from integrations.catalog import CATALOG
 from integrations.models import Delivery, Destination, WebhookDelivery
@@ -147,7 +147,7 @@ class DeliveryAdmin(ReadOnlyStudioAdmin):
     readonly_fields = [f.name for f in Delivery._meta.fields]
 
     def indexed_search(self, queryset: QuerySet, term: str) -> QuerySet | None:
-        from hogsend.admin import as_uuid
+        from contacts.admin_base import as_uuid
 
         found = as_uuid(term)
         return queryset.filter(Q(pk=found) | Q(event_id=found)) if found else queryset.none()

@@ -18,7 +18,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from hogsend.admin import ReadOnlyStudioAdmin, StudioModelAdmin, as_uuid
+from contacts.admin_base import ReadOnlyStudioAdmin, StudioModelAdmin, as_uuid
 from journeys.actions import ActionError, Handoff, journey_run_cancel, journey_run_retry
 from journeys.models import EnrollmentSkip, JourneyRun, RunStep
 from journeys.registry import registry

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from django.conf import settings
 
-from emails.categories import TRANSACTIONAL
+from contacts.categories import TRANSACTIONAL
 from emails.services import email_send
 from journeys.context import current_context, db_call
 from journeys.durations import journey_time

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from hogsend.admin import ReadOnlyStudioAdmin
+from contacts.admin_base import ReadOnlyStudioAdmin
 from operations.models import Alert
 
 

@@ -188,7 +188,8 @@ def check_celery(*, all_workers: bool = True) -> CheckResult:
     A ping waits its whole timeout to hear from every worker; `all_workers=False` (the health
     endpoint) stops at the first answer.
     """
-    from hogsend.celery import app
+    # The project's Celery app (hogsend.celery sets it as the current one when Django starts).
+    from celery import current_app as app
 
     try:
         replies = app.control.inspect(timeout=1.0, limit=None if all_workers else 1).ping() or {}

@@ -6,8 +6,8 @@ from typing import Any
 
 from django import template
 
+from contacts.addresses import EmailError
 from emails.answers import EMAIL_ID_CONTEXT_KEY, answer_key_check, answer_url
-from emails.render import EmailError
 
 register = template.Library()
 

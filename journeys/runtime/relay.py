@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -22,6 +24,14 @@ from contacts.outbox import OUTBOX_CHANNEL, OutboxItem, RelayBatch, outbox_relay
 from journeys.registry import registry
 
 logger = logging.getLogger(__name__)
+# Who hears of each settled batch (the operations app installs its metrics at start-up): a seam,
+# so the relay never imports what counts it.
+_batch_observers: list[Callable[[RelayBatch], Any]] = []
+
+
+def batch_observer_install(observe: Callable[[RelayBatch], Any]) -> None:
+    if observe not in _batch_observers:
+        _batch_observers.append(observe)
 
 
 class OutboxRelay:
@@ -45,13 +55,12 @@ class OutboxRelay:
         engine_cancel_runs(run_ids=run_ids)
 
     def batch(self) -> RelayBatch:
-        from operations.metrics import relay_batch_observe
-
-        return relay_batch_observe(
-            outbox_relay_batch(
-                wanted=self.wanted, deliver=self.deliver, cancel=self.cancel, limit=self.batch_size
-            )
+        result = outbox_relay_batch(
+            wanted=self.wanted, deliver=self.deliver, cancel=self.cancel, limit=self.batch_size
         )
+        for observe in _batch_observers:
+            observe(result)
+        return result
 
     def drain(self, *, max_events: int = 100_000) -> int:
         """Settle batches until nothing is pending (or a push fails); returns how many were pushed."""

@@ -15,7 +15,7 @@ from contacts.imports import contacts_import
 from contacts.models import ConsentChange, Contact, Suppression
 from contacts.preferences import preference_center_url, unsubscribe_url
 from contacts.services import api_key_create, contact_unsubscribe
-from emails.services import suppression_create, suppression_remove
+from contacts.suppressions import suppression_create, suppression_remove
 
 pytestmark = pytest.mark.django_db
 Kind, Source = ConsentChange.Kind, ConsentChange.Source

@@ -12,12 +12,13 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
+from contacts.addresses import EmailError
 from contacts.confirmation import confirmation_token_make
 from contacts.models import ConsentChange, Contact, Event
 from contacts.services import contact_unsubscribe
 from emails.confirmation import confirmations_unsent
 from emails.models import EmailLog
-from emails.services import EmailError, email_send
+from emails.services import email_send
 from emails.tasks import confirmations_sweep_task
 
 pytestmark = pytest.mark.django_db

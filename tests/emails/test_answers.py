@@ -11,9 +11,10 @@ import time_machine
 from django.template import engines
 from django.utils import timezone
 
+from contacts.addresses import EmailError
 from contacts.models import Event
 from emails.answers import ANSWER_EVENT, answer_token_make
-from emails.render import EmailError, email_render
+from emails.render import email_render
 from emails.services import email_send
 
 pytestmark = pytest.mark.django_db

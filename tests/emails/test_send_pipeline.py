@@ -6,11 +6,14 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from contacts.addresses import EmailError
+from contacts.categories import category_get
 from contacts.models import Suppression
 from contacts.services import contact_category_set, contact_unsubscribe
-from emails.categories import category_get
+from contacts.suppressions import suppression_create, suppression_remove
 from emails.models import EmailLog
-from emails.services import EmailError, email_render, email_send, suppression_create, suppression_remove
+from emails.render import email_render
+from emails.services import email_send
 from emails.status import InvalidEmailTransition, email_status_advance
 
 pytestmark = pytest.mark.django_db
@@ -147,7 +150,7 @@ def test_a_suppressed_or_failed_email_is_final(make_contact, send_welcome):
 
 
 def test_a_queued_send_rechecks_consent_when_it_is_finally_delivered(make_contact):
-    from emails.services import email_deliver
+    from emails.delivery import email_deliver
 
     contact = make_contact()
     log = EmailLog.objects.create(

@@ -9,8 +9,9 @@ import pytest
 
 from contacts.models import Contact
 from contacts.services import contact_resubscribe, contact_unsubscribe, contact_upsert, event_ingest
+from contacts.suppressions import suppression_create
 from emails.models import EmailLog
-from emails.services import email_send, suppression_create
+from emails.services import email_send
 from emails.status import email_status_advance
 from integrations.catalog import CATALOG, ENVELOPE_SCHEMA
 from integrations.models import Delivery, Destination

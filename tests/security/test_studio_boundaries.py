@@ -9,8 +9,8 @@ from django.core import mail
 from django.urls import reverse
 
 from contacts.models import ApiKey, Contact, Suppression
+from contacts.suppressions import suppression_create
 from emails.models import EmailLog
-from emails.services import suppression_create
 
 pytestmark = pytest.mark.django_db
 

@@ -6,9 +6,9 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
+from contacts.admin_base import EstimatedCountPaginator
 from contacts.models import ApiKey, AuditEntry
 from emails.models import EmailLog, SentMessage
-from hogsend.admin import EstimatedCountPaginator
 
 pytestmark = pytest.mark.django_db
 LOGS = reverse("admin:emails_emaillog_changelist")
@@ -116,7 +116,7 @@ def test_the_audit_log_is_read_only(admin_client, studio_data):
 
 
 def test_the_paginator_estimates_huge_unfiltered_tables_and_caps_filtered_counts(monkeypatch, studio_data):
-    from hogsend import admin as studio_admin
+    from contacts import admin_base as studio_admin
 
     monkeypatch.setattr(studio_admin, "table_estimate", lambda table: 1_234_567)
     assert EstimatedCountPaginator(EmailLog.objects.all(), 50).count == 1_234_567

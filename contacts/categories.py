@@ -1,4 +1,5 @@
-"""Email categories: what kind of mail a send is, and whether a contact wants that kind.
+"""Email categories: what kind of mail a send is, and whether a contact wants that kind (consent,
+so at the ground with the rest of it).
 
 `transactional` is operator and account mail (never shown in the preference center); `journey` is
 the lifecycle mail journeys send by default. Projects add their own with `register_category`.
