@@ -1,7 +1,8 @@
 """Operator actions on contacts and suppressions. The Studio and the admin API call these, nothing else.
 
 Each action is one transaction that makes the change and writes its audit entry together; runs an
-action ends are stopped in the engine after commit (see `journeys.actions`).
+action ends are stopped in the engine after commit, through the seam the journeys app installs
+(`contacts.outbox.exit_rules`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from django.db import transaction
 from contacts.addresses import email_address_check
 from contacts.consent import ConsentVia, Kind, consent_record_for_address
 from contacts.models import Contact, Suppression
+from contacts.outbox import exit_rules
 from contacts.services import audit_record, contact_erase, contact_resubscribe, contact_unsubscribe
 from contacts.suppressions import suppression_create, suppression_remove
 
@@ -43,8 +45,6 @@ class ContactErased:
 def contact_erase_by_operator(*, actor: Any, contact: Contact) -> ContactErased:
     """Erase a contact's personal data (rows stay, for aggregate counts), audit it without the data
     it erased, and stop its live runs in the engine after commit."""
-    from journeys.actions import engine_commands
-
     _require_not_erased(contact)
     old_user_id = contact.user_id
     with transaction.atomic():
@@ -56,7 +56,7 @@ def contact_erase_by_operator(*, actor: Any, contact: Contact) -> ContactErased:
             exited_runs=[str(r) for r in exited],
             previous_user_id_hash=hashlib.sha256(old_user_id.encode()).hexdigest()[:16],
         )
-        handoff = engine_commands().cancel_runs(run_ids=exited) if exited else None
+        handoff = exit_rules().stop_in_engine(run_ids=exited) if exited else None
     contact.refresh_from_db()
     return ContactErased(contact=contact, exited_run_ids=exited, handoff=handoff)
 

@@ -8,7 +8,7 @@ from ninja import Header, Query, Router
 from ninja.errors import HttpError
 from pydantic import ValidationError
 
-from contacts import selectors, services
+from contacts import ingest, selectors, services
 from contacts.auth import events_auth, ingest_auth, read_auth
 from contacts.browser import client_address
 from contacts.models import ApiKey, Contact, Event
@@ -27,7 +27,7 @@ from contacts.schemas import (
 router = Router(tags=["events & contacts"])
 
 
-def _accepted(result: services.IngestResult) -> dict:
+def _accepted(result: ingest.IngestResult) -> dict:
     return {
         "eventId": result.event.id,
         "contactId": result.contact.id,
@@ -57,8 +57,8 @@ def _source(request: HttpRequest) -> str:
     return Event.Source.BROWSER if request.auth.is_publishable else Event.Source.API
 
 
-def _draft(payload: EventIn, *, idempotency_key: str | None = None) -> services.EventDraft:
-    return services.EventDraft(
+def _draft(payload: EventIn, *, idempotency_key: str | None = None) -> ingest.EventDraft:
+    return ingest.EventDraft(
         name=payload.name,
         user_id=payload.userId,
         email=payload.address,
@@ -90,10 +90,10 @@ def event_create(
     _rate_check(request, events=1)
     if request.auth.is_publishable and (problem := _browser_problem(payload)):
         raise HttpError(403, problem)
-    outcome = services.events_ingest(
+    outcome = ingest.events_ingest(
         drafts=[_draft(payload, idempotency_key=idempotency_key)], source=_source(request)
     )[0]
-    if isinstance(outcome, services.IngestError):
+    if isinstance(outcome, ingest.IngestError):
         raise outcome
     return (202 if outcome.created else 200), _accepted(outcome)
 
@@ -113,7 +113,7 @@ def event_create_batch(request: HttpRequest, payload: BatchIn):
         )
     _rate_check(request, events=len(payload.events))
     results: list[dict | None] = [None] * len(payload.events)
-    drafts: list[services.EventDraft] = []
+    drafts: list[ingest.EventDraft] = []
     positions: list[int] = []
     for index, raw in enumerate(payload.events):
         try:
@@ -126,9 +126,9 @@ def event_create_batch(request: HttpRequest, payload: BatchIn):
             continue
         drafts.append(_draft(item))
         positions.append(index)
-    outcomes = services.events_ingest(drafts=drafts, source=_source(request))
+    outcomes = ingest.events_ingest(drafts=drafts, source=_source(request))
     for index, outcome in zip(positions, outcomes, strict=True):
-        if isinstance(outcome, services.IngestError):
+        if isinstance(outcome, ingest.IngestError):
             results[index] = _rejected(index, [{"field": f"events[{index}]", "message": str(outcome)}])
         else:
             accepted = _accepted(outcome)

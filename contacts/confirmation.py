@@ -6,16 +6,16 @@
 2. After commit the installed mailer sends the confirmation email for the row. The emails app
    installs it at start-up (this app imports no other); its periodic sweep sends any confirmation
    whose hand-off was lost.
-3. The link's GET only shows a page with a button (mail scanners prefetch links); its POST confirms:
-   `confirmed_at`, the ledger row and `contact.confirmed` through ingest (so it can start journeys),
-   all in one transaction. A link that already confirmed changes nothing again.
+3. The link's GET only shows a page with a button (mail scanners prefetch links); its POST confirms
+   (`contacts.services.contact_confirm`): `confirmed_at`, the ledger row and `contact.confirmed`
+   through ingest (so it can start journeys), all in one transaction. A link that already
+   confirmed changes nothing again.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
@@ -23,10 +23,9 @@ from django.conf import settings
 from django.core import signing
 from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
 
 from contacts.consent import ConsentVia, Kind, consent_record
-from contacts.models import ConsentChange, Contact, Event
+from contacts.models import ConsentChange, Contact
 
 logger = logging.getLogger(__name__)
 _SALT = "hogsend.confirmation"
@@ -144,63 +143,3 @@ def _hand_off(request_ids: list[int], at_once: bool) -> None:
         confirmation_mailer().send(request_ids=request_ids, at_once=at_once)
     except Exception:  # the sweep sends it later; the signup itself is stored
         logger.exception("confirmation hand-off failed for requests %s", request_ids)
-
-
-@dataclass(frozen=True)
-class ConfirmOutcome:
-    contact: Contact
-    changed: bool  # False: this link had confirmed already, or there was nothing left to confirm
-
-
-def contact_confirm(*, request: ConsentChange, via: ConsentVia) -> ConfirmOutcome:
-    """Confirm the signup a link names (the page's POST calls this; never a GET).
-
-    1. Lock the contact. A link that already confirmed (its ledger rows exist) changes nothing.
-       A link older than a later unsubscribe is stale: ConfirmationLinkStale, nothing changes.
-    2. Stamp `confirmed_at` (and resubscribe someone who signed up again after unsubscribing),
-       each with its ledger row naming the request.
-    3. Emit `contact.confirmed` through ingest, keyed by the request so it is stored once.
-    """
-    from contacts.ingest import event_ingest
-    from contacts.services import contact_resubscribe
-
-    form = request.detail.get("form", "")
-    via = ConsentVia(
-        source=via.source,
-        ip=via.ip,
-        user_agent=via.user_agent,
-        token=via.token,
-        detail={**via.detail, "request": request.pk, **({"form": form} if form else {})},
-    )
-    with transaction.atomic():
-        contact = Contact.objects.select_for_update().get(pk=request.contact_id)
-        if contact.erased_at is not None:
-            raise ConfirmationLinkError()
-        done_by_this_link = contact.consent_changes.filter(
-            kind__in=[Kind.CONFIRMED, Kind.RESUBSCRIBED], detail__request=request.pk
-        ).exists()
-        if done_by_this_link:
-            return ConfirmOutcome(contact=contact, changed=False)
-        if contact.consent_changes.filter(kind=Kind.UNSUBSCRIBED, pk__gt=request.pk).exists():
-            raise ConfirmationLinkStale()
-        changed = False
-        if contact.confirmed_at is None:
-            contact.confirmed_at = timezone.now()
-            contact.save(update_fields=["confirmed_at", "updated_at"])
-            consent_record(contact=contact, kind=Kind.CONFIRMED, via=via)
-            changed = True
-        if contact.unsubscribed_at is not None:
-            contact = contact_resubscribe(contact=contact, via=via)
-            changed = True
-        if changed:
-            from contacts.lifecycle import contact_emit  # contact.confirmed for destinations
-
-            contact_emit(type="contact.confirmed", contact_id=contact.pk)
-            event_ingest(
-                name=CONFIRMED_EVENT,
-                user_id=contact.user_id,
-                properties={"form": form, "requestedAt": request.occurred_at.isoformat()},
-                idempotency_key=f"{CONFIRMED_EVENT}:{request.pk}",
-                source=Event.Source.SYSTEM,
-            )
-    return ConfirmOutcome(contact=contact, changed=changed)

@@ -3,7 +3,7 @@
 The event row is the outbox. Inside its transaction, ingest reaches beyond the contacts app only
 through this module:
 1. the installed exit rules say which live runs each new event ends (the journeys app installs
-   them at start-up);
+   them at start-up); an erasure ends a contact's live runs through them too;
 2. the installed dispatcher hears which events were stored. The default announces them with a
    PostgreSQL NOTIFY, delivered at commit, that wakes the outbox relay; the journey test harness
    installs itself instead, to play the engine's part in-process.
@@ -47,6 +47,15 @@ class ExitRules(Protocol):
         """Inside the ingest transaction: mark exited the live runs these events end; by event id."""
         ...
 
+    def exit_contact(self, *, contact_id: UUID, reason: str) -> list[UUID]:
+        """Inside the caller's transaction: mark exited every live run of the contact (an erasure)."""
+        ...
+
+    def stop_in_engine(self, *, run_ids: Sequence[UUID]) -> Any:
+        """After commit, stop these exited runs in the engine; returns what became of the command
+        (an object with `done` and `problem`, read once the caller's transaction committed)."""
+        ...
+
 
 class NotifyRelay:
     """The default dispatcher: one NOTIFY per ingest transaction wakes the relays at commit."""
@@ -62,6 +71,12 @@ class NoExitRules:
 
     def apply(self, *, events: Sequence[Event]) -> dict[UUID, list[UUID]]:
         return {}
+
+    def exit_contact(self, *, contact_id: UUID, reason: str) -> list[UUID]:
+        return []
+
+    def stop_in_engine(self, *, run_ids: Sequence[UUID]) -> Any:
+        return None
 
 
 _dispatcher: Dispatcher = NotifyRelay()

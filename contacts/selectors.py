@@ -3,6 +3,7 @@ from __future__ import annotations
 import heapq
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -23,11 +24,18 @@ def contact_get(*, key: str) -> Contact | None:
     return Contact.objects.filter(user_id=key).first()
 
 
+# What the apps above keep about a contact, for its timeline: each installs a source at start-up
+# (journeys its runs, emails its log), so this app reads nothing of theirs.
+TimelineSource = Callable[..., list[dict[str, Any]]]  # source(*, contact, limit) -> newest first
+_timeline_sources: dict[str, TimelineSource] = {}
+
+
+def timeline_source_install(*, name: str, source: TimelineSource) -> None:
+    _timeline_sources[name] = source
+
+
 def contact_timeline(*, contact: Contact, limit: int = 100) -> list[dict[str, Any]]:
     """Events, journey runs and emails of one contact, newest first, at most `limit` in all."""
-    from emails.models import EmailLog
-    from journeys.models import JourneyRun
-
     events = [
         {
             "type": "event",
@@ -39,35 +47,8 @@ def contact_timeline(*, contact: Contact, limit: int = 100) -> list[dict[str, An
         }
         for e in contact.events.order_by("-occurred_at")[:limit]
     ]
-    runs = [
-        {
-            "type": "journey_run",
-            "at": r.entered_at,
-            "id": r.id,
-            "name": r.journey_id,
-            "status": r.status,
-            "detail": {
-                "currentNode": r.current_node,
-                "endedAt": r.ended_at.isoformat() if r.ended_at else None,
-                "waitingUntil": r.waiting_until.isoformat() if r.waiting_until else None,
-                "exitReason": r.exit_reason,
-                "error": r.error.splitlines()[0] if r.error else "",
-            },
-        }
-        for r in JourneyRun.objects.filter(contact=contact).order_by("-entered_at")[:limit]
-    ]
-    emails = [
-        {
-            "type": "email",
-            "at": m.created_at,
-            "id": m.id,
-            "name": m.template,
-            "status": m.status,
-            "detail": {"subject": m.subject, "to": m.to_email, "reason": m.status_reason},
-        }
-        for m in EmailLog.objects.filter(contact=contact).order_by("-created_at")[:limit]
-    ]
-    merged = heapq.merge(events, runs, emails, key=lambda item: item["at"], reverse=True)
+    others = [source(contact=contact, limit=limit) for source in _timeline_sources.values()]
+    merged = heapq.merge(events, *others, key=lambda item: item["at"], reverse=True)
     return list(merged)[:limit]
 
 

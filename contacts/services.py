@@ -5,25 +5,22 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
+from contacts.confirmation import CONFIRMED_EVENT, ConfirmationLinkError, ConfirmationLinkStale
 from contacts.consent import SYSTEM, ConsentVia, Kind, consent_record
-from contacts.ingest import (  # noqa: F401  (the ingest pipeline's public names live on here too)
-    EventDraft,
-    IdempotencyConflict,
-    IngestError,
-    IngestResult,
-    event_ingest,
-    events_ingest,
-)
-from contacts.models import ApiKey, Contact, Event
+from contacts.erasure import contact_forget_everywhere
+from contacts.ingest import IngestError, event_ingest
+from contacts.lifecycle import contact_emit  # lifecycle events for destinations
+from contacts.models import ApiKey, ConsentChange, Contact, Event
+from contacts.outbox import exit_rules
 
 
 def contact_upsert(
@@ -49,8 +46,6 @@ def contact_upsert(
             user_id=user_id,
             defaults={"email": email or "", "properties": properties or {}, "confirmation_required": confirm},
         )
-        from contacts.lifecycle import contact_emit  # lifecycle events for destinations
-
         if created:
             contact_emit(type="contact.created", contact_id=contact.pk)
             if confirm and contact.email:
@@ -80,8 +75,6 @@ def contact_unsubscribe(*, contact: Contact, via: ConsentVia = SYSTEM) -> Contac
             locked.unsubscribed_at = timezone.now()
             locked.save(update_fields=["unsubscribed_at", "updated_at"])
             consent_record(contact=locked, kind=Kind.UNSUBSCRIBED, via=via)
-            from contacts.lifecycle import contact_emit
-
             contact_emit(type="contact.unsubscribed", contact_id=locked.pk)
     contact.unsubscribed_at = locked.unsubscribed_at
     return locked
@@ -94,8 +87,6 @@ def contact_resubscribe(*, contact: Contact, via: ConsentVia = SYSTEM) -> Contac
             locked.unsubscribed_at = None
             locked.save(update_fields=["unsubscribed_at", "updated_at"])
             consent_record(contact=locked, kind=Kind.RESUBSCRIBED, via=via)
-            from contacts.lifecycle import contact_emit
-
             contact_emit(type="contact.resubscribed", contact_id=locked.pk)
     contact.unsubscribed_at = locked.unsubscribed_at
     return locked
@@ -207,15 +198,11 @@ def contact_erase(*, contact: Contact, via: ConsentVia = SYSTEM) -> list[UUID]:
 
     1. Lock the contact; blank its email, empty its properties, give it an `erased-<uuid>` user id,
        unsubscribe it and stamp `erased_at`.
-    2. Empty its events' and runs' properties; scrub its email logs' address and props, and its
-       consent ledger's address, IP and user agent (the rows stay: when and how consent changed),
-       then add the ledger row for the erasure.
+    2. Empty its events' properties, and its consent ledger's address, IP and user agent (the rows
+       stay: when and how consent changed), then add the ledger row for the erasure; every app
+       above forgets what it keeps (`contacts.erasure`: runs' properties, email logs, deliveries).
     3. Mark its live runs exited (`contact_erased`) and return their ids for the engine cancel.
     """
-    from emails.models import EmailLog
-    from journeys.models import JourneyRun
-    from journeys.services import run_exit
-
     with transaction.atomic():
         contact = Contact.objects.select_for_update().get(pk=contact.pk)
         old_email = contact.email
@@ -229,21 +216,10 @@ def contact_erase(*, contact: Contact, via: ConsentVia = SYSTEM) -> list[UUID]:
         Event.objects.filter(contact=contact).update(properties={})
         contact.consent_changes.update(email="", ip_address=None, user_agent="")
         consent_record(contact=contact, kind=Kind.ERASED, via=via, email="")
-        JourneyRun.objects.filter(contact=contact).update(properties={})
-        logs = EmailLog.objects.filter(contact=contact)
-        if old_email:
-            logs = EmailLog.objects.filter(Q(contact=contact) | Q(to_email=old_email))
-        logs.update(to_email="", props={})
-        from integrations.outbound import deliveries_forget  # nothing of it leaves for a destination
-
-        deliveries_forget(contact_id=contact.pk, email=old_email)
-        live = list(
-            JourneyRun.objects.filter(contact=contact, status__in=JourneyRun.LIVE_STATUSES).values_list(
-                "pk", flat=True
-            )
-        )
-        for run_id in live:
-            run_exit(run_id=run_id, reason="contact_erased")
+        # What the apps above keep (runs, email logs, deliveries), through the erasure seam; then
+        # its live runs end, through the journeys' seam.
+        contact_forget_everywhere(contact_id=contact.pk, email=old_email)
+        live = exit_rules().exit_contact(contact_id=contact.pk, reason="contact_erased")
     return live
 
 
@@ -289,3 +265,61 @@ def contact_preferences_save(
                 contact=contact, category=category.id, subscribed=category.id in wanted, via=via
             )
     return contact
+
+
+# --- double opt-in: a confirmation link's POST (`contacts.confirmation` has the requests) --------
+
+
+@dataclass(frozen=True)
+class ConfirmOutcome:
+    contact: Contact
+    changed: bool  # False: this link had confirmed already, or there was nothing left to confirm
+
+
+def contact_confirm(*, request: ConsentChange, via: ConsentVia) -> ConfirmOutcome:
+    """Confirm the signup a link names (the page's POST calls this; never a GET).
+
+    1. Lock the contact. A link that already confirmed (its ledger rows exist) changes nothing.
+       A link older than a later unsubscribe is stale: ConfirmationLinkStale, nothing changes.
+    2. Stamp `confirmed_at` (and resubscribe someone who signed up again after unsubscribing),
+       each with its ledger row naming the request.
+    3. Emit `contact.confirmed` through ingest, keyed by the request so it is stored once.
+    """
+    form = request.detail.get("form", "")
+    via = ConsentVia(
+        source=via.source,
+        ip=via.ip,
+        user_agent=via.user_agent,
+        token=via.token,
+        detail={**via.detail, "request": request.pk, **({"form": form} if form else {})},
+    )
+    with transaction.atomic():
+        contact = Contact.objects.select_for_update().get(pk=request.contact_id)
+        if contact.erased_at is not None:
+            raise ConfirmationLinkError()
+        done_by_this_link = contact.consent_changes.filter(
+            kind__in=[Kind.CONFIRMED, Kind.RESUBSCRIBED], detail__request=request.pk
+        ).exists()
+        if done_by_this_link:
+            return ConfirmOutcome(contact=contact, changed=False)
+        if contact.consent_changes.filter(kind=Kind.UNSUBSCRIBED, pk__gt=request.pk).exists():
+            raise ConfirmationLinkStale()
+        changed = False
+        if contact.confirmed_at is None:
+            contact.confirmed_at = timezone.now()
+            contact.save(update_fields=["confirmed_at", "updated_at"])
+            consent_record(contact=contact, kind=Kind.CONFIRMED, via=via)
+            changed = True
+        if contact.unsubscribed_at is not None:
+            contact = contact_resubscribe(contact=contact, via=via)
+            changed = True
+        if changed:
+            contact_emit(type="contact.confirmed", contact_id=contact.pk)  # for destinations
+            event_ingest(
+                name=CONFIRMED_EVENT,
+                user_id=contact.user_id,
+                properties={"form": form, "requestedAt": request.occurred_at.isoformat()},
+                idempotency_key=f"{CONFIRMED_EVENT}:{request.pk}",
+                source=Event.Source.SYSTEM,
+            )
+    return ConfirmOutcome(contact=contact, changed=changed)

@@ -22,13 +22,9 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from contacts.confirmation import (
-    ConfirmationLinkError,
-    confirmation_token_read,
-    contact_confirm,
-    max_age,
-)
+from contacts.confirmation import ConfirmationLinkError, confirmation_token_read, max_age
 from contacts.consent import ConsentVia, Source, request_ip
+from contacts.services import contact_confirm
 from contacts.signup import SignupForm, SignupRateLimited, signup_form_get, signup_rate_check, signup_submit
 
 logger = logging.getLogger(__name__)

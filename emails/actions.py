@@ -9,9 +9,9 @@ from django.db import transaction
 
 from contacts.categories import TRANSACTIONAL
 from contacts.services import audit_record
+from emails.delivery import EmailDeliveryDeferred, email_deliver
 from emails.models import EmailLog
 from emails.registry import get_template
-from emails.delivery import EmailDeliveryDeferred, email_deliver
 from emails.services import email_send
 
 

@@ -175,7 +175,7 @@ def answer_record(*, request: AnswerRequest, answer: str | None, text: str) -> A
     The link's own answer wins over the form's; otherwise the answer must be one of the declared
     choices, and a question without choices needs text.
     """
-    from contacts.services import IngestError, event_ingest
+    from contacts.ingest import IngestError, event_ingest
 
     text = (text or "").strip()
     if "\x00" in text or not _storable(text):

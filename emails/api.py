@@ -9,12 +9,11 @@ from ninja.errors import HttpError
 from contacts.addresses import EmailError, email_address_check
 from contacts.auth import admin_auth
 from contacts.categories import TRANSACTIONAL
+from emails.delivery import EmailDeliveryDeferred, email_deliver
 from emails.models import EmailLog
 from emails.registry import UnknownTemplate, get_template
 from emails.render import email_render
 from emails.schemas import EmailSendIn, EmailSendOut
-from emails.delivery import EmailDeliveryDeferred, email_deliver
-from emails.render import email_render
 from emails.services import email_send
 
 router = Router(tags=["emails"])

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
+from celery import shared_task
 from django.db.models import CharField, Exists, OuterRef, Q, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
@@ -61,8 +62,6 @@ class EmailConfirmationMailer:
     """Installed at start-up: sends at once where a person waits on the page, else via Celery."""
 
     def send(self, *, request_ids: Sequence[int], at_once: bool) -> None:
-        from emails.tasks import confirmation_send_task
-
         for request_id in request_ids:
             if at_once:
                 confirmation_send(request_id=request_id)
@@ -96,3 +95,21 @@ def confirmations_unsent(*, limit: int = 500) -> list[int]:
         .order_by("occurred_at")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+# --- the Celery tasks (here, not in emails.tasks, which the send pipeline imports) ---------------
+
+
+@shared_task(name="emails.confirmation_send", acks_late=True, ignore_result=True)
+def confirmation_send_task(request_id: int) -> None:
+    """Send one double opt-in confirmation (its idempotency key makes a repeat a no-op)."""
+    confirmation_send(request_id=request_id)
+
+
+@shared_task(name="emails.confirmations_sweep", ignore_result=True)
+def confirmations_sweep_task() -> int:
+    """Send confirmations whose hand-off was lost (a broker that was down, a crash after commit)."""
+    unsent = confirmations_unsent()
+    for request_id in unsent:
+        confirmation_send(request_id=request_id)
+    return len(unsent)

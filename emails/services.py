@@ -12,6 +12,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from contacts.addresses import EmailError
@@ -177,3 +178,11 @@ def _enqueue_retry(email_id: str) -> None:
         )
     )
 
+
+def email_logs_forget(*, contact_id: UUID, email: str) -> None:
+    """The erasure seam's forgetter for the email log: the address and props of every email the
+    contact got (by id, and by address for mail sent before the contact existed)."""
+    logs = EmailLog.objects.filter(contact_id=contact_id)
+    if email:
+        logs = EmailLog.objects.filter(Q(contact_id=contact_id) | Q(to_email=email))
+    logs.update(to_email="", props={})

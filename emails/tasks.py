@@ -25,25 +25,6 @@ def email_deliver_task(self, email_id: str) -> str:
     return log.status
 
 
-@shared_task(name="emails.confirmation_send", acks_late=True, ignore_result=True)
-def confirmation_send_task(request_id: int) -> None:
-    """Send one double opt-in confirmation (its idempotency key makes a repeat a no-op)."""
-    from emails.confirmation import confirmation_send
-
-    confirmation_send(request_id=request_id)
-
-
-@shared_task(name="emails.confirmations_sweep", ignore_result=True)
-def confirmations_sweep_task() -> int:
-    """Send confirmations whose hand-off was lost (a broker that was down, a crash after commit)."""
-    from emails.confirmation import confirmation_send, confirmations_unsent
-
-    unsent = confirmations_unsent()
-    for request_id in unsent:
-        confirmation_send(request_id=request_id)
-    return len(unsent)
-
-
 @shared_task(name="emails.sweep", ignore_result=True)
 def email_sweep_task() -> dict[str, int]:
     """Settle rows a crash left `sending` and deliver rows left `queued` (emails.sweep)."""

@@ -124,7 +124,7 @@ def _emit(log: EmailLog, *, name: str, key: str, properties: dict[str, Any]) -> 
     """Put the engagement in the contact's event stream, where journeys can wait for it."""
     if log.contact_id is None or log.contact is None or log.contact.erased_at is not None:
         return
-    from contacts.services import event_ingest
+    from contacts.ingest import event_ingest
 
     try:
         event_ingest(

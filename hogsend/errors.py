@@ -21,6 +21,7 @@ from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 
+from contacts.ingest import IngestError
 from contacts.ratelimit import RateLimited
 from contacts.schemas import (
     JSON_VALUE_SCHEMA,
@@ -29,7 +30,6 @@ from contacts.schemas import (
     PROPERTIES_SCHEMA,
     text_problem,
 )
-from contacts.services import IngestError
 from emails.schemas import email_send_in_schema_complete
 
 logger = logging.getLogger(__name__)

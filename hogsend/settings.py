@@ -130,7 +130,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "operations.alerts_evaluate",
         "schedule": env.float("ALERTS_EVERY_SECONDS", default=60.0),
     },
-    # Double opt-in confirmations whose hand-off to Celery was lost (emails/tasks.py).
+    # Double opt-in confirmations whose hand-off to Celery was lost (emails/confirmation.py).
     "emails-confirmations-sweep": {"task": "emails.confirmations_sweep", "schedule": 60.0},
     "operations-retention": {
         "task": "operations.retention_run",

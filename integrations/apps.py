@@ -13,10 +13,14 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self) -> None:
         # Lifecycle events the lower apps announce through the seam become deliveries here.
+        # An erased contact's pending deliveries go, so nothing of it leaves for a destination.
+        from contacts.erasure import forgetter_install
         from contacts.lifecycle import install_lifecycle
         from integrations.lifecycle import Announcer
+        from integrations.outbound import deliveries_forget
 
         install_lifecycle(Announcer())
+        forgetter_install(name="integrations", forget=deliveries_forget)
         post_migrate.connect(_destinations_sync, sender=self, dispatch_uid="integrations.destinations_sync")
 
 

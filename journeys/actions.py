@@ -18,8 +18,9 @@ from uuid import UUID
 
 from django.db import transaction
 
+from contacts.ingest import IngestResult, event_ingest
 from contacts.models import Contact, Event
-from contacts.services import IngestResult, audit_record, event_ingest
+from contacts.services import audit_record
 from journeys.dispatch import dispatcher
 from journeys.models import JourneyRun, JourneySetting
 from journeys.registry import registry

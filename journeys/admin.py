@@ -19,6 +19,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from contacts.admin_base import ReadOnlyStudioAdmin, StudioModelAdmin, as_uuid
+from journeys import contact_admin  # noqa: F401  (registers the contact's Studio page)
 from journeys.actions import ActionError, Handoff, journey_run_cancel, journey_run_retry
 from journeys.models import EnrollmentSkip, JourneyRun, RunStep
 from journeys.registry import registry

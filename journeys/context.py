@@ -427,7 +427,7 @@ class JourneyContext:
         Returns the event id. The idempotency key is the run and step, so a replay or a retry
         never ingests it twice.
         """
-        from contacts.services import event_ingest
+        from contacts.ingest import event_ingest
 
         async def ingest(seq: int) -> Any:
             return await self.backend.db(

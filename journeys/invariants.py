@@ -15,7 +15,8 @@ returns every promise it broke:
 
 ```
 from hypothesis import given, settings
-from journeys.testing import JourneyHarness, check_invariants, journey_scenarios, play
+from journeys.invariants import check_invariants, journey_scenarios, play
+from journeys.testing import JourneyHarness
 
 @settings(max_examples=50, derandomize=True, deadline=None)
 @given(scenario=journey_scenarios(my_journey, awaited=["invoice.paid"]))

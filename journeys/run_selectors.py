@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from django.db.models import Q, QuerySet
@@ -54,3 +55,24 @@ def run_with_steps(*, run_id: UUID) -> tuple[JourneyRun, list[RunStep]] | None:
     if run is None:
         return None
     return run, list(RunStep.objects.filter(run=run).order_by("seq"))
+
+
+def contact_runs_timeline(*, contact: Any, limit: int) -> list[dict[str, Any]]:
+    """A contact's runs for its timeline (installed into `contacts.selectors` at start-up)."""
+    return [
+        {
+            "type": "journey_run",
+            "at": r.entered_at,
+            "id": r.id,
+            "name": r.journey_id,
+            "status": r.status,
+            "detail": {
+                "currentNode": r.current_node,
+                "endedAt": r.ended_at.isoformat() if r.ended_at else None,
+                "waitingUntil": r.waiting_until.isoformat() if r.waiting_until else None,
+                "exitReason": r.exit_reason,
+                "error": r.error.splitlines()[0] if r.error else "",
+            },
+        }
+        for r in JourneyRun.objects.filter(contact=contact).order_by("-entered_at")[:limit]
+    ]

@@ -104,7 +104,7 @@ async def journey_execute(
 
 
 def _emit_lifecycle_event(*, run_id: UUID, name: str, error: str = "") -> None:
-    from contacts.services import event_ingest
+    from contacts.ingest import event_ingest
     from journeys.models import JourneyRun
 
     run = JourneyRun.objects.select_related("contact").filter(pk=run_id).first()

@@ -4,7 +4,7 @@
 
 `verify` checks the raw body and headers and raises `VerificationFailed` (answered 401, nothing
 stored). `map` turns the verified delivery into zero or more `WebhookEvent`s, each ingested through
-`contacts.services.event_ingest`, the same pipeline as `POST /v1/events`. Secrets come from the
+`contacts.ingest.event_ingest`, the same pipeline as `POST /v1/events`. Secrets come from the
 `WEBHOOK_SECRETS` setting (by source id) unless a verifier is given one.
 """
 

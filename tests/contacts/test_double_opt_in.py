@@ -16,10 +16,9 @@ from contacts.addresses import EmailError
 from contacts.confirmation import confirmation_token_make
 from contacts.models import ConsentChange, Contact, Event
 from contacts.services import contact_unsubscribe
-from emails.confirmation import confirmations_unsent
+from emails.confirmation import confirmations_sweep_task, confirmations_unsent
 from emails.models import EmailLog
 from emails.services import email_send
-from emails.tasks import confirmations_sweep_task
 
 pytestmark = pytest.mark.django_db
 FORM = "/forms/newsletter/"
@@ -311,7 +310,7 @@ def test_only_the_confirmation_template_may_use_the_confirmation_category():
 
 def test_the_api_can_require_double_opt_in_per_call(api, django_capture_on_commit_callbacks, monkeypatch):
     enqueued = []
-    from emails import tasks
+    from emails import confirmation as tasks
 
     monkeypatch.setattr(
         tasks.confirmation_send_task, "apply_async", lambda args, **kw: enqueued.append(args[0])

@@ -11,9 +11,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from contacts.ingest import event_ingest
 from contacts.models import Contact, Event
 from contacts.outbox import awaited_event_register, outbox_relay_batch
-from contacts.services import event_ingest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

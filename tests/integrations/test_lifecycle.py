@@ -7,8 +7,9 @@ from __future__ import annotations
 import jsonschema_rs
 import pytest
 
+from contacts.ingest import event_ingest
 from contacts.models import Contact
-from contacts.services import contact_resubscribe, contact_unsubscribe, contact_upsert, event_ingest
+from contacts.services import contact_resubscribe, contact_unsubscribe, contact_upsert
 from contacts.suppressions import suppression_create
 from emails.models import EmailLog
 from emails.services import email_send
@@ -59,7 +60,7 @@ def test_a_first_event_for_a_user_creates_the_contact_and_a_change_updates_it(ev
 
 
 def test_a_batch_emits_one_created_per_new_contact():
-    from contacts.services import EventDraft, events_ingest
+    from contacts.ingest import EventDraft, events_ingest
 
     Destination.objects.create(
         name="c", kind="slack", url="http://127.0.0.1:9/", event_types=["contact.created"]

@@ -5,7 +5,8 @@ import threading
 import pytest
 from django.db import connection
 
-from contacts.services import contact_unsubscribe, event_ingest
+from contacts.ingest import event_ingest
+from contacts.services import contact_unsubscribe
 from journeys.definition import define_journey, on
 from journeys.durations import days
 from journeys.models import EnrollmentSkip, JourneyRun

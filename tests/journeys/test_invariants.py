@@ -7,16 +7,10 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from journeys.invariants import check_invariants, condition_cases, evaluators_agree, journey_scenarios, play
 from journeys.shipped import JOURNEYS
 from journeys.shipped.constants import Events
-from journeys.testing import (
-    JourneyHarness,
-    check_invariants,
-    condition_cases,
-    evaluators_agree,
-    journey_scenarios,
-    play,
-)
+from journeys.testing import JourneyHarness
 
 # What each journey waits for or looks up, beyond its trigger and exits.
 AWAITED = {

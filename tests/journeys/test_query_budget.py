@@ -14,7 +14,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from contacts.services import event_ingest
+from contacts.ingest import event_ingest
 from emails.models import EmailLog
 from integrations import lifecycle as integrations_lifecycle
 

@@ -183,7 +183,7 @@ def test_ingest_exits_a_live_run_while_a_retention_batch_holds_its_locks(retenti
 
     from django.db import connection, transaction
 
-    from contacts.services import event_ingest
+    from contacts.ingest import event_ingest
     from operations.retention import KINDS
 
     who = contacts(1)[0]

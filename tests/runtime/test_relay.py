@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from contacts.services import event_ingest
+from contacts.ingest import event_ingest
 from journeys.runtime.relay import OutboxRelay, RelayThread
 
 pytestmark = pytest.mark.django_db(transaction=True)
