@@ -245,6 +245,42 @@ def outbox_relay_batch(
     return result
 
 
+def engine_payload(
+    *,
+    event_id: UUID,
+    name: str,
+    contact_id: UUID,
+    user_id: str,
+    user_email: str,
+    properties: dict[str, Any],
+    occurred_at: datetime,
+) -> dict[str, Any]:
+    """The JSON an event carries to the engine and into journey and task inputs: the one builder,
+    for the relay's push and the journey harness alike."""
+    return {
+        "event_id": str(event_id),
+        "event": name,
+        "contact_id": str(contact_id),
+        "user_id": user_id,
+        "user_email": user_email,
+        "properties": properties,
+        "occurred_at": occurred_at.isoformat(),
+    }
+
+
+def event_engine_payload(event: Event) -> dict[str, Any]:
+    """`engine_payload` of a stored event (its contact read through the relation)."""
+    return engine_payload(
+        event_id=event.id,
+        name=event.name,
+        contact_id=event.contact_id,
+        user_id=event.contact.user_id,
+        user_email=event.contact.email,
+        properties=event.properties,
+        occurred_at=event.occurred_at,
+    )
+
+
 def _outbox_items(rows: Iterable[tuple]) -> tuple[list[OutboxItem], list[UUID]]:
     items, bad = [], []
     for event_id, name, contact_id, properties, epoch, exited, user_id, email in rows:
@@ -261,15 +297,15 @@ def _outbox_items(rows: Iterable[tuple]) -> tuple[list[OutboxItem], list[UUID]]:
                 name=name,
                 contact_id=contact_id,
                 exited_run_ids=list(exited or []),
-                payload={
-                    "event_id": str(event_id),
-                    "event": name,
-                    "contact_id": str(contact_id),
-                    "user_id": user_id,
-                    "user_email": email,
-                    "properties": properties,
-                    "occurred_at": occurred_at.isoformat(),
-                },
+                payload=engine_payload(
+                    event_id=event_id,
+                    name=name,
+                    contact_id=contact_id,
+                    user_id=user_id,
+                    user_email=email,
+                    properties=properties,
+                    occurred_at=occurred_at,
+                ),
             )
         )
     return items, bad

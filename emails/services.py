@@ -1,7 +1,9 @@
 """The send pipeline: consent, suppress window, idempotency; then delivery (emails.delivery) and retry.
 
-Also the writes operators and webhooks make: suppressions and provider-reported outcomes
-(see emails/webhooks.py for bounces and complaints, emails/tracking.py for opens and clicks).
+It knows contacts, never runs: a run's id is passed through, and whether that run may still send
+is the liveness seam's answer (`emails.liveness`). Suppressions are consent, at the ground
+(`contacts.suppressions`); provider-reported outcomes are emails/webhooks.py (bounces and
+complaints) and emails/tracking.py (opens and clicks).
 """
 
 from __future__ import annotations

@@ -25,19 +25,6 @@ from journeys.definition import DurableTask, Journey
 logger = logging.getLogger(__name__)
 
 
-def event_payload(event: Any) -> dict[str, Any]:
-    """The JSON an event carries to the engine and into journey and task inputs."""
-    return {
-        "event_id": str(event.id),
-        "event": event.name,
-        "contact_id": str(event.contact_id),
-        "user_id": event.contact.user_id,
-        "user_email": event.contact.email,
-        "properties": event.properties,
-        "occurred_at": event.occurred_at.isoformat(),
-    }
-
-
 async def journey_execute(
     *, journey: Journey, payload: dict[str, Any], engine_run_id: str, backend: DurableBackend
 ) -> dict[str, Any]:
@@ -93,33 +80,13 @@ async def journey_execute(
     except Exception as error:
         logger.exception("journey %s failed for run %s", journey.id, run.id)
         detail = f"{type(error).__name__}: {error}\n\n{traceback.format_exc(limit=20)}"
-        if await backend.db(services.run_fail, run_id=run.id, error=detail):
-            await backend.db(_emit_lifecycle_event, run_id=run.id, name="journey.failed", error=str(error))
+        # The run's end is announced by the transition itself (services.run_end_announce).
+        await backend.db(services.run_fail, run_id=run.id, error=detail)
         return {"status": "failed", "run_id": str(run.id), "error": str(error)}
     finally:
         current_context.reset(token)
-    if await backend.db(services.run_complete, run_id=run.id):
-        await backend.db(_emit_lifecycle_event, run_id=run.id, name="journey.completed")
+    await backend.db(services.run_complete, run_id=run.id)
     return {"status": "completed", "run_id": str(run.id)}
-
-
-def _emit_lifecycle_event(*, run_id: UUID, name: str, error: str = "") -> None:
-    from contacts.ingest import event_ingest
-    from journeys.models import JourneyRun
-
-    run = JourneyRun.objects.select_related("contact").filter(pk=run_id).first()
-    if run is None:  # deleted meanwhile (an erased contact): nothing to announce
-        return
-    properties = {"journey_id": run.journey_id, "run_id": str(run.id)}
-    if error:
-        properties["error"] = error[:500]
-    event_ingest(
-        name=name,
-        user_id=run.contact.user_id,
-        properties=properties,
-        idempotency_key=f"{name}:{run.id}",
-        source="system",
-    )
 
 
 async def task_execute(*, task: DurableTask, payload: dict[str, Any], backend: DurableBackend) -> Any:

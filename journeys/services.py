@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from contacts.ingest import event_ingest
 from contacts.models import Contact, Event
 from journeys.conditions import all_match
 from journeys.definition import EntryLimit, Journey
@@ -284,11 +285,41 @@ def _transition(*, run_id: UUID, to: str, allowed_from: tuple[str, ...], **field
         )
         if changed and to in (Status.COMPLETED, Status.EXITED, Status.FAILED):
             map_end(run_id=run_id, status=to, reason=fields.get("exit_reason", ""))
-    if changed and to in (Status.COMPLETED, Status.EXITED, Status.FAILED):
-        from contacts.lifecycle import run_emit  # journey.<status> for destinations (rows only)
-
-        run_emit(type=f"journey.{to}", run_id=run_id)
+            run_end_announce(run_id=run_id, status=to)
     return changed
+
+
+# A run that completes or fails is also a product event, so journeys and tasks can follow it (the
+# CSM alert listens for journey.failed); an exit is not (the event that caused it already is).
+ANNOUNCED_AS_EVENTS = (Status.COMPLETED, Status.FAILED)
+
+
+def run_end_announce(*, run_id: UUID, status: str) -> None:
+    """The one announcement of a run's end, in the transaction that ended it.
+
+    1. journey.<status> for destinations, through the lifecycle seam (rows only, sent after commit).
+    2. For completed and failed, the system event `journey.<status>` through ingest, keyed by the
+       run, so an end announced again (a retried run that fails twice) is stored once.
+    """
+    from contacts.lifecycle import run_emit
+
+    run_emit(type=f"journey.{status}", run_id=run_id)
+    if status not in ANNOUNCED_AS_EVENTS:
+        return
+    run = JourneyRun.objects.filter(pk=run_id).values("journey_id", "error", "contact__user_id").first()
+    if run is None:
+        return
+    name = f"journey.{status}"
+    properties = {"journey_id": run["journey_id"], "run_id": str(run_id)}
+    if run["error"]:
+        properties["error"] = run["error"].splitlines()[0][:500]
+    event_ingest(
+        name=name,
+        user_id=run["contact__user_id"],
+        properties=properties,
+        idempotency_key=f"{name}:{run_id}",
+        source="system",
+    )
 
 
 def run_complete(*, run_id: UUID) -> bool:

@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from contacts.ingest import IngestResult, event_ingest
 from contacts.models import Contact, Event
+from contacts.outbox import event_engine_payload
 from emails.models import EmailLog
 from journeys.conditions import Condition, all_match
 from journeys.definition import DurableTask, Journey
@@ -39,7 +40,7 @@ from journeys.dispatch import install_dispatcher
 from journeys.durations import Duration, journey_time
 from journeys.models import EnrollmentSkip, JourneyRun
 from journeys.registry import registry
-from journeys.runner import event_payload, journey_execute, task_execute
+from journeys.runner import journey_execute, task_execute
 from journeys.selectors import event_as_wait_result
 
 T = TypeVar("T")
@@ -222,7 +223,7 @@ class JourneyHarness:
         journey = registry.get(run.journey_id)
         if journey is None or run.trigger_event is None or not run.engine_run_id:
             return Handoff(done=True, problem="the harness cannot replay a run without its trigger")
-        self._spawn_journey(journey, event_payload(run.trigger_event), engine_run_id=run.engine_run_id)
+        self._spawn_journey(journey, event_engine_payload(run.trigger_event), engine_run_id=run.engine_run_id)
         self._settle()
         return Handoff(done=True)
 
@@ -250,7 +251,7 @@ class JourneyHarness:
         for run in list(self._runs):
             if run.parked is not None and run.parked.event and run.parked.accepts(event):
                 self._step(run, event_as_wait_result(event))
-        payload = event_payload(event)
+        payload = event_engine_payload(event)
         for journey in registry.triggered_by(event.name):
             if self._only is None or journey.id in self._only:
                 self._spawn_journey(journey, payload, engine_run_id=f"sim-{uuid.uuid4()}")

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from contacts.ingest import event_ingest
 from contacts.models import Contact, Event
-from contacts.outbox import awaited_event_register, outbox_relay_batch
+from contacts.outbox import awaited_event_register, event_engine_payload, outbox_relay_batch
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -62,6 +62,18 @@ def test_the_relay_pushes_what_a_trigger_needs_and_skips_the_rest():
     assert (result.pushed, result.skipped) == (1, 1)
     assert state(wanted) == "dispatched" and state(unwanted) == "skipped"
     assert relay.batch().claimed == 0
+
+
+def test_the_relay_pushes_the_payload_the_harness_builds_for_the_same_event():
+    event = event_ingest(
+        name="user.created", user_id="u7", email="ada@example.com", properties={"plan": "pro"}
+    ).event
+    pushed = []
+    outbox_relay_batch(wanted=lambda name: True, deliver=pushed.extend, cancel=lambda ids: None)
+
+    [item] = pushed
+    assert item.payload == event_engine_payload(Event.objects.select_related("contact").get(pk=event.pk))
+    assert item.payload["user_email"] == "ada@example.com" and item.payload["properties"] == {"plan": "pro"}
 
 
 def test_an_event_a_parked_wait_is_waiting_for_is_pushed_for_that_contact_only():

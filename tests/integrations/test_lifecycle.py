@@ -207,6 +207,34 @@ def test_a_failed_run_emits_failed_with_the_first_line_of_its_error():
     ]
 
 
+def test_a_run_that_ends_is_announced_once_where_it_ends_to_destinations_and_as_an_event(everything):
+    """The transition itself announces: one delivery and, for completed or failed, one system
+    event, written in the transaction that ended the run; a second end of the same run neither."""
+    from contacts.models import Event
+    from journeys.models import JourneyRun
+    from journeys.services import run_complete, run_exit, run_fail
+
+    contact, _ = contact_upsert(user_id="u11")
+    failing, completing, exiting = (
+        JourneyRun.objects.create(journey_id=j, contact=contact, entered_at=contact.created_at)
+        for j in ("churn", "welcome", "trial")
+    )
+    Delivery.objects.all().delete()
+
+    run_fail(run_id=failing.pk, error="KeyError: 'plan'\nTraceback ...")
+    run_fail(run_id=failing.pk, error="again")
+    run_complete(run_id=completing.pk)
+    run_complete(run_id=completing.pk)
+    run_exit(run_id=exiting.pk, reason="exit_on:paid")
+
+    assert sorted(types()) == ["journey.completed", "journey.exited", "journey.failed"]
+    events = {e.name: e.properties for e in Event.objects.filter(source="system")}
+    assert events == {
+        "journey.failed": {"journey_id": "churn", "run_id": str(failing.pk), "error": "KeyError: 'plan'"},
+        "journey.completed": {"journey_id": "welcome", "run_id": str(completing.pk)},
+    }
+
+
 def test_erasing_a_contact_drops_its_deliveries_so_nothing_of_it_leaves(everything):
     from contacts.services import contact_erase
 
