@@ -19,7 +19,7 @@ from uuid import UUID
 from django.conf import settings
 from django.utils import timezone
 
-from emails.categories import category_resends_if_uncertain
+from contacts.categories import category_resends_if_uncertain
 from emails.models import EmailLog
 from emails.status import Status, email_status_advance
 

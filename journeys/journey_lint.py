@@ -19,8 +19,7 @@ import types
 from dataclasses import dataclass
 from typing import Any
 
-from emails.categories import JOURNEY, UnknownCategory, category_get
-
+from contacts.categories import JOURNEY, UnknownCategory, category_get
 from journeys.definition import Journey
 
 _EVENT_ARGUMENT = {"wait_for_event": "event", "has_event": "event", "trigger": "event"}

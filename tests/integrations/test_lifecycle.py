@@ -91,8 +91,9 @@ def test_unsubscribe_and_resubscribe_are_emitted_once_each(everything):
 
 
 def test_a_double_opt_in_confirmation_is_emitted_once(everything):
-    from contacts.confirmation import confirmation_request, contact_confirm
+    from contacts.confirmation import confirmation_request
     from contacts.consent import ConsentVia
+    from contacts.services import contact_confirm
 
     contact, _ = contact_upsert(user_id="u4", email="d@example.com")
     request = confirmation_request(contact=contact, via=ConsentVia(source="api"))

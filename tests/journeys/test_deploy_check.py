@@ -231,8 +231,7 @@ def test_an_unknown_journey_is_refused_with_the_known_ones(parked):
 
 
 def test_the_lint_names_what_goes_wrong_in_production(db, register):
-    from emails.categories import Category, register_category
-
+    from contacts.categories import Category, register_category
     from journeys.definition import define_journey
     from journeys.journey_lint import journey_lint
     from journeys.send import send_email

@@ -8,8 +8,8 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
+from contacts.ingest import event_ingest
 from contacts.models import Event
-from contacts.services import event_ingest
 from journeys.definition import durable_task
 from journeys.models import JourneyRun
 from journeys.reconcile import MARK_KEY, outbox_reconcile
