@@ -219,13 +219,6 @@ def test_a_preview_renders_harmless_placeholders_and_a_bad_key_is_an_email_error
         bad.render({"hogsend_email_id": "00000000-0000-0000-0000-000000000001"})
 
 
-def test_the_answer_feature_imports_nothing_from_journeys():
-    from tests.emails.test_import_layers import imports_of
-
-    for module in ("emails.answers", "emails.answer_views", "emails.templatetags.answers"):
-        assert not [name for name in imports_of(module) if name.split(".")[0] == "journeys"], module
-
-
 def test_text_no_page_can_deliver_but_the_database_cannot_store_is_refused_before_ingest(client, asked):
     from emails.answers import AnswerInvalid, answer_record, answer_request_read
 
