@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -35,5 +36,7 @@ def test_a_task_sleeps_on_the_harness_clock_and_wakes_when_it_passes(journey_har
 
 
 def test_task_sleep_outside_a_task_says_where_it_works():
-    with pytest.raises(NotInATask, match="inside a @durable_task"):
-        asyncio.run(task_sleep(minutes(1)))
+    # A loop of its own in a thread of its own: Playwright's sync API keeps a loop running in the
+    # test thread once a browser test has run in the session.
+    with ThreadPoolExecutor(max_workers=1) as pool, pytest.raises(NotInATask, match="inside a @durable_task"):
+        pool.submit(asyncio.run, task_sleep(minutes(1))).result()
