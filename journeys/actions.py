@@ -106,20 +106,30 @@ class RunsCancelled:
     handoff: Handoff | None = None
 
 
-def journey_run_cancel(*, actor: Any, run_ids: Iterable[UUID]) -> RunsCancelled:
-    """Cancel live runs: mark each exited (cancelled_by_operator) and audit it; ended runs are left
-    alone. The engine stops their executions after commit."""
+def runs_exit_audited(
+    *, actor: Any, run_ids: Iterable[UUID], reason: str, action: str
+) -> tuple[list[UUID], Handoff | None]:
+    """Mark live runs exited with `reason` and audit each as `action`, in one transaction; runs
+    that already ended are left alone. The engine stops their executions after commit."""
     with transaction.atomic():
-        cancelled = [run_id for run_id in run_ids if run_exit(run_id=run_id, reason=CANCEL_REASON)]
-        for run_id in cancelled:
+        exited = [run_id for run_id in run_ids if run_exit(run_id=run_id, reason=reason)]
+        for run_id in exited:
             audit_record(
                 actor=actor,
-                action="run.cancel",
+                action=action,
                 target_type="journey_run",
                 target_id=str(run_id),
-                detail={"reason": CANCEL_REASON},
+                detail={"reason": reason},
             )
-        handoff = engine_commands().cancel_runs(run_ids=cancelled) if cancelled else None
+        handoff = engine_commands().cancel_runs(run_ids=exited) if exited else None
+    return exited, handoff
+
+
+def journey_run_cancel(*, actor: Any, run_ids: Iterable[UUID]) -> RunsCancelled:
+    """Cancel live runs: each is exited as cancelled_by_operator and audited."""
+    cancelled, handoff = runs_exit_audited(
+        actor=actor, run_ids=run_ids, reason=CANCEL_REASON, action="run.cancel"
+    )
     return RunsCancelled(cancelled=cancelled, handoff=handoff)
 
 

@@ -22,10 +22,9 @@ from uuid import UUID
 from django.db import transaction
 
 from contacts.services import audit_record
-from journeys.actions import ActionError, Handoff, engine_commands
+from journeys.actions import ActionError, Handoff, runs_exit_audited
 from journeys.journey_map import node_key
 from journeys.models import JourneyRun, RunStep
-from journeys.services import run_exit
 
 _PARKING = (RunStep.Kind.SLEEP, RunStep.Kind.WAIT, RunStep.Kind.CHECKPOINT)
 
@@ -42,17 +41,9 @@ def deploy_runs_end(*, actor: Any, run_ids: Iterable[UUID], reason: str) -> Runs
     reason = reason.strip()
     if not reason:
         raise ActionError("give a reason to end the runs with (it is recorded as their exit reason)")
-    with transaction.atomic():
-        ended = [run_id for run_id in run_ids if run_exit(run_id=run_id, reason=reason)]
-        for run_id in ended:
-            audit_record(
-                actor=actor,
-                action="run.end_for_deploy",
-                target_type="journey_run",
-                target_id=str(run_id),
-                detail={"reason": reason},
-            )
-        handoff = engine_commands().cancel_runs(run_ids=ended) if ended else None
+    ended, handoff = runs_exit_audited(
+        actor=actor, run_ids=run_ids, reason=reason, action="run.end_for_deploy"
+    )
     return RunsEnded(ended=ended, handoff=handoff)
 
 
