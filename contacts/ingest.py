@@ -20,6 +20,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from contacts.conversions import conversions_apply
 from contacts.models import Contact, Event
 from contacts.outbox import dispatcher, exit_rules
 
@@ -300,6 +301,7 @@ def _store(drafts: Sequence[EventDraft], *, source: str, dispatch: bool) -> list
             )
     stored = [r.event for r in results if isinstance(r, IngestResult) and r.created]
     _apply_exit_rules(stored, results)
+    conversions_apply(stored=stored)
     if dispatch and stored:
         dispatcher().after_ingest(
             event_ids=[e.id for e in stored],

@@ -20,6 +20,7 @@ from django.utils import timezone
 from contacts.addresses import EmailError
 from contacts.categories import CONFIRMATION, TRANSACTIONAL, UnknownCategory, category_get
 from contacts.models import Contact
+from emails.control_group import send_hold_reason
 from emails.delivery import (
     EmailDeliveryDeferred,
     consent_block,
@@ -50,6 +51,7 @@ def email_send(
     suppress_seconds: float = 0,
     skip_preference_check: bool = False,
     deliver: bool = True,
+    held_out: bool = False,
 ) -> EmailLog:
     """Send one email at most once per idempotency key, and record what happened.
 
@@ -89,14 +91,23 @@ def email_send(
             if run_id is not None:
                 liveness().hold(run_id=run_id)
             contact = Contact.objects.filter(user_id=user_id).first() if user_id else None
-            block, status = _block(
-                to=to,
-                contact=contact,
-                category=category,
-                operator=skip_preference_check,
-                journey_id=journey_id,
-                suppress_seconds=suppress_seconds,
-                now=now,
+            hold = (
+                None
+                if skip_preference_check
+                else send_hold_reason(contact=contact, category=category, held_out=held_out)
+            )
+            block, status = (
+                (hold, Status.SKIPPED)
+                if hold
+                else _block(
+                    to=to,
+                    contact=contact,
+                    category=category,
+                    operator=skip_preference_check,
+                    journey_id=journey_id,
+                    suppress_seconds=suppress_seconds,
+                    now=now,
+                )
             )
             log = EmailLog.objects.create(
                 idempotency_key=idempotency_key,

@@ -223,6 +223,12 @@ LEAD_ALERT_EMAIL = env("LEAD_ALERT_EMAIL", default="sales@example.com")
 ENABLED_JOURNEYS = env("ENABLED_JOURNEYS", default="*")
 # Time compression: every journey duration is divided by this (86400 makes a day last a second).
 HOGSEND_TIME_SCALE = env.float("HOGSEND_TIME_SCALE", default=1.0)
+# The global control group: this percentage of contacts gets no marketing mail at all (never
+# transactional), to measure what mail does; membership is a hash of the contact id and the salt.
+HOGSEND_CONTROL_GROUP_PERCENT = env.float("HOGSEND_CONTROL_GROUP_PERCENT", default=0.0)
+HOGSEND_CONTROL_GROUP_SALT = env("HOGSEND_CONTROL_GROUP_SALT", default="hogsend-control-group")
+# A readout says nothing while a compared group has fewer conversions than this.
+HOGSEND_READOUT_MIN_CONVERSIONS = env.int("HOGSEND_READOUT_MIN_CONVERSIONS", default=10)
 
 # --- engine --------------------------------------------------------------------------------
 # Empty token: the embedded engine (bin/engine) writes its connection to HOGSEND_ENGINE_FILE.

@@ -8,14 +8,16 @@ class JourneysConfig(AppConfig):
     verbose_name = "Journeys"
 
     def ready(self) -> None:
-        # The seams the lower apps call up through: ingest's exit rules (and an erasure's), a send's
+        # The seams the lower apps call up through: ingest's exit rules (and an erasure's) and goals, a send's
         # run liveness, what an erasure forgets of runs.
+        from contacts.conversions import install_goal_rules
         from contacts.erasure import forgetter_install
         from contacts.outbox import install_exit_rules
         from contacts.selectors import timeline_source_install
         from emails.liveness import install_liveness
         from journeys import checks  # noqa: F401  (registers the system checks)
         from journeys.exits import JourneyExitRules, contact_runs_forget
+        from journeys.experiments import JourneyGoalRules
         from journeys.registry import load_journey_modules
         from journeys.run_selectors import contact_runs_timeline
         from journeys.send import JourneyRunLiveness
@@ -23,5 +25,6 @@ class JourneysConfig(AppConfig):
         load_journey_modules()
         install_exit_rules(JourneyExitRules())
         install_liveness(JourneyRunLiveness())
+        install_goal_rules(JourneyGoalRules())
         forgetter_install(name="journeys", forget=contact_runs_forget)
         timeline_source_install(name="journeys", source=contact_runs_timeline)

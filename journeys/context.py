@@ -11,7 +11,7 @@ own positional log stays aligned; it answers them at once.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
@@ -24,6 +24,7 @@ from journeys import selectors, services, steps
 from journeys.conditions import Condition, WhereSpec, parse_where
 from journeys.definition import Journey
 from journeys.durations import Duration, journey_time
+from journeys.experiments import variant_arms_check, variant_pick
 from journeys.models import JourneyRun, RunStep
 
 T = TypeVar("T")
@@ -210,18 +211,22 @@ class JourneyContext:
         user: JourneyUser,
         backend: DurableBackend,
         recorded: dict[int, RunStep] | None = None,
+        held_out: bool = False,
     ) -> None:
         """`recorded` is the run's step log when the caller knows it (`{}` for a run enrollment just
-        created); otherwise it is read once, at the first position."""
+        created); otherwise it is read once, at the first position. `held_out`: the run is in its
+        journey's holdout, so its sends are recorded as skipped (`held_out`), never sent."""
         self.journey = journey
         self.run_id = run_id
         self.contact_id = contact_id
         self.user = user
         self.backend = backend
+        self.held_out = held_out
         self.guard = _Guard(self)
         self.history = _History(self)
         self._seq = 0
         self._recorded = recorded
+        self._arms: dict[str, str] = {}
 
     # --- the step log -------------------------------------------------------------------------
 
@@ -450,6 +455,29 @@ class JourneyContext:
             },
         )
         return result["event_id"]
+
+    async def variant(self, key: str, arms: Sequence[str], weights: Sequence[float] | None = None) -> str:
+        """The contact's arm of the experiment `key`: `await ctx.variant("subject", ["plain", "bold"])`.
+
+        The same contact always gets the same arm in this journey (a weighted bucket of the hash of
+        journey, key and contact; `weights` default to equal). The arm is recorded as a step, so a
+        replay returns it even if the weights changed since; asking for the same key again later
+        in the run returns the same arm. The run's exposure is recorded once per key for the
+        readout. Bad arms or weights raise ValueError.
+        """
+        names, shares = variant_arms_check(key, arms, weights)
+        seq, recorded = await self._position(Kind.VARIANT)
+        if recorded is not None:
+            self._arms[key] = str(recorded.result["arm"])
+            return self._arms[key]
+        # A key asked again later in the run keeps the arm the run was exposed to.
+        arm = self._arms.get(key) or variant_pick(
+            journey_id=self.journey.id, key=key, contact_id=self.contact_id, arms=names, shares=shares
+        )
+        self._arms[key] = await self.backend.db(
+            steps.variant_record, run_id=self.run_id, seq=seq, key=key, arm=arm
+        )
+        return self._arms[key]
 
     async def exit(self, reason: str = "journey_exit") -> None:
         """Stop the journey here; the run is marked exited with `reason`."""

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import enum
+import math
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from contacts.categories import TRANSACTIONAL
 from journeys.conditions import Condition, WhereSpec, all_match, parse_where
-from journeys.durations import Duration
+from journeys.durations import Duration, days
 
 if TYPE_CHECKING:
     from journeys.context import JourneyContext, JourneyUser
@@ -54,6 +56,33 @@ def _rule(spec: str | EventRule | dict[str, Any]) -> EventRule:
     raise JourneyDefinitionError(f"not an event rule: {spec!r} (use an event name or on(event, where=...))")
 
 
+@dataclass(frozen=True, init=False)
+class Goal:
+    """A journey's conversion: `goal=Goal(Events.PLAN_UPGRADED, where=..., within=days(7))`.
+
+    A run converts when the contact's `event` (matching `where`, the conditions of
+    journeys/conditions.py) occurs within `within` after the run's trigger, whatever the run's
+    status by then; a run converts at most once.
+    """
+
+    event: str
+    where: tuple[Condition, ...]
+    within: Duration
+
+    def __init__(self, event: str, *, where: WhereSpec = None, within: Duration | None = None) -> None:
+        if not isinstance(event, str) or not event:
+            raise JourneyDefinitionError(f"a goal needs an event name, not {event!r}")
+        window = within if within is not None else days(7)
+        if not isinstance(window, Duration) or window.seconds <= 0:
+            raise JourneyDefinitionError(f"goal {event!r}: within must be a positive duration (days(7))")
+        object.__setattr__(self, "event", event)
+        object.__setattr__(self, "where", parse_where(where))
+        object.__setattr__(self, "within", window)
+
+    def matches(self, event_name: str, properties: dict[str, Any]) -> bool:
+        return event_name == self.event and all_match(self.where, properties)
+
+
 @dataclass(frozen=True)
 class Journey:
     id: str
@@ -67,6 +96,9 @@ class Journey:
     category: str = "journey"
     description: str = ""
     enabled: bool = True
+    # The share of entrants held out of every send (0.1 = 10 %), for measuring the journey's lift.
+    holdout: float = 0.0
+    goal: Goal | None = None
 
     def __str__(self) -> str:
         return self.id
@@ -87,6 +119,8 @@ def define_journey(
     category: str = "journey",
     description: str = "",
     enabled: bool = True,
+    holdout: float = 0.0,
+    goal: Goal | None = None,
 ) -> Callable[[RunFunction], Journey]:
     """Decorate an `async def run(user, ctx)` to make it a journey.
 
@@ -108,6 +142,18 @@ def define_journey(
         ) from None
     if limit is EntryLimit.ONCE_PER_PERIOD and entry_period is None:
         raise JourneyDefinitionError(f"{id}: entry_limit 'once_per_period' needs an entry_period")
+    if isinstance(holdout, bool) or not isinstance(holdout, int | float) or not math.isfinite(holdout):
+        raise JourneyDefinitionError(f"{id}: holdout must be a share between 0 and 1 (0.1 for 10 %)")
+    if not 0 <= holdout < 1:
+        raise JourneyDefinitionError(
+            f"{id}: holdout {holdout!r} must be at least 0 and below 1 (0.1 for 10 %)"
+        )
+    if holdout and category == TRANSACTIONAL:
+        raise JourneyDefinitionError(
+            f"{id}: transactional mail is never held out; drop holdout or the category"
+        )
+    if goal is not None and not isinstance(goal, Goal):
+        raise JourneyDefinitionError(f"{id}: goal must be a Goal(event, where=..., within=...)")
     trigger_rule = _rule(trigger)
     exit_rules = tuple(_rule(spec) for spec in exit_on)
 
@@ -127,6 +173,8 @@ def define_journey(
             exit_on=exit_rules,
             suppress=suppress or Duration(0),
             category=category,
+            holdout=float(holdout),
+            goal=goal,
             run=fn,
         )
 

@@ -47,6 +47,8 @@ class JourneyRun(models.Model):
     engine_run_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
     # The journey's version at enrollment (journeys.versions): which code this run started on.
     version = models.CharField(max_length=16, blank=True, default="", db_default="")
+    # In the journey's holdout (journeys.experiments): the run goes on, but nothing is sent.
+    held_out = models.BooleanField(default=False, db_default=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -126,6 +128,7 @@ class RunStep(models.Model):
         GUARD = "guard"
         NOW = "now"
         EXIT = "exit"
+        VARIANT = "variant"
 
     run = models.ForeignKey(JourneyRun, on_delete=models.CASCADE, related_name="steps")
     seq = models.PositiveIntegerField()
@@ -173,3 +176,39 @@ class JourneySetting(models.Model):
 
     def __str__(self) -> str:
         return f"{self.journey_id}: {'enabled' if self.enabled else 'disabled'}"
+
+
+class VariantExposure(models.Model):
+    """A run was shown an arm of an experiment (`ctx.variant`): once per run and key."""
+
+    journey_id = models.CharField(max_length=100)
+    version = models.CharField(max_length=16, blank=True)
+    key = models.CharField(max_length=100)
+    arm = models.CharField(max_length=100)
+    run = models.ForeignKey(JourneyRun, on_delete=models.CASCADE, related_name="exposures")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    exposed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="exposure_once_per_run_key")]
+        indexes = [models.Index(fields=["journey_id", "key", "arm"], name="exposure_journey_key_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.journey_id} {self.key}={self.arm} (run {self.run_id})"
+
+
+class GoalConversion(models.Model):
+    """A run reached its journey's goal: the goal event occurred within the window after the
+    trigger. At most one per run; its arms and holdout flag are the run's."""
+
+    run = models.OneToOneField(JourneyRun, on_delete=models.CASCADE, related_name="conversion")
+    journey_id = models.CharField(max_length=100)
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    event = models.ForeignKey(Event, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    converted_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["journey_id", "-converted_at"], name="conversion_journey_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.journey_id}: run {self.run_id} converted"

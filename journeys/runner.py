@@ -67,6 +67,7 @@ async def journey_execute(
         user=user,
         backend=backend,
         recorded=None if enrollment.resumed else {},  # a run just created has recorded nothing
+        held_out=run.held_out,
     )
     token = current_context.set(ctx)
     try:

@@ -78,6 +78,7 @@ async def send_email(
             journey_id=ctx.journey.id,
             suppress_seconds=journey_time(ctx.journey.suppress).total_seconds(),
             idempotency_key=idempotency_key or f"journey-run:{ctx.run_id}:{seq}",
+            held_out=ctx.held_out,
         )
 
     result = await ctx.step(RunStep.Kind.SEND, template, send, encode=_result)

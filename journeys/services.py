@@ -18,6 +18,7 @@ from contacts.models import Contact, Event
 from journeys.conditions import all_match
 from journeys.definition import EntryLimit, Journey
 from journeys.durations import journey_time
+from journeys.experiments import conversion_at_entry, is_held_out
 from journeys.journey_map import map_end
 from journeys.models import EnrollmentSkip, JourneyRun, JourneySetting
 from journeys.versions import journey_version
@@ -99,6 +100,14 @@ def journey_enroll(
                 now=now,
             )
             if run is not None:
+                if journey.goal is not None:  # a goal event that came before the run did
+                    conversion_at_entry(
+                        journey=journey,
+                        run_id=run.id,
+                        contact_id=contact_id,
+                        trigger_event_id=trigger_event_id,
+                        entered_at=now,
+                    )
                 if run.status == Status.ACTIVE:  # journey.entered for destinations (rows only)
                     from contacts.lifecycle import run_emit
 
@@ -182,9 +191,9 @@ WITH exit_candidates AS (
 ), inserted AS (
     INSERT INTO journeys_journeyrun
         (id, journey_id, contact_id, trigger_event_id, properties, status, current_node,
-         entered_at, exit_reason, error, engine_run_id, version, updated_at)
+         entered_at, exit_reason, error, engine_run_id, version, held_out, updated_at)
     VALUES (%(id)s, %(journey)s, %(contact)s, %(trigger)s, %(properties)s::jsonb, 'active', '',
-            %(now)s, '', '', %(engine_run_id)s, %(version)s, %(now)s)
+            %(now)s, '', '', %(engine_run_id)s, %(version)s, %(held_out)s, %(now)s)
     ON CONFLICT DO NOTHING
     RETURNING id
 )
@@ -215,6 +224,7 @@ def _run_insert(
         entered_at=now,
         engine_run_id=engine_run_id,
         version=journey_version(journey),
+        held_out=is_held_out(journey=journey, contact_id=contact_id),
         updated_at=now,
     )
     with connection.cursor() as cursor:
@@ -228,6 +238,7 @@ def _run_insert(
                 "properties": json.dumps(properties, cls=DjangoJSONEncoder),
                 "engine_run_id": engine_run_id,
                 "version": run.version,
+                "held_out": run.held_out,
                 "now": now,
                 "exit_names": sorted({rule.event for rule in journey.exit_on}),
             },

@@ -164,3 +164,25 @@ def run_checkpoint(*, run_id: UUID, seq: int, label: str) -> None:
         )
         _require_live(run_id, changed)
         step_record(run_id=run_id, seq=seq, kind=RunStep.Kind.CHECKPOINT, label=label, result={})
+
+
+_EXPOSURE_SQL = """
+INSERT INTO journeys_variantexposure (journey_id, version, key, arm, run_id, contact_id, exposed_at)
+SELECT r.journey_id, r.version, %(key)s, %(arm)s, r.id, r.contact_id, %(now)s
+FROM journeys_journeyrun r WHERE r.id = %(run)s
+ON CONFLICT (run_id, key) DO NOTHING
+"""
+
+
+def variant_record(*, run_id: UUID, seq: int, key: str, arm: str) -> str:
+    """Record the arm at its position and the run's exposure (once per run and key), together;
+    returns the arm that stands (an earlier execution's, if it recorded first)."""
+    with transaction.atomic():
+        standing = step_record(
+            run_id=run_id, seq=seq, kind=RunStep.Kind.VARIANT, label=key, result={"arm": arm}
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _EXPOSURE_SQL, {"key": key, "arm": standing["arm"], "run": run_id, "now": timezone.now()}
+            )
+    return standing["arm"]

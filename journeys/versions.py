@@ -36,6 +36,9 @@ def _code_text(journey: Journey) -> str:
 
 
 def _meta_text(journey: Journey) -> str:
+    # A holdout decides who is sent to, so it is part of the version; a journey without one keeps
+    # the version it had before holdouts existed. The goal only measures, so it is not.
+    holdout = (journey.holdout,) if journey.holdout else ()
     return repr(
         (
             journey.id,
@@ -45,6 +48,7 @@ def _meta_text(journey: Journey) -> str:
             journey.exit_on,
             journey.suppress,
             journey.category,
+            *holdout,
         )
     )
 
