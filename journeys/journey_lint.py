@@ -145,3 +145,26 @@ def journey_lint(journey: Journey) -> list[Finding]:
                     "out of it with all journey mail",
                 )
     return findings
+
+
+def journey_event_names(journey: Journey) -> set[str]:
+    """Every event name the journey reacts to or reads: its trigger, its `exit_on` events, and the
+    events its code waits for or looks up in history (`wait_for_event`, `history.has_event`) where
+    the name is a literal or a constant. What a backtest must replay for it."""
+    names = {journey.trigger.event, *(rule.event for rule in journey.exit_on)}
+    fn = journey.run
+    try:
+        closure = inspect.getclosurevars(fn)
+        namespace = {**closure.globals, **getattr(fn, "__globals__", {}), **closure.nonlocals}
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (TypeError, ValueError, OSError, SyntaxError):
+        return names
+    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
+        name = _called(call)
+        if name not in ("wait_for_event", "has_event") or not isinstance(call.func, ast.Attribute):
+            continue
+        node = _argument(call, _EVENT_ARGUMENT[name], 1 if name == "has_event" else 0)
+        event = _resolve(node, namespace)[0] if node is not None else None
+        if isinstance(event, str):
+            names.add(event)
+    return names

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from django.conf import settings
 
@@ -37,6 +38,17 @@ class JourneyRegistry:
 
         for journey in journeys:
             self._kept[(journey.id, journey_version(journey))] = journey
+
+    @contextlib.contextmanager
+    def isolated(self, *journeys: Journey) -> Iterator[None]:
+        """Only these journeys are defined (no tasks, no kept versions) inside the block; the
+        registry is as it was afterwards. A backtest replays one journey alone."""
+        saved = self._journeys, self._tasks, self._kept
+        self._journeys, self._tasks, self._kept = {j.id: j for j in journeys}, {}, {}
+        try:
+            yield
+        finally:
+            self._journeys, self._tasks, self._kept = saved
 
     def kept(self, journey_id: str) -> dict[str, Journey]:
         """The kept earlier versions of a journey, by version."""

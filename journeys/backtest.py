@@ -1,0 +1,446 @@
+"""Backtest a journey: what it would have done with the recorded events of a period.
+
+The period's events (the journey's trigger, its `exit_on` events, the events it waits for or
+reads), the consent ledger's changes and the ends of earlier runs are replayed in the order they
+were received through the journey on the virtual-time harness (journeys.testing): the real
+guards, send pipeline and step log, with the clock moved to each recorded moment. It all runs
+in a schema of its own inside a transaction that is rolled back (journeys.backtest_data), with
+mail handed to a backend that only counts it, the lifecycle announcer (destinations) silenced,
+and the harness playing the engine; Celery and engine hand-offs happen only after a commit that
+never comes. Nothing is sent and nothing outside the isolation is written.
+
+With a changed version (`against`) both replay the same seeded inputs, each in a savepoint of
+its own, and the report adds the difference: the contacts whose emails would differ, the counts
+per template, and examples side by side.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.mail.backends.base import BaseEmailBackend
+from django.db import transaction
+from django.db.models import Count
+from django.db.models.functions import TruncDate
+from django.test import override_settings
+from django.utils import timezone
+
+from contacts.ingest import EventDraft, events_ingest
+from contacts.lifecycle import install_lifecycle
+from emails.models import EmailLog
+from journeys.backtest_data import (
+    Inputs,
+    Isolation,
+    RecordedEvent,
+    Window,
+    consent_apply,
+    inputs_seed,
+    isolation_create,
+    recorded_events,
+    run_end_apply,
+    timeline,
+)
+from journeys.definition import Journey
+from journeys.journey_lint import journey_event_names
+from journeys.models import EnrollmentSkip, JourneyRun, RunStep
+from journeys.registry import registry
+from journeys.testing import JourneyHarness
+from journeys.versions import journey_version
+
+EXAMPLES = 10
+# Reasons the send-time policy gives a send it holds or drops (emails.policy).
+POLICY_REASONS = ("quiet_hours", "frequency_capped")
+SENT = EmailLog.Status.SENT
+
+
+class RecordingEmailBackend(BaseEmailBackend):
+    """Where the backtest's mail goes: counted, never sent."""
+
+    sent = 0
+
+    def send_messages(self, email_messages: Any) -> int:
+        RecordingEmailBackend.sent += len(email_messages)
+        return len(email_messages)
+
+
+@dataclass
+class VersionReport:
+    """What one version of the journey would have done."""
+
+    label: str
+    version: str
+    enrolled: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    runs: dict[str, int] = field(default_factory=dict)  # status at the end of the period
+    exits: dict[str, int] = field(default_factory=dict)
+    waiting_at: dict[str, int] = field(default_factory=dict)  # live runs by label at the end
+    failures: dict[str, int] = field(default_factory=dict)
+    sends: dict[str, int] = field(default_factory=dict)
+    sends_per_day: dict[str, dict[str, int]] = field(default_factory=dict)
+    not_sent: dict[str, int] = field(default_factory=dict)  # "status:reason"
+    policy: dict[str, int] = field(default_factory=dict)
+    waits: dict[str, dict[str, int]] = field(default_factory=dict)
+    # user id -> [(template, when)] of the emails sent, for the difference (not in the JSON)
+    sequences: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "enrolled": self.enrolled,
+            "skipped": self.skipped,
+            "runs": self.runs,
+            "exits": self.exits,
+            "waiting_at": self.waiting_at,
+            "failures": self.failures,
+            "sends": self.sends,
+            "sends_per_day": self.sends_per_day,
+            "not_sent": self.not_sent,
+            "policy": self.policy,
+            "waits": self.waits,
+        }
+
+
+@dataclass
+class Difference:
+    contacts: int = 0  # contacts whose emails differ
+    other_emails: int = 0  # of them, those who would get other templates (or more, or fewer)
+    only_timing: int = 0  # of them, those who would get the same templates at other moments
+    templates: dict[str, dict[str, int]] = field(default_factory=dict)
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "contacts": self.contacts,
+            "other_emails": self.other_emails,
+            "only_timing": self.only_timing,
+            "templates": self.templates,
+            "examples": self.examples,
+        }
+
+
+@dataclass
+class BacktestReport:
+    journey_id: str
+    since: datetime
+    until: datetime
+    contacts: int
+    events: int
+    consent_changes: int
+    elapsed_seconds: float
+    current: VersionReport
+    changed: VersionReport | None = None
+    difference: Difference | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        replays = 2 if self.changed else 1
+        return {
+            "journey_id": self.journey_id,
+            "since": self.since.isoformat(),
+            "until": self.until.isoformat(),
+            "contacts": self.contacts,
+            "events": self.events,
+            "consent_changes": self.consent_changes,
+            "elapsed_seconds": round(self.elapsed_seconds, 3),
+            "events_per_second": round(self.events * replays / self.elapsed_seconds, 1)
+            if self.elapsed_seconds
+            else None,
+            "current": self.current.as_dict(),
+            "changed": self.changed.as_dict() if self.changed else None,
+            "difference": self.difference.as_dict() if self.difference else None,
+        }
+
+    def as_text(self) -> str:
+        rate = self.events * (2 if self.changed else 1) / self.elapsed_seconds if self.elapsed_seconds else 0
+        lines = [
+            f"{self.journey_id} {self.since:%Y-%m-%d %H:%M} → {self.until:%Y-%m-%d %H:%M} UTC: "
+            f"{self.contacts} contacts, {self.events} events and {self.consent_changes} consent changes "
+            f"replayed in {self.elapsed_seconds:.1f} s ({rate:.0f} events/s); nothing was sent"
+        ]
+        for report in (self.current, self.changed):
+            if report is not None:
+                lines += _version_text(report)
+        if self.difference is not None and self.changed is not None:
+            lines += _difference_text(self.difference)
+        return "\n".join(lines)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"
+
+
+def _version_text(report: VersionReport) -> list[str]:
+    skipped = sum(report.skipped.values())
+    lines = [
+        f"{report.label} (version {report.version}):",
+        f"  enrolled {report.enrolled}; skipped {skipped}"
+        + (f": {_counts(report.skipped)}" if skipped else ""),
+        f"  runs at the end: {_counts(report.runs)}",
+    ]
+    if report.exits:
+        lines.append(f"  exits: {_counts(report.exits)}")
+    if report.waiting_at:
+        lines.append(f"  still waiting at: {_counts(report.waiting_at)}")
+    if report.failures:
+        lines.append(f"  failures: {_counts(report.failures)}")
+    lines.append(f"  sends: {_counts(report.sends)}")
+    if report.not_sent:
+        lines.append(f"  not sent: {_counts(report.not_sent)}")
+    if report.policy:
+        lines.append(f"  send-time policy: {_counts(report.policy)}")
+    for label, outcome in report.waits.items():
+        lines.append(f"  wait {label}: {_counts(outcome)}")
+    if report.sends_per_day:
+        lines.append("  sends per day:")
+        lines += [f"    {day}  {_counts(templates)}" for day, templates in report.sends_per_day.items()]
+    return lines
+
+
+def _difference_text(diff: Difference) -> list[str]:
+    lines = ["difference (changed vs current):"]
+    changed = {t: c for t, c in diff.templates.items() if c["current"] != c["changed"]}
+    lines.append(
+        "  sends per template: "
+        + (
+            ", ".join(
+                f"{t} {c['current']} → {c['changed']} ({c['changed'] - c['current']:+d})"
+                for t, c in changed.items()
+            )
+            or "the same"
+        )
+    )
+    lines.append(
+        f"  {diff.contacts} contacts would get their emails differently "
+        f"({diff.other_emails} other emails, {diff.only_timing} the same emails at other times)"
+    )
+    for example in diff.examples:
+        lines.append(f"  {example['user_id']}:")
+        for side in ("current", "changed"):
+            sends = ", ".join(f"{s['template']} {s['at'][:16]}" for s in example[side]) or "nothing"
+            lines.append(f"    {side:<8} {sends}")
+    return lines
+
+
+def difference_between(current: VersionReport, changed: VersionReport) -> Difference:
+    diff = Difference()
+    templates = sorted(set(current.sends) | set(changed.sends))
+    diff.templates = {
+        t: {"current": current.sends.get(t, 0), "changed": changed.sends.get(t, 0)} for t in templates
+    }
+    for user_id in sorted(set(current.sequences) | set(changed.sequences)):
+        before, after = current.sequences.get(user_id, []), changed.sequences.get(user_id, [])
+        if before == after:
+            continue
+        diff.contacts += 1
+        if [t for t, _ in before] == [t for t, _ in after]:
+            diff.only_timing += 1
+        else:
+            diff.other_emails += 1
+        if len(diff.examples) < EXAMPLES:
+            diff.examples.append(
+                {
+                    "user_id": user_id,
+                    "current": [{"template": t, "at": at} for t, at in before],
+                    "changed": [{"template": t, "at": at} for t, at in after],
+                }
+            )
+    return diff
+
+
+# --- the replay --------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _replay_world(journey: Journey, since: datetime) -> Iterator[JourneyHarness]:
+    """The journey alone in the registry, mail counted, destinations silent, the harness as the
+    engine and the clock at `since`."""
+    previous = install_lifecycle(None)
+    try:
+        with (
+            registry.isolated(journey),
+            override_settings(EMAIL_BACKEND="journeys.backtest.RecordingEmailBackend", ENABLED_JOURNEYS="*"),
+            JourneyHarness(start=since) as harness,
+        ):
+            yield harness
+    finally:
+        install_lifecycle(previous)
+
+
+def _ingest(batch: list[RecordedEvent]) -> None:
+    """One recorded batch (events received at the same moment), ingested as it was."""
+    events_ingest(
+        drafts=[
+            EventDraft(name=e.name, user_id=e.user_id, properties=e.properties, occurred_at=e.occurred_at)
+            for e in batch
+        ],
+        source=batch[0].source,
+    )
+
+
+def _replay(
+    *,
+    journey: Journey,
+    label: str,
+    isolation: Isolation,
+    inputs: Inputs,
+    names: set[str],
+    window: Window,
+    progress: Callable[[int], None],
+) -> VersionReport:
+    subject = replace(journey, enabled=True)  # the code is what is tested, whatever the Studio says
+    with _replay_world(subject, window.since) as harness:
+        events = recorded_events(isolation=isolation, journey_id=journey.id, names=names, window=window)
+        batch: list[RecordedEvent] = []
+        for at, kind, item in timeline(events, inputs.consent_changes, inputs.run_ends):
+            if batch and (
+                kind != "event" or item.received_at != batch[0].received_at or item.source != batch[0].source
+            ):
+                _ingest(batch)
+                progress(len(batch))
+                batch = []
+            now = timezone.now()
+            if at > now:
+                harness.advance(at - now)
+            if kind == "event":
+                batch.append(item)
+            elif kind == "consent":
+                contact_id, email, change, category, _, detail = item
+                consent_apply(
+                    contact_id=contact_id, email=email, kind=change, category=category, at=at, detail=detail
+                )
+            else:
+                run_id, status, reason = item
+                run_end_apply(run_id=run_id, status=status, reason=reason, at=at)
+        if batch:
+            _ingest(batch)
+            progress(len(batch))
+        harness.advance(window.until - timezone.now())
+    return _collect(journey=subject, label=label, window=window)
+
+
+def _collect(*, journey: Journey, label: str, window: Window) -> VersionReport:
+    report = VersionReport(label=label, version=journey_version(journey))
+    runs = JourneyRun.objects.filter(journey_id=journey.id, entered_at__gte=window.since)
+    statuses: Counter[str] = Counter()
+    exits: Counter[str] = Counter()
+    waiting: Counter[str] = Counter()
+    failures: Counter[str] = Counter()
+    for row in (
+        runs.values("status", "exit_reason", "current_node", "error").annotate(n=Count("id")).order_by()
+    ):
+        statuses[row["status"]] += row["n"]
+        if row["status"] == JourneyRun.Status.EXITED:
+            exits[row["exit_reason"]] += row["n"]
+        elif row["status"] in JourneyRun.LIVE_STATUSES:
+            waiting[row["current_node"] or "-"] += row["n"]
+        elif row["status"] == JourneyRun.Status.FAILED:
+            failures[(row["error"].splitlines() or ["?"])[0][:200]] += row["n"]
+    report.enrolled = sum(statuses.values())
+    report.runs, report.exits = dict(statuses.most_common()), dict(exits.most_common())
+    report.waiting_at, report.failures = dict(waiting.most_common()), dict(failures.most_common())
+    skips = EnrollmentSkip.objects.filter(journey_id=journey.id, created_at__gte=window.since)
+    report.skipped = {
+        r["reason"]: r["n"] for r in skips.values("reason").annotate(n=Count("id")).order_by("-n", "reason")
+    }
+    emails = EmailLog.objects.filter(run__in=runs)
+    sends: Counter[str] = Counter()
+    per_day: dict[str, Counter[str]] = defaultdict(Counter)
+    not_sent: Counter[str] = Counter()
+    policy: Counter[str] = Counter()
+    rows = emails.values("template", "status", "status_reason", day=TruncDate("created_at", tzinfo=UTC))
+    for row in rows.annotate(n=Count("id")).order_by("day", "template"):
+        reason = row["status_reason"] or ""
+        if row["status"] == SENT:
+            sends[row["template"]] += row["n"]
+            per_day[row["day"].isoformat()][row["template"]] += row["n"]
+        else:
+            not_sent[f"{row['status']}:{reason}" if reason else row["status"]] += row["n"]
+        for name in POLICY_REASONS:
+            if reason.startswith(name):
+                policy[name] += row["n"]
+    report.sends, report.not_sent, report.policy = (
+        dict(sends.most_common()),
+        dict(not_sent.most_common()),
+        dict(policy),
+    )
+    report.sends_per_day = {day: dict(sorted(c.items())) for day, c in sorted(per_day.items())}
+    waits: dict[str, Counter[str]] = defaultdict(Counter)
+    steps = RunStep.objects.filter(run__in=runs, kind=RunStep.Kind.WAIT)
+    for row in steps.values("label", "result__timed_out").annotate(n=Count("id")).order_by("label"):
+        outcome = {True: "timed_out", False: "received", None: "unresolved"}[row["result__timed_out"]]
+        waits[row["label"]][outcome] += row["n"]
+    report.waits = {label: dict(c) for label, c in waits.items()}
+    sequences: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for user_id, template, at in (
+        emails.filter(status=SENT)
+        .order_by("created_at", "id")
+        .values_list("run__contact__user_id", "template", "created_at")
+    ):
+        sequences[user_id].append((template, at.astimezone(UTC).isoformat()))
+    report.sequences = dict(sequences)
+    return report
+
+
+def journey_backtest(
+    *,
+    journey: Journey,
+    since: datetime,
+    until: datetime,
+    against: Journey | None = None,
+    limit_contacts: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> BacktestReport:
+    """Replay the period through `journey` (and `against`, if given) in isolation; see the module
+    docstring. `on_total` hears how many events will be replayed, `progress` each batch done."""
+    started = time.perf_counter()
+    window = Window(since=since, until=until)
+    names = journey_event_names(journey) | (journey_event_names(against) if against else set())
+    versions = [("current", journey)] + ([("changed", against)] if against else [])
+    reports: list[VersionReport] = []
+    with transaction.atomic():
+        isolation = isolation_create()
+        inputs = inputs_seed(
+            isolation=isolation,
+            journey_id=journey.id,
+            trigger=journey.trigger.event,
+            names=names,
+            window=window,
+            limit=limit_contacts,
+        )
+        if on_total is not None:
+            on_total(inputs.events * len(versions))
+        for label, version in versions:
+            with transaction.atomic():  # each version from the same seeded inputs
+                reports.append(
+                    _replay(
+                        journey=version,
+                        label=label,
+                        isolation=isolation,
+                        inputs=inputs,
+                        names=names,
+                        window=window,
+                        progress=progress or (lambda n: None),
+                    )
+                )
+                transaction.set_rollback(True)
+        transaction.set_rollback(True)
+    current = reports[0]
+    changed = reports[1] if against else None
+    return BacktestReport(
+        journey_id=journey.id,
+        since=since,
+        until=until,
+        contacts=inputs.contacts,
+        events=inputs.events,
+        consent_changes=len(inputs.consent_changes),
+        elapsed_seconds=time.perf_counter() - started,
+        current=current,
+        changed=changed,
+        difference=difference_between(current, changed) if changed else None,
+    )

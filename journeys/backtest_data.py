@@ -1,0 +1,313 @@
+"""The backtest's isolation and its recorded inputs.
+
+Isolation: inside the caller's transaction (which the backtest rolls back), a schema of its own
+gets an empty copy of every table of the database (`CREATE TABLE ... (LIKE ... INCLUDING ALL)`:
+columns, defaults, identity columns, unique and partial indexes), and `SET LOCAL search_path`
+puts it first. Every read and write of the replay lands there; the recorded data is read from
+the source schema by name. Nothing of the replay is visible to any other transaction, no row of
+the real tables is written or locked, and the rollback drops the schema with everything in it.
+
+Inputs, read set-based from the source schema:
+- the contacts: those with a trigger event of the journey received in the period (the first
+  `limit`, by their first trigger), copied with their consent as it stood at `since` (the
+  current state with the ledger's later changes undone, newest first);
+- their earlier events of the names the journey reads (history reads see the past), and the
+  journey's runs that entered before `since` (entry limits count them; one still live at
+  `since` stays live until the moment it really ended);
+- the suppressions of their addresses, as they stood at `since`;
+- the timeline of the period, in the order it was received: the events of those names (keyset
+  pages of `PAGE` rows), the consent ledger's changes, and the ends of the runs live at `since`.
+Events the journey's own runs produced (a `ctx.trigger`, `journey.completed`) are left out: the
+replay produces its own.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+
+from contacts.categories import UnknownCategory, category_get
+from contacts.models import ConsentChange, Contact, Suppression
+from journeys.models import JourneyRun
+
+PAGE = 5000
+Kind = ConsentChange.Kind
+CONTACTS_TABLE = "backtest_contacts"  # the replayed contacts, in the isolation's schema
+_CONSENT_KINDS = (
+    Kind.UNSUBSCRIBED,
+    Kind.RESUBSCRIBED,
+    Kind.CATEGORY_OPTED_OUT,
+    Kind.CATEGORY_OPTED_IN,
+    Kind.CONFIRMED,
+    Kind.SUPPRESSED,
+    Kind.UNSUPPRESSED,
+)
+
+
+@dataclass(frozen=True)
+class Isolation:
+    schema: str  # the backtest's own schema
+    source: str  # where the recorded data is
+
+
+def isolation_create() -> Isolation:
+    """An empty copy of every table in a schema of its own, first on the search path until the
+    caller's transaction ends. Must run inside that transaction."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("the backtest's isolation must live in a transaction that is rolled back")
+    schema = f"backtest_{uuid.uuid4().hex[:12]}"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_schema()")
+        source = cursor.fetchone()[0]
+        cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", [source])
+        tables = [row[0] for row in cursor.fetchall()]
+        statements = [f'CREATE SCHEMA "{schema}"'] + [
+            f'CREATE TABLE "{schema}"."{t}" (LIKE "{source}"."{t}" INCLUDING ALL)' for t in tables
+        ]
+        statements.append(
+            f'CREATE TABLE "{schema}".{CONTACTS_TABLE} (contact_id uuid PRIMARY KEY, first_at timestamptz)'
+        )
+        cursor.execute(";\n".join(statements))
+        cursor.execute(f'SET LOCAL search_path TO "{schema}", "{source}"')
+    return Isolation(schema=schema, source=source)
+
+
+# --- what the journey's own runs produced, left out of the replay --------------------------------
+
+_NOT_OWN = """
+NOT (e.source = 'system' AND e.properties->>'journey_id' = %(journey)s)
+AND NOT (e.source = 'journey' AND EXISTS (
+    SELECT 1 FROM "{src}".journeys_journeyrun r
+    WHERE r.journey_id = %(journey)s
+      AND r.id = CASE WHEN split_part(e.idempotency_key, ':', 2) ~ '^[0-9a-f-]{{36}}$'
+                      THEN split_part(e.idempotency_key, ':', 2)::uuid END))
+"""
+
+
+@dataclass(frozen=True)
+class Window:
+    since: datetime
+    until: datetime
+
+
+@dataclass
+class Inputs:
+    """What was seeded, and the timeline's size."""
+
+    contacts: int
+    events: int
+    consent_changes: list[tuple[datetime, int, str, Any]] = field(default_factory=list)
+    run_ends: list[tuple[datetime, int, str, Any]] = field(default_factory=list)
+
+
+def inputs_seed(
+    *, isolation: Isolation, journey_id: str, trigger: str, names: set[str], window: Window, limit: int | None
+) -> Inputs:
+    """Fill the isolation with the contacts, their past and the journey's earlier runs (see the
+    module docstring); returns the timeline's consent changes and run ends, and how many events
+    it holds."""
+    src = isolation.source
+    params: dict[str, Any] = {
+        "journey": journey_id,
+        "trigger": trigger,
+        "names": sorted(names),
+        "since": window.since,
+        "until": window.until,
+        "limit": limit,
+    }
+    not_own = _NOT_OWN.format(src=src)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {CONTACTS_TABLE} (contact_id, first_at)
+            SELECT e.contact_id, min(e.received_at) FROM "{src}".contacts_event e
+            WHERE e.name = %(trigger)s AND e.received_at >= %(since)s AND e.received_at < %(until)s
+              AND {not_own}
+            GROUP BY e.contact_id ORDER BY min(e.received_at), e.contact_id
+            LIMIT %(limit)s
+            """,
+            params,
+        )
+        contacts = cursor.rowcount
+        cursor.execute(
+            f"""
+            INSERT INTO contacts_contact SELECT c.* FROM "{src}".contacts_contact c
+                JOIN {CONTACTS_TABLE} b ON b.contact_id = c.id;
+            INSERT INTO contacts_event SELECT e.* FROM "{src}".contacts_event e
+                JOIN {CONTACTS_TABLE} b ON b.contact_id = e.contact_id
+                WHERE e.name = ANY(%(names)s::text[]) AND e.received_at < %(since)s AND {not_own};
+            INSERT INTO journeys_journeyrun SELECT r.* FROM "{src}".journeys_journeyrun r
+                JOIN {CONTACTS_TABLE} b ON b.contact_id = r.contact_id
+                WHERE r.journey_id = %(journey)s AND r.entered_at < %(since)s;
+            INSERT INTO contacts_suppression SELECT s.* FROM "{src}".contacts_suppression s
+                WHERE lower(s.email) IN (SELECT lower(c.email) FROM contacts_contact c WHERE c.email <> '');
+            """,
+            params,
+        )
+        cursor.execute(
+            f"""
+            SELECT count(*) FROM "{src}".contacts_event e JOIN {CONTACTS_TABLE} b ON b.contact_id = e.contact_id
+            WHERE e.name = ANY(%(names)s::text[]) AND e.received_at >= %(since)s AND e.received_at < %(until)s
+              AND {not_own}
+            """,
+            params,
+        )
+        events = cursor.fetchone()[0]
+    return Inputs(
+        contacts=contacts,
+        events=events,
+        consent_changes=_consent_at_since(src=src, window=window),
+        run_ends=_runs_live_at_since(window=window),
+    )
+
+
+def _runs_live_at_since(*, window: Window) -> list[tuple[datetime, int, str, Any]]:
+    """Earlier runs still live at `since` stay live in the replay until they really ended."""
+    ends = []
+    runs = JourneyRun.objects.filter(entered_at__lt=window.since).exclude(ended_at__lt=window.since)
+    for n, (run_id, status, ended_at, reason) in enumerate(
+        runs.values_list("id", "status", "ended_at", "exit_reason")
+    ):
+        if ended_at is not None and ended_at < window.until:
+            ends.append((ended_at, n, "run_end", (run_id, status, reason)))
+    runs.update(status=JourneyRun.Status.WAITING, ended_at=None)
+    return ends
+
+
+def _consent_at_since(*, src: str, window: Window) -> list[tuple[datetime, int, str, Any]]:
+    """Undo the ledger's changes since `since`, newest first, on the seeded contacts and
+    suppressions; returns those of the period, oldest first, for the timeline."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT k.id, k.contact_id, lower(k.email), k.kind, k.category, k.occurred_at, k.detail
+            FROM "{src}".contacts_consentchange k
+            WHERE k.occurred_at >= %(since)s AND k.kind = ANY(%(kinds)s::text[])
+              AND (k.contact_id IN (SELECT contact_id FROM {CONTACTS_TABLE})
+                   OR (k.contact_id IS NULL AND lower(k.email) IN
+                       (SELECT lower(c.email) FROM contacts_contact c WHERE c.email <> '')))
+            ORDER BY k.occurred_at DESC, k.id DESC
+            """,
+            {"since": window.since, "kinds": list(_CONSENT_KINDS)},
+        )
+        rows = cursor.fetchall()
+    for _, contact_id, email, kind, category, at, detail in rows:
+        consent_apply(
+            contact_id=contact_id, email=email, kind=kind, category=category, at=at, detail=detail, undo=True
+        )
+    period = [r for r in reversed(rows) if r[5] < window.until]
+    return [(r[5], r[0], "consent", r[1:]) for r in period]
+
+
+def consent_apply(
+    *, contact_id: Any, email: str, kind: str, category: str, at: datetime, detail: Any, undo: bool = False
+) -> None:
+    """Apply one ledger change to the isolation's contact (or address), or undo it.
+
+    A category change follows `contact_category_set`: a default-on category records an opt-out,
+    a default-off one an opt-in."""
+    if kind in (Kind.SUPPRESSED, Kind.UNSUPPRESSED):
+        if (kind == Kind.SUPPRESSED) != undo:
+            if isinstance(detail, str):
+                detail = json.loads(detail)
+            reason = (detail or {}).get("reason") or Suppression.Reason.MANUAL
+            Suppression.objects.get_or_create(email=email, defaults={"reason": reason})
+        else:
+            Suppression.objects.filter(email__iexact=email).delete()
+        return
+    contact = Contact.objects.filter(pk=contact_id).first() if contact_id else None
+    if contact is None:
+        return
+    if kind in (Kind.UNSUBSCRIBED, Kind.RESUBSCRIBED):
+        unsubscribed = (kind == Kind.UNSUBSCRIBED) != undo
+        contact.unsubscribed_at = at if unsubscribed else None
+        contact.save(update_fields=["unsubscribed_at"])
+    elif kind == Kind.CONFIRMED:
+        contact.confirmed_at = None if undo else at
+        contact.save(update_fields=["confirmed_at"])
+    else:
+        try:
+            default_on = category_get(category).default_opt_in
+        except UnknownCategory:
+            return
+        subscribed = (kind == Kind.CATEGORY_OPTED_IN) != undo
+        outs = [c for c in contact.category_opt_outs if c != category]
+        ins = [c for c in contact.category_opt_ins if c != category]
+        if default_on and not subscribed:
+            outs.append(category)
+        if not default_on and subscribed:
+            ins.append(category)
+        contact.category_opt_outs, contact.category_opt_ins = outs, ins
+        contact.save(update_fields=["category_opt_outs", "category_opt_ins"])
+
+
+def run_end_apply(*, run_id: Any, status: str, reason: str, at: datetime) -> None:
+    """An earlier run, live at `since`, ends when it really ended."""
+    JourneyRun.objects.filter(pk=run_id).update(status=status, exit_reason=reason, ended_at=at)
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    id: uuid.UUID
+    name: str
+    user_id: str
+    properties: dict[str, Any]
+    occurred_at: datetime
+    received_at: datetime
+    source: str
+
+
+def recorded_events(
+    *, isolation: Isolation, journey_id: str, names: set[str], window: Window
+) -> Iterator[RecordedEvent]:
+    """The period's events of the replayed contacts, in the order they were received, read in
+    keyset pages of PAGE rows."""
+    src = isolation.source
+    sql = f"""
+        SELECT e.id, e.name, c.user_id, e.properties, e.occurred_at, e.received_at, e.source
+        FROM "{src}".contacts_event e
+        JOIN {CONTACTS_TABLE} b ON b.contact_id = e.contact_id
+        JOIN "{src}".contacts_contact c ON c.id = e.contact_id
+        WHERE e.name = ANY(%(names)s::text[]) AND e.received_at >= %(since)s AND e.received_at < %(until)s
+          AND (e.received_at, e.id) > (%(after_at)s, %(after_id)s)
+          AND {_NOT_OWN.format(src=src)}
+        ORDER BY e.received_at, e.id
+        LIMIT {PAGE}
+    """
+    params: dict[str, Any] = {
+        "journey": journey_id,
+        "names": sorted(names),
+        "since": window.since,
+        "until": window.until,
+        "after_at": window.since,
+        "after_id": uuid.UUID(int=0),
+    }
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        for event_id, name, user_id, properties, occurred_at, received_at, source in rows:
+            if isinstance(properties, str):  # jsonb arrives undecoded through Django's connection
+                properties = json.loads(properties)
+            yield RecordedEvent(event_id, name, user_id, properties or {}, occurred_at, received_at, source)
+        if len(rows) < PAGE:
+            return
+        params["after_at"], params["after_id"] = rows[-1][5], rows[-1][0]
+
+
+def timeline(
+    events: Iterator[RecordedEvent], *others: list[tuple[datetime, int, str, Any]]
+) -> Iterator[tuple[datetime, str, Any]]:
+    """Events, consent changes and run ends merged in time order; at one moment, state changes
+    (consent, run ends) come before the events."""
+    streams = [((e.received_at, 1, 0, "event", e) for e in events)]
+    streams += [((at, 0, n, kind, item) for at, n, kind, item in other) for other in others]
+    for at, _, _, kind, item in heapq.merge(*streams, key=lambda row: row[:3]):
+        yield at, kind, item

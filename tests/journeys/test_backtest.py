@@ -1,0 +1,319 @@
+"""`manage.py journey_backtest`: what a journey would have done with a period's recorded events.
+
+A journey module is written to disk and a history is recorded for it by hand (events with their
+own timestamps, consent changes in the ledger). The backtest's counts are checked against that
+history worked out by hand; a changed version (a template renamed, a wait shortened) is run
+beside it and the difference is exactly what the change does; and the whole replay is shown to
+send nothing and write nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import sys
+import textwrap
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core import mail
+from django.core.management import call_command
+from django.db import connection
+
+from contacts.models import ConsentChange, Contact, Event
+from journeys.models import JourneyRun
+from journeys.registry import registry
+from tests.emails.conftest import smtp_server  # noqa: F401  (the aiosmtpd sink, as a fixture here)
+
+V1 = """
+from journeys.definition import define_journey
+from journeys.durations import days
+from journeys.send import send_email
+from journeys.shipped.constants import Templates
+
+
+class Events:
+    STARTED = "bt.started"
+    PAID = "bt.paid"
+    LEFT = "bt.left"
+
+
+@define_journey(id="bt-demo", name="Backtest demo", trigger=Events.STARTED, exit_on=[Events.LEFT])
+async def bt_demo(user, ctx):
+    await send_email(to=user.email, template=Templates.ACTIVATION_WELCOME)
+    paid = await ctx.wait_for_event(Events.PAID, timeout=days(3), label="await-payment")
+    if paid.timed_out:
+        await send_email(to=user.email, template=Templates.ACTIVATION_NUDGE)
+    else:
+        await send_email(to=user.email, template=Templates.ACTIVATION_ADVANCED)
+
+
+JOURNEYS = [bt_demo]
+"""
+
+# The change: the reminder is another template, and the wait is a day instead of three.
+V2 = V1.replace("Templates.ACTIVATION_NUDGE", "Templates.ACTIVATION_ADVANCED").replace(
+    "timeout=days(3)", "timeout=days(1)"
+)
+
+DAY0 = datetime(2026, 3, 2, tzinfo=UTC)
+PERIOD = ["--since", "2026-03-01", "--until", "2026-03-31"]
+
+
+def at(day: int, hour: int, minute: int = 0) -> datetime:
+    return DAY0 + timedelta(days=day, hours=hour, minutes=minute)
+
+
+@pytest.fixture
+def demo(tmp_path, monkeypatch, journey_register):
+    (tmp_path / "bt_demo_v1.py").write_text(textwrap.dedent(V1))
+    (tmp_path / "bt_demo_v2.py").write_text(textwrap.dedent(V2))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("bt_demo_v1", None)
+    module = importlib.import_module("bt_demo_v1")
+    journey_register(*module.JOURNEYS)
+    yield tmp_path
+    sys.modules.pop("bt_demo_v1", None)
+
+
+def record(user_id: str, name: str, when: datetime, *, unsubscribed: bool = False, **properties) -> Event:
+    """An event as ingest stored it then (received when it occurred)."""
+    contact, _ = Contact.objects.get_or_create(user_id=user_id, defaults={"email": f"{user_id}@example.com"})
+    if unsubscribed and contact.unsubscribed_at is None:
+        Contact.objects.filter(pk=contact.pk).update(unsubscribed_at=when)
+    event = Event.objects.create(contact=contact, name=name, occurred_at=when, properties=properties)
+    Event.objects.filter(pk=event.pk).update(received_at=when, dispatch_state="dispatched")
+    return event
+
+
+def consent(user_id: str, kind: str, when: datetime) -> None:
+    contact = Contact.objects.get(user_id=user_id)
+    ConsentChange.objects.create(
+        contact=contact, email=contact.email, kind=kind, source="preference_center", occurred_at=when
+    )
+    Contact.objects.filter(pk=contact.pk).update(
+        unsubscribed_at=when if kind == ConsentChange.Kind.UNSUBSCRIBED else None
+    )
+
+
+@pytest.fixture
+def history(db, demo):
+    """The recorded period, and what the journey does with it, worked out by hand:
+
+    ada   starts, pays after 6 hours          → welcome, advanced (the wait received the payment)
+    bob   starts, never pays                  → welcome, nudge three days later (the wait timed out)
+    cy    starts, leaves the same evening     → welcome, then exit_on:bt.left
+    dee   starts, starts again on day 5       → welcome, nudge; the second start is skipped
+                                                 already_entered_once (entry_limit "once")
+    eve   unsubscribed before her start       → skipped user_unsubscribed
+    fay   starts, unsubscribes the next day   → welcome; the nudge is suppressed (unsubscribed)
+    hal   unsubscribed before the period, starts on day 1, resubscribes on day 2 → skipped
+          user_unsubscribed (the ledger's resubscription is after his start)
+    ivy   only views pages (no trigger)       → not replayed
+    """
+    record("ada", "bt.started", at(0, 9))
+    record("ada", "bt.paid", at(0, 15))
+    record("bob", "bt.started", at(0, 10))
+    record("cy", "bt.started", at(0, 11))
+    record("cy", "bt.left", at(0, 20))
+    record("dee", "bt.started", at(0, 12))
+    record("dee", "bt.started", at(5, 12))
+    record("eve", "page.viewed", at(-10, 8))
+    consent("eve", ConsentChange.Kind.UNSUBSCRIBED, at(0, 8))
+    record("eve", "bt.started", at(0, 13))
+    record("fay", "bt.started", at(0, 14))
+    consent("fay", ConsentChange.Kind.UNSUBSCRIBED, at(1, 8))
+    record("hal", "page.viewed", at(-10, 8))
+    consent("hal", ConsentChange.Kind.UNSUBSCRIBED, at(-5, 8))
+    record("hal", "bt.started", at(1, 9))
+    consent("hal", ConsentChange.Kind.RESUBSCRIBED, at(2, 9))
+    record("ivy", "page.viewed", at(1, 9))
+    record("ada", "page.viewed", at(1, 10))  # no name the journey reads: not replayed
+
+
+def backtest(*args: str) -> tuple[dict, str]:
+    out, err = io.StringIO(), io.StringIO()
+    call_command("journey_backtest", "bt-demo", *PERIOD, "--json", *args, stdout=out, stderr=err)
+    return json.loads(out.getvalue()), err.getvalue()
+
+
+def test_the_counts_are_what_the_history_gives_by_hand(history):
+    report, _ = backtest()
+    current = report["current"]
+    assert (report["contacts"], report["events"], report["consent_changes"]) == (7, 10, 3)
+    assert current["enrolled"] == 5
+    assert current["skipped"] == {"user_unsubscribed": 2, "already_entered_once": 1}
+    assert current["runs"] == {"completed": 4, "exited": 1}
+    assert current["exits"] == {"exit_on:bt.left": 1}
+    assert current["sends"] == {"activation/welcome": 5, "activation/nudge": 2, "activation/advanced": 1}
+    assert current["not_sent"] == {"suppressed:unsubscribed": 1}
+    assert current["waits"] == {"await-payment": {"received": 1, "timed_out": 3, "unresolved": 1}}
+    assert current["sends_per_day"] == {
+        "2026-03-02": {"activation/advanced": 1, "activation/welcome": 5},
+        "2026-03-05": {"activation/nudge": 2},
+    }
+    assert report["changed"] is None and report["difference"] is None
+
+
+def test_a_template_renamed_and_a_wait_shortened_show_exactly_their_difference(history, demo):
+    report, _ = backtest("--against", str(demo / "bt_demo_v2.py"))
+    diff = report["difference"]
+    assert report["changed"]["sends"] == {"activation/welcome": 5, "activation/advanced": 3}
+    assert diff["templates"] == {
+        "activation/advanced": {"current": 1, "changed": 3},
+        "activation/nudge": {"current": 2, "changed": 0},
+        "activation/welcome": {"current": 5, "changed": 5},
+    }
+    # bob and dee get the other reminder two days sooner; nobody else's mail changes.
+    assert (diff["contacts"], diff["other_emails"], diff["only_timing"]) == (2, 2, 0)
+    assert [e["user_id"] for e in diff["examples"]] == ["bob", "dee"]
+    bob = diff["examples"][0]
+    assert [(s["template"], s["at"]) for s in bob["current"]] == [
+        ("activation/welcome", "2026-03-02T10:00:00+00:00"),
+        ("activation/nudge", "2026-03-05T10:00:00+00:00"),
+    ]
+    assert [(s["template"], s["at"]) for s in bob["changed"]] == [
+        ("activation/welcome", "2026-03-02T10:00:00+00:00"),
+        ("activation/advanced", "2026-03-03T10:00:00+00:00"),
+    ]
+    assert report["changed"]["waits"] == {"await-payment": {"received": 1, "timed_out": 3, "unresolved": 1}}
+    assert report["changed"]["version"] != report["current"]["version"]
+
+
+def test_against_a_module_path_works_like_a_file(history, demo):
+    (demo / "bt_demo_v3.py").write_text(textwrap.dedent(V2))
+    report, _ = backtest("--against", "bt_demo_v3")
+    assert report["difference"]["contacts"] == 2
+
+
+def test_the_text_report_names_the_counts_and_the_examples(history, demo):
+    out = io.StringIO()
+    call_command(
+        "journey_backtest",
+        "bt-demo",
+        *PERIOD,
+        "--against",
+        str(demo / "bt_demo_v2.py"),
+        "--no-progress",
+        stdout=out,
+    )
+    text = out.getvalue()
+    assert "enrolled 5; skipped 3: user_unsubscribed 2, already_entered_once 1" in text
+    assert "activation/nudge 2 → 0 (-2)" in text
+    assert "2 contacts would get their emails differently" in text
+    assert "bob:" in text and "activation/nudge 2026-03-05T10:00" in text
+
+
+def test_limit_contacts_replays_the_first_contacts_by_their_first_trigger(history):
+    report, _ = backtest("--limit-contacts", "2")
+    assert (report["contacts"], report["events"]) == (2, 3)  # ada (start, payment) and bob
+    assert report["current"]["sends"] == {
+        "activation/welcome": 2,
+        "activation/advanced": 1,
+        "activation/nudge": 1,
+    }
+
+
+def test_the_progress_bar_goes_to_stderr(history):
+    _, err = backtest()
+    assert "replaying" in err and "10/10" in err
+
+
+def test_an_earlier_entry_counts_for_the_entry_limit(history):
+    contact = Contact.objects.get(user_id="bob")
+    JourneyRun.objects.create(
+        journey_id="bt-demo", contact=contact, status="completed", entered_at=at(-20, 9), ended_at=at(-17, 9)
+    )
+    report, _ = backtest()
+    assert report["current"]["skipped"] == {"already_entered_once": 2, "user_unsubscribed": 2}
+
+
+# --- isolation: nothing is sent, nothing outside the isolation is written ------------------------
+
+
+def _row_counts() -> dict[str, int]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1")
+        tables = [row[0] for row in cursor.fetchall()]
+        counts = {}
+        for table in tables:
+            cursor.execute(f'SELECT count(*) FROM "{table}"')
+            counts[table] = cursor.fetchone()[0]
+    return counts
+
+
+def _redis_state() -> dict[str, int]:
+    from operations.checks import redis_client
+
+    client = redis_client()
+    return {
+        key.decode(): (client.llen(key) if client.type(key) == b"list" else -1) for key in client.keys("*")
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_backtest_sends_nothing_and_writes_nothing(demo, smtp_server, monkeypatch, settings):  # noqa: F811
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    record("ada", "bt.started", at(0, 9))
+    record("bob", "bt.started", at(0, 10))
+    record("bob", "bt.left", at(2, 10))
+    record("cy", "bt.started", at(0, 10))
+    record("cy", "bt.paid", at(1, 10))
+
+    engine_calls = []
+
+    def no_engine(*args, **kwargs):
+        engine_calls.append(args)
+        raise AssertionError("the backtest reached the engine")
+
+    monkeypatch.setattr("journeys.runtime.engine.hatchet_client", no_engine)
+    monkeypatch.setattr("journeys.runtime.engine.engine_push", no_engine)
+    monkeypatch.setattr("journeys.runtime.engine.engine_cancel_runs", no_engine)
+    before, redis_before = _row_counts(), _redis_state()
+    report, _ = backtest()
+    assert report["current"]["sends"] == {
+        "activation/welcome": 3,
+        "activation/advanced": 1,
+        "activation/nudge": 1,
+    }
+    assert _row_counts() == before
+    # No Celery task was published: no queue appeared or grew (keys of other tests may expire).
+    grown = {k: n for k, n in _redis_state().items() if k not in redis_before or n > redis_before[k]}
+    assert grown == {}
+    assert smtp_server.raw == [] and mail.outbox == []
+    assert engine_calls == []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_schema(), (SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'backtest_%%')"
+        )
+        assert cursor.fetchone() == ("public", 0)
+
+
+# --- bad input: exit status 2 with a message ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["no-such-journey"], "no journey 'no-such-journey'; known:"),
+        (["bt-demo", "--since", "last tuesday"], "--since 'last tuesday' is neither a span"),
+        (["bt-demo", "--since", "2d", "--until", "5d"], "must be before --until"),
+        (["bt-demo", "--against", "no_such_module_anywhere"], "no module 'no_such_module_anywhere'"),
+        (["bt-demo", "--against", "/nowhere/v2.py"], "no such file"),
+        (["bt-demo", "--against", "journeys.shipped.welcome"], "does not define the journey 'bt-demo'"),
+        (["bt-demo", "--limit-contacts", "0"], "--limit-contacts must be at least 1"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(db, demo, args, message):
+    err = io.StringIO()
+    with pytest.raises(SystemExit) as exit_:
+        call_command("journey_backtest", *args, stdout=io.StringIO(), stderr=err)
+    assert exit_.value.code == 2
+    assert message in err.getvalue()
+
+
+def test_the_registry_is_as_it_was_afterwards(history):
+    before = [j.id for j in registry.all()]
+    backtest()
+    assert [j.id for j in registry.all()] == before
