@@ -356,3 +356,20 @@ CELERY_BEAT_SCHEDULE["integrations-deliveries-sweep"] = {
 INTEGRATIONS_DELIVERED_KEEP_DAYS = env.int("INTEGRATIONS_DELIVERED_KEEP_DAYS", default=7)
 WEBHOOK_DELIVERIES_KEEP_DAYS = env.int("WEBHOOK_DELIVERIES_KEEP_DAYS", default=30)
 CELERY_BEAT_SCHEDULE["integrations-prune"] = {"task": "integrations.prune", "schedule": 3600.0}
+
+# --- Broadcasts (broadcasts/): one-off sends to an audience, drained by Celery workers ----------
+INSTALLED_APPS += ["broadcasts"]
+# Drains started per broadcast (they share its recipients and its pace; one per Celery process).
+BROADCAST_DRAINS = env.int("BROADCAST_DRAINS", default=2)
+# A drain task sends batches for this long, then hands on to a fresh task.
+BROADCAST_DRAIN_SECONDS = env.float("BROADCAST_DRAIN_SECONDS", default=30.0)
+# Recipients per batch (a batch is also about one second of the broadcast's rate).
+BROADCAST_BATCH_SIZE = env.int("BROADCAST_BATCH_SIZE", default=200)
+# A claim older than this belonged to a worker that died: its recipients go back to pending.
+BROADCAST_CLAIM_TIMEOUT_SECONDS = env.float("BROADCAST_CLAIM_TIMEOUT_SECONDS", default=300.0)
+# A running broadcast no drain touched for this long gets new drains from the tick.
+BROADCAST_STALL_SECONDS = env.float("BROADCAST_STALL_SECONDS", default=60.0)
+CELERY_BEAT_SCHEDULE["broadcasts-tick"] = {
+    "task": "broadcasts.tick",
+    "schedule": env.float("BROADCAST_TICK_SECONDS", default=10.0),
+}

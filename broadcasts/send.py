@@ -1,0 +1,318 @@
+"""The broadcast worker: claim recipients in batches, pace them, send each through the pipeline.
+
+Every send goes through `emails.services.email_send` with the idempotency key
+`broadcast:<broadcast id>:<contact id>`, so consent, categories, suppression and idempotency are
+those of every other send, and a recipient gets at most one email however often its batch is
+retried. A batch:
+
+1. Claim up to `size` pending recipients of a running broadcast (`FOR UPDATE SKIP LOCKED`, so
+   workers never share one), marking them claimed; commit.
+2. Reserve the batch's slot in the broadcast's pace (one conditional UPDATE every worker shares)
+   and sleep until it starts.
+3. In one transaction holding the broadcast's row `FOR SHARE` (a cancel takes it `FOR UPDATE`),
+   check it is still running and write each recipient's email row (`deliver=False`); record the
+   email ids on the recipients; commit.
+4. Hand each queued row to the provider, outside any transaction, one SMTP connection for the
+   batch; a cancel that committed meanwhile has suppressed the rows not yet claimed.
+5. Record each recipient's outcome (one UPDATE).
+
+A worker killed anywhere leaves recipients claimed; after BROADCAST_CLAIM_TIMEOUT_SECONDS the tick
+returns them to pending and another batch takes them: an email row already written for one is
+found by its key and only delivered if it is still queued (a claim decides who delivers it); one
+a crash left `sending` is settled by the email sweep and never sent twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from broadcasts.models import Broadcast, BroadcastRecipient
+from contacts.addresses import EmailError
+from emails.delivery import EmailDeliveryDeferred, email_deliver, email_transmit
+from emails.models import EmailLog
+from emails.services import email_send
+
+logger = logging.getLogger(__name__)
+Status = Broadcast.Status
+State = BroadcastRecipient.State
+
+
+def idempotency_key(broadcast_id: UUID | str, contact_id: UUID | str) -> str:
+    return f"broadcast:{broadcast_id}:{contact_id}"
+
+
+@dataclass
+class Claimed:
+    recipient_id: int
+    contact_id: UUID
+    user_id: str
+    email: str
+
+
+@dataclass
+class DrainResult:
+    sent: int = 0
+    batches: int = 0
+    outcome: str = "more"  # more | done | stopped (not running) | idle (others hold the rest)
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+_CLAIM_SQL = """
+WITH claimed AS (
+    SELECT r.id FROM broadcasts_broadcastrecipient r
+    WHERE r.broadcast_id = %(broadcast)s AND r.state = 'pending'
+      AND EXISTS (SELECT 1 FROM broadcasts_broadcast b WHERE b.id = %(broadcast)s AND b.status = 'running')
+    ORDER BY r.id
+    LIMIT %(size)s
+    FOR UPDATE OF r SKIP LOCKED
+)
+UPDATE broadcasts_broadcastrecipient r SET state = 'claimed', claimed_at = now()
+FROM claimed, contacts_contact c
+WHERE r.id = claimed.id AND c.id = r.contact_id
+RETURNING r.id, r.contact_id, c.user_id, c.email
+"""
+
+
+def recipients_claim(*, broadcast_id: UUID, size: int) -> list[Claimed]:
+    """Step 1: a batch of this broadcast's pending recipients, claimed (committed by itself)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, {"broadcast": broadcast_id, "size": size})
+        rows = cursor.fetchall()
+    return sorted((Claimed(*row) for row in rows), key=lambda c: c.recipient_id)
+
+
+_SLOT_SQL = """
+UPDATE broadcasts_broadcast
+SET next_slot_at = greatest(coalesce(next_slot_at, now()), now()) + %(length)s * interval '1 second',
+    drained_at = now()
+WHERE id = %(broadcast)s
+RETURNING next_slot_at - %(length)s * interval '1 second', now()
+"""
+
+
+def slot_reserve(*, broadcast_id: UUID, sends: int, rate: float) -> float:
+    """Step 2: reserve `sends` sends in the broadcast's shared pace; seconds to wait before them."""
+    if rate <= 0:
+        Broadcast.objects.filter(pk=broadcast_id).update(drained_at=timezone.now())
+        return 0.0
+    length = sends / rate
+    with connection.cursor() as cursor:
+        cursor.execute(_SLOT_SQL, {"broadcast": broadcast_id, "length": length})
+        row = cursor.fetchone()
+    if row is None:
+        return 0.0
+    starts, now = row
+    return max((starts - now).total_seconds(), 0.0)
+
+
+def _still_running(broadcast_id: UUID) -> bool:
+    """Inside the batch's transaction: share-lock the broadcast so a cancel waits for this batch's
+    rows to commit (and then suppresses those still queued), and read whether it may still send."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT status FROM broadcasts_broadcast WHERE id = %s FOR SHARE", [broadcast_id])
+        row = cursor.fetchone()
+    return row is not None and row[0] == Status.RUNNING
+
+
+def _release(claimed: list[Claimed]) -> None:
+    """A batch the broadcast stopped under (paused): its recipients go back to pending."""
+    BroadcastRecipient.objects.filter(pk__in=[c.recipient_id for c in claimed], state=State.CLAIMED).update(
+        state=State.PENDING, claimed_at=None
+    )
+
+
+def _outcomes_record(outcomes: list[tuple[int, str, str, UUID | None]]) -> None:
+    """Step 5: every recipient of the batch done with its outcome, in one UPDATE."""
+    if not outcomes:
+        return
+    ids, results, reasons, emails = zip(*outcomes, strict=True)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE broadcasts_broadcastrecipient r
+            SET state = 'done', outcome = o.outcome, reason = o.reason, email_id = o.email_id, done_at = now()
+            FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::uuid[]) AS o(id, outcome, reason, email_id)
+            WHERE r.id = o.id AND r.state = 'claimed'
+            """,
+            [list(ids), list(results), list(reasons), list(emails)],
+        )
+
+
+def batch_send(*, broadcast: Broadcast, claimed: list[Claimed]) -> dict[str, int] | None:
+    """Steps 3 to 5 for one claimed batch; None if the broadcast stopped before its emails were written."""
+    if broadcast.journey_id:
+        return _batch_enroll(broadcast=broadcast, claimed=claimed)
+    logs: list[tuple[Claimed, EmailLog | None, str]] = []
+    started = timezone.now()
+    with transaction.atomic():
+        if not _still_running(broadcast.pk):
+            _release(claimed)
+            return None
+        for person in claimed:
+            try:
+                log = email_send(
+                    to=person.email,
+                    template=broadcast.template,
+                    props=broadcast.props,
+                    category=broadcast.category or None,
+                    user_id=person.user_id,
+                    idempotency_key=idempotency_key(broadcast.pk, person.contact_id),
+                    deliver=False,
+                )
+            except EmailError as error:
+                logs.append((person, None, str(error)))
+                continue
+            logs.append((person, log, ""))
+        with connection.cursor() as cursor:
+            written = [(p.recipient_id, log.pk) for p, log, _ in logs if log is not None]
+            if written:
+                cursor.execute(
+                    """
+                    UPDATE broadcasts_broadcastrecipient r SET email_id = o.email_id
+                    FROM unnest(%s::bigint[], %s::uuid[]) AS o(id, email_id) WHERE r.id = o.id
+                    """,
+                    [[w[0] for w in written], [w[1] for w in written]],
+                )
+    outcomes: list[tuple[int, str, str, UUID | None]] = []
+    counts: dict[str, int] = {}
+    for person, log, error in logs:
+        if log is None:
+            outcomes.append((person.recipient_id, "failed", error[:2000], None))
+            counts["failed"] = counts.get("failed", 0) + 1
+            continue
+        if log.status == EmailLog.Status.QUEUED:
+            log = _deliver(log, written_before=log.created_at < started)
+        outcomes.append((person.recipient_id, log.status, log.status_reason, log.pk))
+        counts[log.status] = counts.get(log.status, 0) + 1
+    _outcomes_record(outcomes)
+    return counts
+
+
+def _deliver(log: EmailLog, *, written_before: bool) -> EmailLog:
+    """Step 4 for one row: claim, provider call, record. A row an earlier, dead worker wrote is
+    delivered as any row that waited (consent checked again). A transient failure leaves the row
+    queued for the email task's retries (the recipient's outcome says `queued`)."""
+    from emails.tasks import email_deliver_task
+
+    try:
+        if written_before:
+            return email_deliver(email_id=log.pk)
+        return email_transmit(log=log)
+    except EmailDeliveryDeferred:
+        email_deliver_task.apply_async(args=[str(log.pk)], countdown=settings.EMAIL_RETRY_FIRST_DELAY_SECONDS)
+        return EmailLog.objects.get(pk=log.pk)
+
+
+def _batch_enroll(*, broadcast: Broadcast, claimed: list[Claimed]) -> dict[str, int] | None:
+    """A broadcast into a journey: each recipient gets the journey's trigger event (keyed like a
+    send, so at most one), through ingest, and the enrollment guards decide as for any event."""
+    from contacts.ingest import EventDraft, IngestError, events_ingest
+    from contacts.models import Event
+    from journeys.registry import registry
+
+    journey = registry.get(broadcast.journey_id)
+    outcomes: list[tuple[int, str, str, UUID | None]] = []
+    with transaction.atomic():
+        if not _still_running(broadcast.pk):
+            _release(claimed)
+            return None
+        if journey is None:
+            outcomes = [(c.recipient_id, "failed", f"journey {broadcast.journey_id!r} is gone", None)
+                        for c in claimed]  # fmt: skip
+        else:
+            drafts = [
+                EventDraft(
+                    name=journey.trigger.event,
+                    user_id=c.user_id,
+                    properties={**broadcast.props, "broadcast_id": str(broadcast.pk)},
+                    idempotency_key=idempotency_key(broadcast.pk, c.contact_id),
+                )
+                for c in claimed
+            ]
+            results = events_ingest(drafts=drafts, source=Event.Source.SYSTEM)
+            for person, result in zip(claimed, results, strict=True):
+                if isinstance(result, IngestError):
+                    outcomes.append((person.recipient_id, "failed", str(result)[:2000], None))
+                else:
+                    outcomes.append((person.recipient_id, "enrolled", "", None))
+        _outcomes_record(outcomes)
+    counts: dict[str, int] = {}
+    for _, outcome, _, _ in outcomes:
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
+def broadcast_drain(
+    *, broadcast_id: UUID, seconds: float | None = None, batch_size: int | None = None
+) -> DrainResult:
+    """Send batches of one broadcast for up to `seconds`; how it stopped is in `outcome`."""
+    seconds = settings.BROADCAST_DRAIN_SECONDS if seconds is None else seconds
+    deadline = time.monotonic() + seconds
+    result = DrainResult()
+    while time.monotonic() < deadline:
+        broadcast = Broadcast.objects.filter(pk=broadcast_id).first()
+        if broadcast is None or broadcast.status != Status.RUNNING:
+            result.outcome = "stopped"
+            return result
+        size = batch_size or _batch_size(broadcast.rate)
+        claimed = recipients_claim(broadcast_id=broadcast_id, size=size)
+        if not claimed:
+            if broadcast_complete(broadcast_id=broadcast_id):
+                result.outcome = "done"
+            else:
+                # Others hold the rest; a dead one's claims come back through the tick.
+                result.outcome = "idle"
+            return result
+        wait = slot_reserve(broadcast_id=broadcast_id, sends=len(claimed), rate=broadcast.rate)
+        if wait > 0:
+            time.sleep(wait)
+        counts = batch_send(broadcast=broadcast, claimed=claimed)
+        if counts is None:
+            result.outcome = "stopped"
+            return result
+        result.batches += 1
+        for name, n in counts.items():
+            result.outcomes[name] = result.outcomes.get(name, 0) + n
+        result.sent += counts.get(EmailLog.Status.SENT, 0)
+    result.outcome = "more"
+    return result
+
+
+def _batch_size(rate: float) -> int:
+    """About a second of sends per batch (at least one, at most BROADCAST_BATCH_SIZE)."""
+    limit = settings.BROADCAST_BATCH_SIZE
+    if rate <= 0:
+        return limit
+    return max(1, min(limit, int(rate)))
+
+
+def stale_claims_release(*, broadcast_id: UUID | None = None, now: Any = None) -> int:
+    """Recipients claimed longer ago than BROADCAST_CLAIM_TIMEOUT_SECONDS belonged to a worker that
+    died: back to pending (their email rows, if any were written, are found again by key)."""
+    now = now or timezone.now()
+    stale = BroadcastRecipient.objects.filter(
+        state=State.CLAIMED,
+        claimed_at__lt=now - timedelta(seconds=settings.BROADCAST_CLAIM_TIMEOUT_SECONDS),
+        broadcast__status=Status.RUNNING,
+    )
+    if broadcast_id is not None:
+        stale = stale.filter(broadcast_id=broadcast_id)
+    return stale.update(state=State.PENDING, claimed_at=None)
+
+
+def broadcast_complete(*, broadcast_id: UUID) -> bool:
+    """Running → completed once no recipient is left to send (one conditional UPDATE)."""
+    return bool(
+        Broadcast.objects.filter(pk=broadcast_id, status=Status.RUNNING)
+        .exclude(recipients__state__in=[State.PENDING, State.CLAIMED])
+        .update(status=Status.COMPLETED, finished_at=timezone.now())
+    )

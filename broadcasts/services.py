@@ -1,0 +1,263 @@
+"""Broadcast writes: create, start (materialise the audience), pause, resume, cancel.
+
+Every operator action is one transaction that makes the change and writes its audit entry; the
+workers are handed the broadcast after commit (`broadcasts.tasks`), by id.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django.db import transaction
+from django.utils import timezone
+
+from broadcasts.audience import ConditionError, filter_parse
+from broadcasts.models import Broadcast, BroadcastRecipient
+from broadcasts.segments import UnknownSegment, segment_check
+from broadcasts.starting import broadcast_begin
+from contacts.categories import UnknownCategory, category_get, category_resends_if_uncertain
+from contacts.services import audit_record
+from emails.models import EmailLog
+from emails.registry import CONFIRMATION_TEMPLATE, UnknownTemplate, get_template
+
+Status = Broadcast.Status
+State = BroadcastRecipient.State
+MAX_RATE = 10_000.0
+
+
+class BroadcastError(ValueError):
+    """A broadcast that cannot be made or a change its state does not allow. `field` names the
+    input at fault (for a 422), empty for a state conflict (a 409)."""
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _journey_check(journey_id: str) -> None:
+    # Enrolling is journeys' business: their registry, read through the journeys app.
+    from journeys.registry import registry
+
+    if registry.get(journey_id) is None:
+        known = ", ".join(sorted(j.id for j in registry.all())) or "none"
+        raise BroadcastError(f"unknown journey {journey_id!r}; registered: {known}", field="journey")
+
+
+def broadcast_validate(
+    *,
+    template: str = "",
+    journey_id: str = "",
+    props: dict[str, Any] | None = None,
+    category: str = "",
+    segment_id: str = "",
+    conditions: Any = None,
+    rate: float = 50.0,
+) -> list[dict[str, Any]]:
+    """Check everything a broadcast names; returns the saved filter normalised. Raises
+    BroadcastError naming the field and what to do."""
+    if bool(template) == bool(journey_id):
+        raise BroadcastError("a broadcast sends a template or enrolls into a journey: give exactly one",
+                             field="template")  # fmt: skip
+    if template:
+        try:
+            spec = get_template(template)
+        except UnknownTemplate as error:
+            raise BroadcastError(str(error), field="template") from None
+        if template == CONFIRMATION_TEMPLATE:
+            raise BroadcastError(
+                "the confirmation email is sent by signups, never broadcast", field="template"
+            )
+        missing = [name for name in spec.required_props if (props or {}).get(name) in (None, "")]
+        if missing:
+            raise BroadcastError(f"template {template!r} needs props: {', '.join(missing)}", field="props")
+        category = category or spec.category
+        try:
+            category_get(category)
+        except UnknownCategory as error:
+            raise BroadcastError(str(error), field="category") from None
+        if category_resends_if_uncertain(category) or category == "confirmation":
+            raise BroadcastError(
+                f"category {category!r} is sent again when a send's outcome is unknown; a broadcast "
+                "reaches each recipient at most once, so give it a marketing or lifecycle category",
+                field="category",
+            )
+    else:
+        _journey_check(journey_id)
+    if segment_id and conditions:
+        raise BroadcastError("give a segment or a filter, not both", field="segment")
+    if segment_id:
+        try:
+            segment_check(segment_id)
+        except UnknownSegment as error:
+            raise BroadcastError(str(error), field="segment") from None
+    try:
+        normalised = filter_parse(conditions)
+    except ConditionError as error:
+        raise BroadcastError(str(error), field="filter") from None
+    if not (0 <= rate <= MAX_RATE):
+        raise BroadcastError(f"rate is sends per second, 0 (as fast as the workers go) to {MAX_RATE:.0f}",
+                             field="rate")  # fmt: skip
+    return normalised
+
+
+def broadcast_create(
+    *,
+    name: str,
+    template: str = "",
+    journey_id: str = "",
+    props: dict[str, Any] | None = None,
+    category: str = "",
+    segment_id: str = "",
+    conditions: Any = None,
+    send_at: datetime | None = None,
+    rate: float = 50.0,
+    actor: Any = None,
+    start: bool = True,
+) -> Broadcast:
+    """Create a broadcast; with no `send_at` (or one already past) it starts at once.
+
+    The workers get it after commit: now, or at `send_at` from the tick (`broadcasts.tick`).
+    """
+    normalised = broadcast_validate(
+        template=template,
+        journey_id=journey_id,
+        props=props,
+        category=category,
+        segment_id=segment_id,
+        conditions=conditions,
+        rate=rate,
+    )
+    if template and not category:
+        category = get_template(template).category
+    now = timezone.now()
+    with transaction.atomic():
+        broadcast = Broadcast.objects.create(
+            name=name,
+            template=template,
+            journey_id=journey_id,
+            props=props or {},
+            category=category,
+            segment_id=segment_id,
+            filter=normalised,
+            send_at=send_at,
+            rate=rate,
+            created_by=_actor_label(actor),
+            created_at=now,
+        )
+        audit_record(
+            actor=actor,
+            action="broadcast.create",
+            target_type="broadcast",
+            target_id=str(broadcast.pk),
+            detail={
+                "name": name,
+                "template": template,
+                "journey": journey_id,
+                "audience": broadcast.audience_label,
+            },
+        )
+    if start and (send_at is None or send_at <= now):
+        broadcast = broadcast_start(broadcast_id=broadcast.pk)
+    return broadcast
+
+
+def broadcast_start(*, broadcast_id: UUID) -> Broadcast:
+    """Start a scheduled broadcast now (its recipients written) and hand it to the workers."""
+    broadcast, started = broadcast_begin(broadcast_id=broadcast_id)
+    if started:
+        _hand_to_workers(broadcast.pk)
+    return broadcast
+
+
+def _hand_to_workers(broadcast_id: UUID) -> None:
+    from broadcasts.tasks import broadcast_drains_enqueue
+
+    transaction.on_commit(lambda: broadcast_drains_enqueue(broadcast_id=broadcast_id))
+
+
+def _transition(
+    *, broadcast_id: UUID, actor: Any, action: str, allowed: tuple[str, ...], to: str
+) -> Broadcast:
+    broadcast = Broadcast.objects.select_for_update().filter(pk=broadcast_id).first()
+    if broadcast is None:
+        raise Broadcast.DoesNotExist(f"no broadcast {broadcast_id}")
+    if broadcast.status not in allowed:
+        raise BroadcastError(f"a {broadcast.status} broadcast cannot be {action}d")
+    fields: dict[str, Any] = {"status": to}
+    if to in (Status.CANCELLED, Status.COMPLETED):
+        fields["finished_at"] = timezone.now()
+    Broadcast.objects.filter(pk=broadcast_id).update(**fields)
+    audit_record(
+        actor=actor, action=f"broadcast.{action}", target_type="broadcast", target_id=str(broadcast_id)
+    )
+    return broadcast
+
+
+def broadcast_pause(*, broadcast_id: UUID, actor: Any = None) -> Broadcast:
+    """Running (or scheduled) → paused: workers stop after the batch in hand; nothing is lost."""
+    with transaction.atomic():
+        _transition(
+            broadcast_id=broadcast_id,
+            actor=actor,
+            action="pause",
+            allowed=(Status.RUNNING, Status.SCHEDULED),
+            to=Status.PAUSED,
+        )
+    return Broadcast.objects.get(pk=broadcast_id)
+
+
+def broadcast_resume(*, broadcast_id: UUID, actor: Any = None) -> Broadcast:
+    """Paused → running (or back to scheduled if it never started and its moment is ahead)."""
+    with transaction.atomic():
+        broadcast = _transition(
+            broadcast_id=broadcast_id,
+            actor=actor,
+            action="resume",
+            allowed=(Status.PAUSED,),
+            to=Status.RUNNING,
+        )
+        if broadcast.started_at is None:
+            Broadcast.objects.filter(pk=broadcast_id).update(status=Status.SCHEDULED)
+        else:
+            Broadcast.objects.filter(pk=broadcast_id).update(next_slot_at=None)
+            _hand_to_workers(broadcast_id)
+    broadcast = Broadcast.objects.get(pk=broadcast_id)
+    if broadcast.status == Status.SCHEDULED and (
+        broadcast.send_at is None or broadcast.send_at <= timezone.now()
+    ):
+        broadcast = broadcast_start(broadcast_id=broadcast_id)
+    return broadcast
+
+
+def broadcast_cancel(*, broadcast_id: UUID, actor: Any = None) -> Broadcast:
+    """Cancel: nothing more is sent. In one transaction, under the broadcast's lock (which a
+    worker's batch takes before it writes its emails):
+    1. the broadcast becomes cancelled;
+    2. every recipient not done is done with outcome `cancelled`;
+    3. its emails still queued (written, not yet handed to the provider) are suppressed with
+       reason `broadcast_cancelled`: a worker's claim of such a row then finds it taken.
+    """
+    with transaction.atomic():
+        _transition(
+            broadcast_id=broadcast_id,
+            actor=actor,
+            action="cancel",
+            allowed=(Status.SCHEDULED, Status.RUNNING, Status.PAUSED),
+            to=Status.CANCELLED,
+        )
+        now = timezone.now()
+        BroadcastRecipient.objects.filter(broadcast_id=broadcast_id).exclude(state=State.DONE).update(
+            state=State.DONE, outcome="cancelled", reason="broadcast_cancelled", done_at=now
+        )
+        EmailLog.objects.filter(
+            idempotency_key__startswith=f"broadcast:{broadcast_id}:", status=EmailLog.Status.QUEUED
+        ).update(status=EmailLog.Status.SUPPRESSED, status_reason="broadcast_cancelled", updated_at=now)
+    return Broadcast.objects.get(pk=broadcast_id)
+
+
+def _actor_label(actor: Any) -> str:
+    if actor is None:
+        return ""
+    return str(getattr(actor, "get_username", lambda: str(actor))())[:200]
