@@ -21,6 +21,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from django.utils import timezone
 
 from contacts.conversions import conversions_apply
+from contacts.membership import membership
 from contacts.models import Contact, Event
 from contacts.outbox import dispatcher, exit_rules
 
@@ -302,6 +303,17 @@ def _store(drafts: Sequence[EventDraft], *, source: str, dispatch: bool) -> list
     stored = [r.event for r in results if isinstance(r, IngestResult) and r.created]
     _apply_exit_rules(stored, results)
     conversions_apply(stored=stored)
+    # Segment membership, for these contacts only, under the row locks the upsert took.
+    property_keys: dict[UUID, set[str]] = {}
+    for d in drafts:
+        if d.contact_properties or d.email:
+            keys = property_keys.setdefault(contacts[d.user_id].id, set())
+            keys.update(d.contact_properties)
+            if d.email:
+                keys.add("$email")
+    membership().after_ingest(
+        events=stored, property_keys=property_keys, created=[c.id for c in created], now=now
+    )
     if dispatch and stored:
         dispatcher().after_ingest(
             event_ids=[e.id for e in stored],

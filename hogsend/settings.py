@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "anymail",
     "contacts",
     "journeys",
+    "audiences",
     "emails",
     "operations",
     "integrations",
@@ -132,6 +133,15 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Double opt-in confirmations whose hand-off to Celery was lost (emails/confirmation.py).
     "emails-confirmations-sweep": {"task": "emails.confirmations_sweep", "schedule": 60.0},
+    # Segments (audiences/tasks.py): time-based ones often, every one hourly with a size snapshot.
+    "audiences-segments-refresh": {
+        "task": "audiences.segments_refresh",
+        "schedule": env.float("SEGMENTS_REFRESH_SECONDS", default=300.0),
+    },
+    "audiences-segments-reconcile": {
+        "task": "audiences.segments_reconcile",
+        "schedule": env.float("SEGMENTS_RECONCILE_SECONDS", default=3600.0),
+    },
     "operations-retention": {
         "task": "operations.retention_run",
         "schedule": env.float("RETENTION_EVERY_SECONDS", default=6 * 3600.0),
@@ -246,6 +256,8 @@ LOGGING = {
 
 # Modules whose JOURNEYS and TASKS lists are registered at start-up.
 HOGSEND_JOURNEY_MODULES = env.list("HOGSEND_JOURNEY_MODULES", default=["journeys.shipped"])
+# Modules whose SEGMENTS lists are registered at start-up (audiences.segments.define_segment).
+HOGSEND_SEGMENT_MODULES = env.list("HOGSEND_SEGMENT_MODULES", default=["audiences.shipped"])
 
 # --- ingest limits -----------------------------------------------------------------------------
 # Per API key and second, shared by every web process through Redis; past them ingest answers 429

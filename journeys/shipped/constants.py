@@ -14,6 +14,7 @@ class Events:
     USER_IDENTIFIED = "user.identified"
     USER_ACTIVATED = "user.activated"
     SESSION_CREATED = "session.created"
+    SESSION_STARTED = "session.started"
     SESSION_ENDED = "session.ended"
     SESSION_REMOVED = "session.removed"
     SESSION_REVOKED = "session.revoked"
@@ -47,6 +48,9 @@ class Events:
     # Lead alerts
     LEAD_CAPTURED = "lead.captured"
     LEAD_CONTEXT = "lead.context"
+    # Segment membership (audiences): emitted for the contact, property `segment_id`
+    SEGMENT_ENTERED = "segment.entered"
+    SEGMENT_EXITED = "segment.exited"
 
 
 class Templates:

@@ -1,0 +1,213 @@
+"""Keeping membership: one set-based statement per dependency level, for exactly the (segment,
+contact) pairs that may have changed, and the `segment.entered` / `segment.exited` events.
+
+Exactly-once rests on two things:
+1. the contacts evaluated are locked (ingest's upsert holds their rows until commit; every other
+   caller locks them first, in user-id order as the upsert does), so evaluations of one contact
+   happen one after another and each statement sees what the previous one committed;
+2. the statement's INSERT … ON CONFLICT DO NOTHING and DELETE … RETURNING report only the rows
+   they really changed; an event is emitted for those rows and no others, in the same transaction.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audiences.conditions import bind_now
+from audiences.segments import Segment, registry
+from contacts.ingest import EventDraft, events_ingest
+from contacts.models import Event
+from journeys.shipped.constants import Events
+
+logger = logging.getLogger(__name__)
+# Segment events go through ingest, which re-checks segments that read them: a bound on how deep
+# that can go, so a segment defined on its own enter/exit events cannot loop.
+MAX_DEPTH = 3
+_depth: contextvars.ContextVar[int] = contextvars.ContextVar("segment_depth", default=0)
+
+
+@dataclass(frozen=True)
+class Change:
+    entered: bool
+    segment_id: str
+    contact_id: UUID
+    user_id: str
+
+
+Pairs = Mapping[str, Iterable[UUID]]  # segment id -> contact ids to re-check
+
+
+def _statement(segments: Sequence[Segment], pairs: Pairs, now: datetime) -> tuple[str, list]:
+    selects, params = [], []
+    seg_ids: list[str] = []
+    contact_ids: list[UUID] = []
+    for segment in segments:
+        ids = list(dict.fromkeys(pairs[segment.id]))
+        selects.append(
+            "SELECT %s::text AS segment_id, c.id AS contact_id FROM contacts_contact c "
+            f"WHERE c.id = ANY(%s::uuid[]) AND c.erased_at IS NULL AND ({segment.sql_text})"
+        )
+        params += [segment.id, ids, *bind_now(list(segment.sql_params), now)]
+        seg_ids += [segment.id] * len(ids)
+        contact_ids += ids
+    sql = f"""
+WITH q AS ({" UNION ALL ".join(selects)}),
+ins AS (
+    INSERT INTO audiences_segmentmembership (segment_id, contact_id, entered_at)
+    SELECT segment_id, contact_id, %s FROM q
+    ON CONFLICT (segment_id, contact_id) DO NOTHING
+    RETURNING segment_id, contact_id
+),
+del AS (
+    DELETE FROM audiences_segmentmembership m
+    USING unnest(%s::text[], %s::uuid[]) AS p(segment_id, contact_id)
+    WHERE m.segment_id = p.segment_id AND m.contact_id = p.contact_id
+      AND NOT EXISTS (SELECT 1 FROM q WHERE q.segment_id = m.segment_id AND q.contact_id = m.contact_id)
+    RETURNING m.segment_id, m.contact_id
+)
+SELECT x.entered, x.segment_id, x.contact_id, c.user_id
+FROM (SELECT true AS entered, segment_id, contact_id FROM ins
+      UNION ALL SELECT false, segment_id, contact_id FROM del) x
+JOIN contacts_contact c ON c.id = x.contact_id
+"""
+    return sql, [*params, now, seg_ids, contact_ids]
+
+
+def memberships_apply(*, pairs: Pairs, now: datetime | None = None, announce: bool = True) -> list[Change]:
+    """Re-check these (segment, contacts) pairs, level by level, and apply what changed.
+
+    A change to a segment re-checks, for the same contacts, the segments that read it. The caller
+    holds the contacts' rows locked (see the module's docstring) inside its transaction; the
+    events are emitted in that transaction too.
+    """
+    now = now or timezone.now()
+    todo: dict[str, set[UUID]] = defaultdict(set)
+    for segment_id, ids in pairs.items():
+        todo[segment_id].update(ids)
+    changes: list[Change] = []
+    while todo:
+        level = min(registry.level(s) for s in todo)
+        batch = [s for s in registry.in_dependency_order() if s.id in todo and registry.level(s.id) == level]
+        if not batch:  # segment ids no module defines any more
+            break
+        current = {s.id: todo.pop(s.id) for s in batch}
+        for segment_id in [s for s in todo if registry.get(s) is None]:
+            todo.pop(segment_id)
+        sql, params = _statement(batch, current, now)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            found = [Change(*row) for row in cursor.fetchall()]
+        changes += found
+        changed_by_segment: dict[str, set[UUID]] = defaultdict(set)
+        for change in found:
+            changed_by_segment[change.segment_id].add(change.contact_id)
+        for dependent in registry.dependents(changed_by_segment):
+            for ref in dependent.references.segments & changed_by_segment.keys():
+                todo[dependent.id].update(changed_by_segment[ref])
+    if announce and changes:
+        _announce(changes, now=now)
+    return changes
+
+
+def _announce(changes: Sequence[Change], *, now: datetime) -> None:
+    """`segment.entered` / `segment.exited` through the normal ingest path (journeys can start and
+    exit on them; the relay and destinations see them), in the caller's transaction."""
+    depth = _depth.get()
+    if depth >= MAX_DEPTH:
+        logger.warning("segments: %d membership events not announced (depth %d)", len(changes), depth)
+        return
+    drafts = [
+        EventDraft(
+            name=Events.SEGMENT_ENTERED if change.entered else Events.SEGMENT_EXITED,
+            user_id=change.user_id,
+            properties={"segment_id": change.segment_id, "segment_name": _name(change.segment_id)},
+            occurred_at=now,
+        )
+        for change in changes
+    ]
+    token = _depth.set(depth + 1)
+    try:
+        for outcome in events_ingest(drafts=drafts, source=Event.Source.SYSTEM):
+            if isinstance(outcome, Exception):
+                raise outcome
+    finally:
+        _depth.reset(token)
+
+
+def _name(segment_id: str) -> str:
+    segment = registry.get(segment_id)
+    return segment.name if segment else segment_id
+
+
+def contacts_lock(contact_ids: Iterable[UUID]) -> list[UUID]:
+    """Lock the contacts' rows for this transaction in ingest's order (user id); returns those
+    that exist."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM contacts_contact WHERE id = ANY(%s::uuid[]) ORDER BY user_id FOR NO KEY UPDATE",
+            [list(contact_ids)],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+class LiveMembership:
+    """The keeper ingest calls (installed by `audiences.apps`): re-checks only the segments that
+    read what changed, for the contacts it changed."""
+
+    def after_ingest(
+        self,
+        *,
+        events: Sequence[Event],
+        property_keys: Mapping[UUID, Iterable[str]],
+        created: Iterable[UUID],
+        now: datetime,
+    ) -> None:
+        segments = registry.all()
+        if not segments:
+            return
+        pairs: dict[str, set[UUID]] = defaultdict(set)
+        created = list(created)
+        if created:  # a new contact may already be in any segment ("never did …")
+            for segment in segments:
+                pairs[segment.id].update(created)
+        names: dict[UUID, set[str]] = defaultdict(set)
+        for event in events:
+            names[event.contact_id].add(event.name)
+        for contact_id in names.keys() | property_keys.keys():
+            event_names, keys = names.get(contact_id, ()), property_keys.get(contact_id, ())
+            for segment in segments:
+                if segment.watches(event_names=event_names, property_keys=keys):
+                    pairs[segment.id].add(contact_id)
+        if pairs:
+            memberships_apply(pairs=pairs, now=now)
+
+    def contacts_changed(
+        self, *, contact_ids: Iterable[UUID], property_keys: Iterable[str] = (), consent: bool = False
+    ) -> None:
+        keys = set(property_keys)
+        segments = [
+            s for s in registry.all() if (consent and s.references.consent) or s.watches(property_keys=keys)
+        ]
+        ids = list(contact_ids)
+        if not segments or not ids:
+            return
+        pairs = {s.id: set(ids) for s in segments}
+
+        def recheck() -> None:
+            with transaction.atomic():
+                locked = contacts_lock(ids)
+                if locked:
+                    memberships_apply(pairs={s: set(locked) for s in pairs})
+
+        # After the change commits, in a transaction of its own that locks the contacts: whatever
+        # order the caller took its locks in, this cannot deadlock with an ingest.
+        transaction.on_commit(recheck)

@@ -1,0 +1,69 @@
+"""The membership seam: where contacts change, whoever keeps segment membership hears of it.
+
+Ingest calls `membership().after_ingest(...)` inside its transaction, once per set of events, after
+the contacts are upserted (which locks their rows until commit, so two ingests for one contact
+are evaluated one after the other, each seeing what the other committed). Other changes to a
+contact (its consent, its properties through the contacts API) call `contacts_changed`, in the
+transaction that made them. The audiences app installs the keeper at start-up; with nothing
+installed nothing happens, and the contacts app never imports what keeps segments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from contacts.models import Event
+
+
+class MembershipKeeper(Protocol):
+    def after_ingest(
+        self,
+        *,
+        events: Sequence[Event],
+        property_keys: Mapping[UUID, Iterable[str]],
+        created: Iterable[UUID],
+        now: datetime,
+    ) -> None:
+        """Inside the ingest transaction: re-check the segments these events, the contact
+        properties they set (`property_keys`, by contact) or the contacts they created can change."""
+        ...
+
+    def contacts_changed(
+        self, *, contact_ids: Iterable[UUID], property_keys: Iterable[str] = (), consent: bool = False
+    ) -> None:
+        """The caller's transaction changed these contacts' properties or consent."""
+        ...
+
+
+class NoMembership:
+    def after_ingest(
+        self,
+        *,
+        events: Sequence[Event],
+        property_keys: Mapping[UUID, Iterable[str]],
+        created: Iterable[UUID],
+        now: datetime,
+    ) -> None:
+        return None
+
+    def contacts_changed(
+        self, *, contact_ids: Iterable[UUID], property_keys: Iterable[str] = (), consent: bool = False
+    ) -> None:
+        return None
+
+
+_keeper: MembershipKeeper = NoMembership()
+
+
+def membership() -> MembershipKeeper:
+    return _keeper
+
+
+def install_membership(new: MembershipKeeper | None) -> MembershipKeeper:
+    """Install the keeper (audiences does at start-up); returns the previous one."""
+    global _keeper
+    previous, _keeper = _keeper, new or NoMembership()
+    return previous
