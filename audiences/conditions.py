@@ -182,7 +182,10 @@ class Consent(Node):
         return "coalesce(c.category_opt_ins @> ARRAY[%s]::varchar[], false)", [self.category]
 
     def references(self) -> References:
-        return References(consent=True)
+        # The suppression list is by address: a new address can change "suppressed".
+        return References(
+            consent=True, property_keys=frozenset({"$email"} if self.kind == "suppressed" else ())
+        )
 
     def describe(self) -> str:
         return f"accepts {self.category}" if self.kind == "accepts" else self.kind

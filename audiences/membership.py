@@ -191,11 +191,18 @@ class LiveMembership:
             memberships_apply(pairs=pairs, now=now)
 
     def contacts_changed(
-        self, *, contact_ids: Iterable[UUID], property_keys: Iterable[str] = (), consent: bool = False
+        self,
+        *,
+        contact_ids: Iterable[UUID],
+        property_keys: Iterable[str] = (),
+        consent: bool = False,
+        created: bool = False,
     ) -> None:
         keys = set(property_keys)
         segments = [
-            s for s in registry.all() if (consent and s.references.consent) or s.watches(property_keys=keys)
+            s
+            for s in registry.all()
+            if created or (consent and s.references.consent) or s.watches(property_keys=keys)
         ]
         ids = list(contact_ids)
         if not segments or not ids:

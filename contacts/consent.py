@@ -19,6 +19,7 @@ from typing import Any
 from django.db import transaction
 from django.http import HttpRequest
 
+from contacts.membership import membership
 from contacts.models import ConsentChange, Contact
 
 Kind = ConsentChange.Kind
@@ -102,6 +103,8 @@ def consent_record(
     address = email if email is not None else (contact.email if contact is not None else "")
     row = _row(contact=contact, email=address, kind=kind, via=via, category=category, detail=detail or {})
     row.save(force_insert=True)
+    if contact is not None:
+        membership().contacts_changed(contact_ids=[contact.pk], consent=True)
     return row
 
 
@@ -118,6 +121,7 @@ def consent_record_for_address(
     rows = [
         _row(contact=c, email=email, kind=kind, via=via, category="", detail=detail or {}) for c in people
     ]
+    membership().contacts_changed(contact_ids=[c.pk for c in people if c is not None], consent=True)
     return ConsentChange.objects.bulk_create(rows)
 
 

@@ -32,9 +32,15 @@ class MembershipKeeper(Protocol):
         ...
 
     def contacts_changed(
-        self, *, contact_ids: Iterable[UUID], property_keys: Iterable[str] = (), consent: bool = False
+        self,
+        *,
+        contact_ids: Iterable[UUID],
+        property_keys: Iterable[str] = (),
+        consent: bool = False,
+        created: bool = False,
     ) -> None:
-        """The caller's transaction changed these contacts' properties or consent."""
+        """The caller's transaction changed these contacts' properties or consent (or created
+        them); re-checked once it commits."""
         ...
 
 
@@ -50,7 +56,12 @@ class NoMembership:
         return None
 
     def contacts_changed(
-        self, *, contact_ids: Iterable[UUID], property_keys: Iterable[str] = (), consent: bool = False
+        self,
+        *,
+        contact_ids: Iterable[UUID],
+        property_keys: Iterable[str] = (),
+        consent: bool = False,
+        created: bool = False,
     ) -> None:
         return None
 

@@ -19,6 +19,7 @@ from contacts.consent import SYSTEM, ConsentVia, Kind, consent_record
 from contacts.erasure import contact_forget_everywhere
 from contacts.ingest import IngestError, event_ingest
 from contacts.lifecycle import contact_emit  # lifecycle events for destinations
+from contacts.membership import membership
 from contacts.models import ApiKey, ConsentChange, Contact, Event
 from contacts.outbox import exit_rules
 
@@ -50,6 +51,7 @@ def contact_upsert(
             contact_emit(type="contact.created", contact_id=contact.pk)
             if confirm and contact.email:
                 confirmation_request(contact=contact, via=ConsentVia(source=Source.API))
+            membership().contacts_changed(contact_ids=[contact.pk], created=True)
             return contact, True
         contact = Contact.objects.select_for_update().get(pk=contact.pk)
         changed = []
@@ -64,6 +66,10 @@ def contact_upsert(
         if changed:
             contact.save(update_fields=[*changed, "updated_at"])
             contact_emit(type="contact.updated", contact_id=contact.pk)
+            membership().contacts_changed(
+                contact_ids=[contact.pk],
+                property_keys=[*(properties or {}), *(["$email"] if "email" in changed else [])],
+            )
         return contact, False
 
 

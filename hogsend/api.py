@@ -18,4 +18,5 @@ api.add_router("/", emails_router)
 api.add_router("/admin", "hogsend.admin_api.router")
 api.add_router("/", "operations.api.router")  # /v1/health
 api.add_router("/", "integrations.api.router")  # /v1/webhooks/{source_id}
+api.add_router("/", "audiences.api.router")  # /v1/segments
 install_error_handlers(api)

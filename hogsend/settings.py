@@ -257,7 +257,9 @@ LOGGING = {
 # Modules whose JOURNEYS and TASKS lists are registered at start-up.
 HOGSEND_JOURNEY_MODULES = env.list("HOGSEND_JOURNEY_MODULES", default=["journeys.shipped"])
 # Modules whose SEGMENTS lists are registered at start-up (audiences.segments.define_segment).
-HOGSEND_SEGMENT_MODULES = env.list("HOGSEND_SEGMENT_MODULES", default=["audiences.shipped"])
+# None by default: a segment announces every contact that enters it (segment.entered), so a
+# deployment chooses its own; `audiences.shipped` holds examples of each kind of condition.
+HOGSEND_SEGMENT_MODULES = env.list("HOGSEND_SEGMENT_MODULES", default=[])
 
 # --- ingest limits -----------------------------------------------------------------------------
 # Per API key and second, shared by every web process through Redis; past them ingest answers 429

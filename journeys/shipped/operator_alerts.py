@@ -14,6 +14,7 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from contacts.models import Contact, Event
+from journeys.shipped.constants import Events
 
 
 def _name(properties: dict[str, Any]) -> str:
@@ -40,7 +41,8 @@ def contact_profile_read(
     company = str(properties.get("company") or properties.get("company_name") or "").strip()
     activity = (
         Event.objects.filter(contact=contact, occurred_at__gte=timezone.now() - timedelta(days=activity_days))
-        .exclude(name__in=exclude)
+        # Segment membership is Hogsend's reading of the activity, not activity of the contact's.
+        .exclude(name__in=(*exclude, Events.SEGMENT_ENTERED, Events.SEGMENT_EXITED))
         .values("name")
         .annotate(count=Count("id"), last=Max("occurred_at"))
         .order_by("-last")[:activity_limit]

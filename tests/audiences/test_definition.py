@@ -16,7 +16,10 @@ from audiences.segments import (
 from journeys.durations import days
 
 
-def test_the_shipped_module_the_settings_name_is_loaded():
+def test_the_modules_the_settings_name_are_loaded(only_segments, settings):
+    only_segments()
+    settings.HOGSEND_SEGMENT_MODULES = ["audiences.shipped"]
+    load_segment_modules()
     assert {"pro-plan", "power-users", "never-purchased", "dormant", "pro-power-users"} <= {
         s.id for s in registry.all()
     }
@@ -114,7 +117,9 @@ def test_plain_data_and_lists_are_conditions_too():
     assert s.describe() == "property plan eq 'pro' and subscribed"
 
 
-def test_modules_are_loaded_by_path(settings):
-    own_before = {s.id for s in registry.all()}
+def test_loading_a_module_twice_is_harmless(only_segments):
+    only_segments()
+    load_segment_modules(["audiences.shipped"])
+    before = {s.id for s in registry.all()}
     load_segment_modules(["audiences.shipped"])  # the same objects: registering again is harmless
-    assert {s.id for s in registry.all()} == own_before
+    assert {s.id for s in registry.all()} == before
