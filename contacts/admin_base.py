@@ -5,6 +5,7 @@ itself (its index and custom views) is wiring and lives in `hogsend.admin`."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin
@@ -93,3 +94,17 @@ class ReadOnlyStudioAdmin(StudioModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# Sections the apps above add to a contact's Studio page (its segments, ...): each renders the
+# HTML of one contact's section; installed at start-up, shown in the order installed.
+ContactSection = Callable[..., str]  # section(*, contact: Contact, request: HttpRequest) -> safe HTML
+_contact_sections: dict[str, ContactSection] = {}
+
+
+def contact_section_install(*, name: str, section: ContactSection) -> None:
+    _contact_sections[name] = section
+
+
+def contact_sections(*, contact: Any, request: Any) -> list[str]:
+    return [section(contact=contact, request=request) for section in _contact_sections.values()]

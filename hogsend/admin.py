@@ -20,6 +20,7 @@ class StudioAdminSite(admin.AdminSite):
     index_title = "Operator's console"
 
     def get_urls(self) -> list[Any]:
+        from audiences.studio import segment_detail_view, segment_export_view, segments_view
         from emails.studio import template_detail_view, templates_view
         from journeys.studio import journey_detail_view, journey_set_enabled_view, journeys_view
         from operations.studio import operations_view
@@ -35,6 +36,17 @@ class StudioAdminSite(admin.AdminSite):
                 "studio/journeys/<str:journey_id>/enabled/",
                 self.admin_view(journey_set_enabled_view),
                 name="studio_journey_enabled",
+            ),
+            path("studio/segments/", self.admin_view(segments_view), name="studio_segments"),
+            path(
+                "studio/segments/<str:segment_id>/",
+                self.admin_view(segment_detail_view),
+                name="studio_segment",
+            ),
+            path(
+                "studio/segments/<str:segment_id>/export/",
+                self.admin_view(segment_export_view),
+                name="studio_segment_export",
             ),
             path("studio/templates/", self.admin_view(templates_view), name="studio_templates"),
             path("studio/operations/", self.admin_view(operations_view), name="studio_operations"),
@@ -59,6 +71,14 @@ class StudioAdminSite(admin.AdminSite):
                             "name": "Journeys",
                             "object_name": "Journey",
                             "admin_url": reverse("admin:studio_journeys"),
+                            "add_url": None,
+                            "view_only": True,
+                            "perms": {"view": True},
+                        },
+                        {
+                            "name": "Segments",
+                            "object_name": "Segment",
+                            "admin_url": reverse("admin:studio_segments"),
                             "add_url": None,
                             "view_only": True,
                             "perms": {"view": True},

@@ -29,7 +29,7 @@ from contacts.actions import (
     suppression_remove_by_operator,
 )
 from contacts.addresses import EmailError
-from contacts.admin_base import StudioModelAdmin, as_uuid, email_prefix
+from contacts.admin_base import StudioModelAdmin, as_uuid, contact_sections, email_prefix
 from contacts.consent import consent_history
 from contacts.ingest import IngestError
 from contacts.models import Contact, Suppression
@@ -143,6 +143,7 @@ class ContactAdmin(StudioModelAdmin):
             "enroll_form": EnrollForm(),
             "can_change": self.has_change_permission(request, contact),
             "page_rows": PAGE_ROWS,
+            "sections": contact_sections(contact=contact, request=request),
         }
         return TemplateResponse(request, self.change_form_template, context)
 
