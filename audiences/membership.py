@@ -188,7 +188,9 @@ class LiveMembership:
                 if segment.watches(event_names=event_names, property_keys=keys):
                     pairs[segment.id].add(contact_id)
         if pairs:
-            memberships_apply(pairs=pairs, now=now)
+            # The moment is read now, under the contacts' locks, not when the ingest began: one
+            # contact's enter and exit events then occur in the order they were decided.
+            memberships_apply(pairs=pairs)
 
     def contacts_changed(
         self,

@@ -1,0 +1,293 @@
+"""Segments at scale, in a database of its own; prints each figure beside its goal.
+
+    bin/bench-segments                                   # 1,000,000 contacts, 10,000,000 events
+    bin/bench-segments --contacts 100000 --events 1000000 --live-events 2000
+
+1. Live membership: the CPU one ingested event costs with 20 segments defined, minus what it
+   costs with none — this process's CPU (time.process_time) plus its PostgreSQL backend's (from
+   /proc) — over the same kind of event stream (goal ≤ 1 ms per event).
+2. A full re-evaluation of one segment (`feature.used` at least 3 times in 7 days, on the Pro
+   plan) over every contact and event: the first population, then a re-evaluation that finds
+   nothing to change (goal ≤ 60 s).
+Contacts and events are seeded in SQL (generate_series), not through the API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+NAMES = [
+    "feature.used",
+    "session.started",
+    "page.viewed",
+    "checkout.completed",
+    "invite.sent",
+    "report.exported",
+    "login.succeeded",
+    "settings.changed",
+    "file.uploaded",
+    "comment.added",
+]
+
+
+def twenty_segments():
+    from audiences.segments import define_segment
+    from journeys.durations import days
+
+    s = [
+        define_segment("b-pro", name="Pro", where=lambda b: b.prop("plan").eq("pro")),
+        define_segment("b-team", name="Team", where=lambda b: b.prop("plan").eq("team")),
+        define_segment("b-big", name="Big", where=lambda b: b.prop("seats").gte(10)),
+        define_segment("b-eu", name="EU", where=lambda b: b.prop("region").eq("eu")),
+        define_segment("b-subscribed", name="Subscribed", where=lambda b: b.subscribed() & ~b.suppressed()),
+        define_segment("b-tips", name="Tips", where=lambda b: b.accepts("tips")),
+        define_segment(
+            "b-power", name="Power", where=lambda b: b.event("feature.used").at_least(3, within=days(7))
+        ),
+        define_segment("b-heavy", name="Heavy", where=lambda b: b.event("feature.used").at_least(20)),
+        define_segment(
+            "b-never-bought", name="Never bought", where=lambda b: b.event("checkout.completed").never()
+        ),
+        define_segment(
+            "b-buyer", name="Buyer", where=lambda b: b.event("checkout.completed").ever(within=days(30))
+        ),
+        define_segment(
+            "b-dormant", name="Dormant", where=lambda b: b.event("session.started").last_more_than(days(14))
+        ),
+        define_segment(
+            "b-active", name="Active", where=lambda b: b.event("session.started").last_within(days(1))
+        ),
+        define_segment("b-inviter", name="Inviter", where=lambda b: b.event("invite.sent").at_least(2)),
+        define_segment(
+            "b-exporter",
+            name="Exporter",
+            where=lambda b: b.event("report.exported", where=lambda e: e.prop("format").eq("csv")).ever(),
+        ),
+        define_segment(
+            "b-uploader",
+            name="Uploader",
+            where=lambda b: b.event("file.uploaded").at_least(5, within=days(30)),
+        ),
+        define_segment("b-commenter", name="Commenter", where=lambda b: b.event("comment.added").ever()),
+        define_segment(
+            "b-pro-power", name="Pro power", where=lambda b: b.in_segment("b-pro") & b.in_segment("b-power")
+        ),
+        define_segment(
+            "b-winback",
+            name="Win-back",
+            where=lambda b: b.in_segment("b-dormant") & b.in_segment("b-subscribed"),
+        ),
+        define_segment(
+            "b-upsell",
+            name="Upsell",
+            where=lambda b: b.in_segment("b-team") & b.in_segment("b-big") & b.subscribed(),
+        ),
+        define_segment(
+            "b-trial-nudge",
+            name="Trial nudge",
+            where=lambda b: b.prop("plan").eq("free") & b.event("feature.used").fewer_than(2, within=days(7)),
+        ),
+    ]
+    assert len(s) == 20
+    return s
+
+
+def seed(cursor, *, contacts: int, events: int) -> None:
+    started = time.monotonic()
+    cursor.execute("ALTER TABLE contacts_event SET (autovacuum_enabled = false)")
+    cursor.execute(
+        """
+INSERT INTO contacts_contact (id, user_id, email, properties, category_opt_outs, category_opt_ins,
+    confirmation_required, created_at, updated_at, unsubscribed_at)
+SELECT gen_random_uuid(), 'user-' || i, 'user' || i || '@example.com',
+       jsonb_build_object('plan', (ARRAY['free','pro','team'])[i %% 3 + 1], 'seats', i %% 20,
+                          'region', (ARRAY['eu','us','apac'])[i %% 3 + 1]),
+       '{}', CASE WHEN i %% 4 = 0 THEN ARRAY['tips'] ELSE '{}' END, false, now(), now(),
+       CASE WHEN i %% 50 = 0 THEN now() END
+FROM generate_series(1, %s) i
+""",
+        [contacts],
+    )
+    cursor.execute(
+        "CREATE TEMP TABLE bench_ids AS SELECT (substr(user_id, 6))::bigint AS n, id FROM contacts_contact"
+    )
+    cursor.execute("CREATE UNIQUE INDEX ON bench_ids (n)")
+    cursor.execute("ANALYZE bench_ids")
+    print(f"  {contacts:,} contacts in {time.monotonic() - started:.1f} s", flush=True)
+    # Event rows in slices: skewed towards low-numbered contacts (some heavy users, many light),
+    # ten names, over the last 60 days.
+    started = time.monotonic()
+    step = 1_000_000
+    for offset in range(0, events, step):
+        cursor.execute(
+            """
+INSERT INTO contacts_event (id, contact_id, name, properties, occurred_at, received_at, source,
+    dispatch_state, dispatch_attempts, exited_run_ids, redispatches, tasks_done)
+SELECT gen_random_uuid(), b.id, (%s::text[])[1 + (s.g * 7) %% 10],
+       CASE WHEN s.g %% 10 = 5 THEN '{"format": "csv"}'::jsonb ELSE '{}'::jsonb END,
+       now() - random() * interval '60 days', now(), 'api', 'skipped', 0, '{}', 0, '{}'
+FROM (SELECT g, 1 + floor(%s * power(random(), 3))::bigint AS n FROM generate_series(%s, %s) g) s
+JOIN bench_ids b ON b.n = s.n
+""",
+            [NAMES, contacts, offset + 1, min(offset + step, events)],
+        )
+        print(f"  {min(offset + step, events):,} events …", flush=True)
+    print(f"  {events:,} events in {time.monotonic() - started:.1f} s", flush=True)
+    started = time.monotonic()
+    cursor.execute("VACUUM ANALYZE contacts_contact")
+    cursor.execute("VACUUM ANALYZE contacts_event")
+    print(f"  vacuum analyze in {time.monotonic() - started:.1f} s", flush=True)
+
+
+def backend_cpu(cursor) -> float:
+    from bench.cpu import _own_stat
+
+    cursor.execute("SELECT pg_backend_pid()")
+    return _own_stat(cursor.fetchone()[0]) or 0.0
+
+
+def live_round(*, users: list[str], events: int, rng: random.Random) -> tuple[float, float]:
+    """(process CPU s, backend CPU s) for `events` single-event ingests (as `POST /v1/events` makes)."""
+    from django.db import connection
+
+    from contacts.ingest import event_ingest
+
+    with connection.cursor() as cursor:
+        db_before = backend_cpu(cursor)
+    py_before = time.process_time()
+    for _ in range(events):
+        user = rng.choice(users)
+        name = rng.choice(NAMES)
+        contact_properties = {"plan": rng.choice(["free", "pro", "team"])} if rng.random() < 0.01 else {}
+        props = {"format": "csv"} if name == "report.exported" and rng.random() < 0.5 else {}
+        event_ingest(name=name, user_id=user, properties=props, contact_properties=contact_properties)
+    py = time.process_time() - py_before
+    with connection.cursor() as cursor:
+        db = backend_cpu(cursor) - db_before
+    return py, db
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--contacts", type=int, default=1_000_000)
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--live-events", type=int, default=3000, help="ingested events per measured round")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--users", type=int, default=1000, help="active users the live events come from")
+    parser.add_argument("--db", default=os.environ.get("BENCH_DB", "hogsend_bench_segments"))
+    parser.add_argument("--keep", action="store_true", help="reuse the seeded database if it exists")
+    args = parser.parse_args()
+
+    server = f"postgres://hogsend@127.0.0.1:{os.environ.get('HOGSEND_PG_PORT', '54329')}"
+    import psycopg
+
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [args.db]).fetchone()
+        fresh = not (args.keep and exists)
+        if fresh:
+            conn.execute(f'DROP DATABASE IF EXISTS "{args.db}"')
+            conn.execute(f'CREATE DATABASE "{args.db}"')
+    os.environ["DATABASE_URL"] = f"{server}/{args.db}"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hogsend.settings")
+    os.environ["HOGSEND_SEGMENT_MODULES"] = ""
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    from audiences.models import SegmentMembership, SegmentState
+    from audiences.segments import registry
+    from audiences.services import segment_refresh
+    from contacts.outbox import install_dispatcher
+
+    class Quiet:  # no relay listens here: the NOTIFY is not what is measured
+        def after_ingest(self, **kwargs) -> None:
+            return None
+
+    install_dispatcher(Quiet())
+    call_command("migrate", verbosity=0)
+    if fresh:
+        print(f"seeding {args.contacts:,} contacts and {args.events:,} events:", flush=True)
+        with connection.cursor() as cursor:
+            seed(cursor, contacts=args.contacts, events=args.events)
+
+    # --- 2. a full re-evaluation -----------------------------------------------------------------
+    from audiences.segments import define_segment
+    from journeys.durations import days
+
+    target = define_segment(
+        "bench-pro-power",
+        name="Pro power users",
+        where=lambda b: b.prop("plan").eq("pro") & b.event("feature.used").at_least(3, within=days(7)),
+    )
+    registry.replace([target])
+    SegmentMembership.objects.filter(segment_id=target.id).delete()
+    SegmentState.objects.filter(segment_id=target.id).delete()
+    first = segment_refresh(target.id)
+    again = segment_refresh(target.id)
+
+    # --- 1. live membership on ingest --------------------------------------------------------------
+    registry.replace(twenty_segments())
+    print("populating the 20 segments …", flush=True)
+    started = time.monotonic()
+    for segment in registry.in_dependency_order():
+        SegmentMembership.objects.filter(segment_id=segment.id).delete()
+        SegmentState.objects.filter(segment_id=segment.id).delete()
+        segment_refresh(segment.id)
+    print(f"  in {time.monotonic() - started:.1f} s", flush=True)
+    segments = registry.all()
+    # A pool of active users, brought to a steady state first (their first events of the day move
+    # them into "active" and out of "dormant"; what is measured is the ongoing cost).
+    rng = random.Random(42)
+    users = [f"user-{rng.randint(1, args.contacts)}" for _ in range(min(args.contacts, args.users))]
+    print(f"warming up {len(users):,} active users …", flush=True)
+    live_round(users=users, events=len(users) * 3, rng=random.Random(1))
+    with_py = with_db = none_py = none_db = 0.0
+    emitted_before = _segment_events()
+    emitted = 0
+    for _ in range(args.rounds):
+        registry.replace([])
+        py, db = live_round(users=users, events=args.live_events, rng=random.Random(rng.random()))
+        none_py, none_db = none_py + py, none_db + db
+        registry.replace(segments)
+        before = _segment_events()
+        py, db = live_round(users=users, events=args.live_events, rng=random.Random(rng.random()))
+        emitted += _segment_events() - before
+        with_py, with_db = with_py + py, with_db + db
+    n = args.live_events * args.rounds
+    del emitted_before
+    added = (with_py + with_db - none_py - none_db) / n * 1000
+
+    print()
+    print(f"segments benchmark: {args.contacts:,} contacts, {args.events:,} events")
+    print(
+        f"  full re-evaluation, first population ({first.entered:,} members)   {first.seconds:7.1f} s   goal ≤ 60 s"
+    )
+    print(
+        f"  full re-evaluation, nothing to change ({again.size:,} members)  {again.seconds:7.1f} s   goal ≤ 60 s"
+    )
+    print(
+        f"  live membership, 20 segments: CPU added per ingested event   {added:7.3f} ms  goal ≤ 1 ms"
+        f"   (process {(with_py - none_py) / n * 1000:.3f} ms + PostgreSQL {(with_db - none_db) / n * 1000:.3f} ms;"
+        f" per event without segments {(none_py + none_db) / n * 1000:.2f} ms, with {(with_py + with_db) / n * 1000:.2f} ms;"
+        f" {n:,} events, {emitted:,} segment events emitted)"
+    )
+
+
+def _segment_events() -> int:
+    from contacts.models import Event
+
+    return Event.objects.filter(name__in=["segment.entered", "segment.exited"]).count()
+
+
+if __name__ == "__main__":
+    main()
