@@ -76,3 +76,10 @@ def segment_size_history(
 ) -> list[SegmentSize]:
     since = (now or timezone.now()) - timedelta(days=days)
     return list(SegmentSize.objects.filter(segment_id=segment.id, taken_at__gte=since).order_by("taken_at"))
+
+
+def segment_members_sql(segment_id: str) -> tuple[str, list[Any]]:
+    """A SELECT of the member contact ids, for set-based readers (a broadcast's audience);
+    raises `UnknownSegment`."""
+    segment = segment_get(segment_id)
+    return "SELECT contact_id FROM audiences_segmentmembership WHERE segment_id = %s", [segment.id]
