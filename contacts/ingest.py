@@ -23,7 +23,7 @@ from django.utils import timezone
 from contacts.conversions import conversions_apply
 from contacts.membership import membership
 from contacts.models import Contact, Event
-from contacts.outbox import dispatcher, exit_rules
+from contacts.outbox import dispatcher, event_collector, exit_rules
 
 logger = logging.getLogger(__name__)
 MAX_KEY_LENGTH = 255
@@ -107,7 +107,8 @@ def events_ingest(
        one call answers the second use with the first's result.
     2. In one transaction: upsert the contacts (one statement), insert the events (one statement;
        a key that a concurrent request stored first turns that item into a duplicate), apply the
-       exit rules to the events whose name can exit a journey, and wake the relay.
+       exit rules to the events whose name can exit a journey, collect the events open digests
+       gather (one statement, only for events a digest journey is triggered by), and wake the relay.
     3. If the database refuses the set (a value PostgreSQL cannot store), nothing of it is kept and
        each event is stored alone, so one bad event sinks no other and every item gets an answer.
     """
@@ -314,6 +315,7 @@ def _store(drafts: Sequence[EventDraft], *, source: str, dispatch: bool) -> list
     membership().after_ingest(
         events=stored, property_keys=property_keys, created=[c.id for c in created], now=now
     )
+    _collect(stored, now=now)
     if dispatch and stored:
         dispatcher().after_ingest(
             event_ids=[e.id for e in stored],
@@ -394,6 +396,16 @@ def _confirmations_request(contacts: list[Contact], *, source: str) -> None:
         ]
     )
     confirmations_send_after_commit(request_ids=[r.pk for r in rows])
+
+
+def _collect(stored: list[Event], *, now: datetime) -> None:
+    """Digests collect their events here, in the ingest transaction (journeys/digests.py); an
+    event nothing collects costs no statement."""
+    collector = event_collector()
+    names = collector.event_names()
+    candidates = [e for e in stored if e.name in names]
+    if candidates:
+        collector.collect(events=candidates, now=now)
 
 
 def _apply_exit_rules(stored: list[Event], results: list) -> None:

@@ -4,7 +4,9 @@ The event row is the outbox. Inside its transaction, ingest reaches beyond the c
 through this module:
 1. the installed exit rules say which live runs each new event ends (the journeys app installs
    them at start-up); an erasure ends a contact's live runs through them too;
-2. the installed dispatcher hears which events were stored. The default announces them with a
+2. the installed event collector gathers events into the digests that are open for them (the
+   journeys app installs it; an event no digest journey is triggered by costs no statement);
+3. the installed dispatcher hears which events were stored. The default announces them with a
    PostgreSQL NOTIFY, delivered at commit, that wakes the outbox relay; the journey test harness
    installs itself instead, to play the engine's part in-process.
 So ingest never imports the engine, nor the journeys app.
@@ -57,6 +59,24 @@ class ExitRules(Protocol):
         ...
 
 
+class EventCollector(Protocol):
+    def event_names(self) -> frozenset[str]:
+        """Every event name something collects (a cheap filter before any query)."""
+        ...
+
+    def collect(self, *, events: Sequence[Event], now: datetime) -> None:
+        """Inside the ingest transaction: collect these new events where they belong."""
+        ...
+
+
+class NoCollector:
+    def event_names(self) -> frozenset[str]:
+        return frozenset()
+
+    def collect(self, *, events: Sequence[Event], now: datetime) -> None:
+        return None
+
+
 class NotifyRelay:
     """The default dispatcher: one NOTIFY per ingest transaction wakes the relays at commit."""
 
@@ -81,6 +101,7 @@ class NoExitRules:
 
 _dispatcher: Dispatcher = NotifyRelay()
 _exit_rules: ExitRules = NoExitRules()
+_collector: EventCollector = NoCollector()
 
 
 def dispatcher() -> Dispatcher:
@@ -101,6 +122,15 @@ def exit_rules() -> ExitRules:
 def install_exit_rules(rules: ExitRules) -> None:
     global _exit_rules
     _exit_rules = rules
+
+
+def event_collector() -> EventCollector:
+    return _collector
+
+
+def install_event_collector(collector: EventCollector) -> None:
+    global _collector
+    _collector = collector
 
 
 # --- parked waits: which events the engine needs beyond triggers -------------------------------

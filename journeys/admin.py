@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 from contacts.admin_base import ReadOnlyStudioAdmin, StudioModelAdmin, as_uuid
 from journeys import contact_admin  # noqa: F401  (registers the contact's Studio page)
 from journeys.actions import ActionError, Handoff, journey_run_cancel, journey_run_retry
+from journeys.digests import run_digests
 from journeys.models import EnrollmentSkip, JourneyRun, RunStep
 from journeys.registry import registry
 
@@ -255,6 +256,7 @@ class JourneyRunAdmin(StudioModelAdmin):
             "run": run,
             "journey": journey,
             "steps": steps,
+            "digests": run_digests(run=run) if journey is not None and journey.digest is not None else [],
             "can_change": self.has_change_permission(request, run),
         }
         return TemplateResponse(request, self.change_form_template, context)

@@ -20,7 +20,7 @@ from uuid import UUID
 from asgiref.sync import sync_to_async
 from django.utils.dateparse import parse_datetime
 
-from journeys import selectors, services, steps
+from journeys import digests, selectors, services, steps
 from journeys.conditions import Condition, WhereSpec, parse_where
 from journeys.definition import Journey
 from journeys.durations import Duration, journey_time
@@ -111,6 +111,31 @@ class WaitResult:
     properties: dict[str, Any] = field(default_factory=dict)
     occurred_at: datetime | None = None
     event_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CollectedEvent:
+    """One event a digest collected."""
+
+    event_id: str
+    occurred_at: datetime
+    properties: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DigestResult:
+    """What `ctx.digest` returns once the window closed: the collected events, oldest first (at
+    most the digest's `max_items`), and how many it collected in all."""
+
+    key: str
+    opened_at: datetime
+    closed_at: datetime
+    count: int
+    items: list[CollectedEvent]
+
+    def properties(self) -> list[dict[str, Any]]:
+        """The items' properties, oldest first: what an email's template props usually need."""
+        return [item.properties for item in self.items]
 
 
 @dataclass(frozen=True)
@@ -393,6 +418,64 @@ class JourneyContext:
         }
         await self.backend.db(steps.run_resume, run_id=self.run_id, seq=seq, result=outcome)
         return self._wait_result(outcome)
+
+    async def digest(
+        self, key: str | None = None, window: Duration | None = None, label: str = ""
+    ) -> DigestResult:
+        """Wait until the digest the run's trigger opened closes; return every event it collected.
+
+        The journey declares the digest (`define_journey(..., digest=Digest(key, window=...))`),
+        since ingest collects by it; `key` and `window` here, if given, must be the declared ones.
+        The close and its items are one recorded step: a replay returns the same items.
+        """
+        rule = self.journey.digest
+        if rule is None:
+            raise digests.DigestNotFound(
+                f"{self.journey.id}: ctx.digest needs the journey to declare it: "
+                "define_journey(..., digest=Digest('<key>', window=hours(1)))"
+            )
+        if (key is not None and key != rule.key) or (window is not None and window != rule.window):
+            raise ValueError(
+                f"{self.journey.id}: ctx.digest({key!r}, window={window}) differs from the declared "
+                f"digest ({rule.key!r}, window={rule.window}); ingest collects by the declaration"
+            )
+        label = label or f"digest:{rule.key}"
+        seq, recorded = await self._position(Kind.DIGEST)
+        if recorded is not None:
+            parked = recorded.result
+        else:
+            parked = await self.backend.db(
+                digests.digest_park, run_id=self.run_id, seq=seq, key=rule.key, label=label
+            )
+        deadline = _dt(parked["until"])
+        assert deadline
+        # The recorded span, never "what is left": the engine matches a replayed sleep by position.
+        await self.backend.sleep(
+            run_id=self.run_id,
+            seq=seq,
+            duration=timedelta(seconds=parked["sleep_seconds"]),
+            deadline=deadline,
+            label=label,
+        )
+        outcome = parked
+        if "items" not in parked:
+            outcome = await self.backend.db(
+                digests.digest_close, run_id=self.run_id, seq=seq, parked=parked, max_items=rule.max_items
+            )
+        return DigestResult(
+            key=outcome["key"],
+            opened_at=_dt(outcome["opened_at"]),  # type: ignore[arg-type]
+            closed_at=_dt(outcome["closed_at"]),  # type: ignore[arg-type]
+            count=outcome["count"],
+            items=[
+                CollectedEvent(
+                    event_id=item["event_id"],
+                    occurred_at=_dt(item["occurred_at"]),  # type: ignore[arg-type]
+                    properties=item["properties"] or {},
+                )
+                for item in outcome["items"]
+            ],
+        )
 
     @staticmethod
     def _wait_result(result: dict[str, Any]) -> WaitResult:

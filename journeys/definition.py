@@ -84,6 +84,23 @@ class Goal:
 
 
 @dataclass(frozen=True)
+class Digest:
+    """A journey that collects: its trigger events, per contact, over a window, into one run.
+
+    The first matching event of a contact opens a digest (and starts the run); those that arrive
+    while it is open are collected into it at ingest instead of starting runs of their own;
+    `await ctx.digest(key)` waits until the window closes and returns every collected event.
+    A digest is declared on the journey, not only called in its code, because ingest decides where
+    an event goes from the definitions in memory, before any run executes (journeys/digests.py).
+    """
+
+    key: str
+    window: Duration
+    # Items the run's recorded step and the email carry; the digest counts every one it collected.
+    max_items: int = 100
+
+
+@dataclass(frozen=True)
 class Journey:
     id: str
     name: str
@@ -99,6 +116,7 @@ class Journey:
     # The share of entrants held out of every send (0.1 = 10 %), for measuring the journey's lift.
     holdout: float = 0.0
     goal: Goal | None = None
+    digest: Digest | None = None
 
     def __str__(self) -> str:
         return self.id
@@ -121,6 +139,7 @@ def define_journey(
     enabled: bool = True,
     holdout: float = 0.0,
     goal: Goal | None = None,
+    digest: Digest | None = None,
 ) -> Callable[[RunFunction], Journey]:
     """Decorate an `async def run(user, ctx)` to make it a journey.
 
@@ -156,6 +175,8 @@ def define_journey(
         raise JourneyDefinitionError(f"{id}: goal must be a Goal(event, where=..., within=...)")
     trigger_rule = _rule(trigger)
     exit_rules = tuple(_rule(spec) for spec in exit_on)
+    if digest is not None:
+        _check_digest(id, digest, limit)
 
     def decorate(fn: RunFunction) -> Journey:
         import inspect
@@ -176,9 +197,33 @@ def define_journey(
             holdout=float(holdout),
             goal=goal,
             run=fn,
+            digest=digest,
         )
 
     return decorate
+
+
+def _check_digest(journey_id: str, digest: Digest, limit: EntryLimit) -> None:
+    if not isinstance(digest, Digest):
+        raise JourneyDefinitionError(
+            f"{journey_id}: digest must be Digest(key, window=...), e.g. Digest('comments', window=hours(1))"
+        )
+    if not _ID_PATTERN.match(digest.key):
+        raise JourneyDefinitionError(
+            f"{journey_id}: digest key {digest.key!r} must be lowercase letters, digits, '-' or '_'"
+        )
+    if not isinstance(digest.window, Duration) or digest.window.seconds <= 0:
+        raise JourneyDefinitionError(
+            f"{journey_id}: digest window must be a positive duration, e.g. hours(1)"
+        )
+    if not 1 <= digest.max_items <= 1000:
+        raise JourneyDefinitionError(f"{journey_id}: digest max_items must be between 1 and 1000")
+    if limit is EntryLimit.ONCE:
+        # Each digest is one run: with "once" a contact would get one digest ever.
+        raise JourneyDefinitionError(
+            f"{journey_id}: a digest journey runs once per digest; set entry_limit='unlimited' "
+            "(or 'once_per_period' for at most one digest per period)"
+        )
 
 
 @dataclass(frozen=True)

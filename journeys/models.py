@@ -99,6 +99,10 @@ class EnrollmentSkip(models.Model):
         PERIOD_NOT_ELAPSED = "period_not_elapsed"
         USER_UNSUBSCRIBED = "user_unsubscribed"
         ALREADY_ACTIVE = "already_active"
+        # A digest journey's trigger that an open digest collected (journeys/digests.py).
+        DIGEST_COLLECTED = "digest_collected"
+        # A digest journey's trigger that no digest holds (ingested before the journey was loaded).
+        NOT_COLLECTED = "not_collected"
 
     journey_id = models.CharField(max_length=100)
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
@@ -129,6 +133,7 @@ class RunStep(models.Model):
         NOW = "now"
         EXIT = "exit"
         VARIANT = "variant"
+        DIGEST = "digest"
 
     run = models.ForeignKey(JourneyRun, on_delete=models.CASCADE, related_name="steps")
     seq = models.PositiveIntegerField()
@@ -212,3 +217,61 @@ class GoalConversion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.journey_id}: run {self.run_id} converted"
+
+
+class Digest(models.Model):
+    """One contact's digest of a digest journey: the events collected over one window.
+
+    Ingest opens it with the first matching event (its opener, which starts the run) and collects
+    the ones after it (`DigestItem`); the run's `ctx.digest` closes it when the window ends and
+    returns its items. At most one is open per journey, contact and key, so racing events can
+    never open two (journeys/digests.py).
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+        # Its run ended before the window closed (an exit), or its opener never enrolled.
+        DISCARDED = "discarded", "Discarded"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    journey_id = models.CharField(max_length=100)
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=100)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    opened_by = models.ForeignKey(Event, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    opened_at = models.DateTimeField()
+    closes_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    run = models.ForeignKey(
+        JourneyRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="digests"
+    )
+    item_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["journey_id", "contact", "key"],
+                condition=Q(status="open"),
+                name="digest_one_open_per_contact",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.journey_id}:{self.key} for {self.contact_id} ({self.status}, {self.item_count})"
+
+
+class DigestItem(models.Model):
+    """An event a digest collected (its opener included); an event is in one digest per journey."""
+
+    digest = models.ForeignKey(Digest, on_delete=models.CASCADE, related_name="items")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
+    journey_id = models.CharField(max_length=100)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["event", "journey_id"], name="digestitem_once_per_journey"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.digest_id}: {self.event_id}"

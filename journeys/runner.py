@@ -11,7 +11,8 @@ import traceback
 from typing import Any
 from uuid import UUID
 
-from journeys import services
+from journeys import digests, services
+from journeys.conditions import all_match
 from journeys.context import (
     DurableBackend,
     JourneyContext,
@@ -21,6 +22,9 @@ from journeys.context import (
     current_context,
 )
 from journeys.definition import DurableTask, Journey
+from journeys.models import EnrollmentSkip
+
+Skip = EnrollmentSkip.Reason
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +35,21 @@ async def journey_execute(
     """Enroll (or resume, on replay) and run the journey function to its end.
 
     Returns `{"status": ..., ...}`: skipped with the guard's reason, or the run's final status.
+    A digest journey's trigger that an open digest collected starts nothing (journeys/digests.py).
     """
+    digest_opener = False
+    if journey.digest is not None and payload.get("event_id"):
+        role = await backend.db(
+            digests.digest_trigger_role,
+            journey=journey,
+            contact_id=UUID(payload["contact_id"]),
+            event_id=UUID(payload["event_id"]),
+            properties=payload.get("properties") or {},
+            now=backend.now(),
+        )
+        if role != digests.OPENER and all_match(journey.trigger.where, payload.get("properties") or {}):
+            return {"status": "skipped", "reason": role}
+        digest_opener = role == digests.OPENER
     enrollment = await backend.db(
         services.journey_enroll,
         journey=journey,
@@ -42,9 +60,17 @@ async def journey_execute(
         now=backend.now(),
     )
     if enrollment.run is None:
+        if digest_opener and enrollment.skip_reason not in (Skip.ALREADY_ACTIVE, "duplicate_trigger"):
+            # A guard said no: this digest will never have a run. (Already active: the live run
+            # pushes its opener again when it ends.)
+            await backend.db(
+                digests.digest_discard_unstarted, journey_id=journey.id, opened_by=UUID(payload["event_id"])
+            )
         return {"status": "skipped", "reason": enrollment.skip_reason}
     run = enrollment.run
     if not run.is_live:
+        if journey.digest is not None and not enrollment.resumed:  # exited at enrollment
+            await backend.db(digests.digest_run_ended, run_id=run.id)
         return {"status": run.status, "run_id": str(run.id)}
     if enrollment.resumed:  # a replay runs on the version the run started with, if the code kept it
         from journeys.registry import registry

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -285,6 +286,16 @@ def _first_failing_guard(*, journey: Journey, guards: _Guards, properties: dict[
     return None
 
 
+# What else happens in the transaction that ends a run: digests install theirs at start-up
+# (journeys.apps), so this module never imports what builds on it.
+_run_end_observers: list[Callable[..., Any]] = []
+
+
+def run_end_observe(observe: Callable[..., Any]) -> None:
+    if observe not in _run_end_observers:
+        _run_end_observers.append(observe)
+
+
 def _transition(*, run_id: UUID, to: str, allowed_from: tuple[str, ...], **fields: Any) -> int:
     """A guarded status change as one conditional UPDATE; returns the rows changed (0 or 1)."""
     for source in allowed_from:
@@ -297,6 +308,8 @@ def _transition(*, run_id: UUID, to: str, allowed_from: tuple[str, ...], **field
         if changed and to in (Status.COMPLETED, Status.EXITED, Status.FAILED):
             map_end(run_id=run_id, status=to, reason=fields.get("exit_reason", ""))
             run_end_announce(run_id=run_id, status=to)
+            for observe in _run_end_observers:
+                observe(run_id=run_id)
     return changed
 
 

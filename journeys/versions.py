@@ -50,6 +50,8 @@ def _meta_text(journey: Journey) -> str:
             journey.category,
             *holdout,
         )
+        # Only a digest journey carries its digest, so every other journey keeps the version it had.
+        + ((journey.digest,) if journey.digest is not None else ())
     )
 
 

@@ -6,6 +6,7 @@ from journeys.shipped import templates  # noqa: F401  (registers the email templ
 from journeys.shipped.abandoned_checkout import abandoned_checkout
 from journeys.shipped.approval import approval_alert, approval_gate
 from journeys.shipped.churn import churn_prevention
+from journeys.shipped.comment_digest import comment_digest
 from journeys.shipped.concierge import concierge_onboarding
 from journeys.shipped.csm_alert import csm_alert
 from journeys.shipped.lead_alerts import lead_alert, lead_context_alert
@@ -19,5 +20,6 @@ JOURNEYS = [
     concierge_onboarding,
     approval_gate,
     support_follow_up,
+    comment_digest,
 ]
 TASKS = [csm_alert, approval_alert, support_reopen_alert, lead_alert, lead_context_alert]

@@ -51,6 +51,8 @@ class Events:
     # Segment membership (audiences): emitted for the contact, property `segment_id`
     SEGMENT_ENTERED = "segment.entered"
     SEGMENT_EXITED = "segment.exited"
+    # Comment digest
+    COMMENT_CREATED = "comment.created"
 
 
 class Templates:
@@ -69,6 +71,7 @@ class Templates:
     SUPPORT_REOPENED = "support/reopened"
     TRANSACTIONAL_SUPPORT_REOPEN_ALERT = "transactional/support-reopen-alert"
     TRANSACTIONAL_LEAD_ALERT = "transactional/lead-alert"
+    COMMENTS_DIGEST = "comments/digest"
 
 
 class Questions:

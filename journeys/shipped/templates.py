@@ -100,6 +100,19 @@ for _template in (
         example_props={"ticket_id": "4711", "ticket_subject": "Export stuck at 99%", "text": "Still stuck."},
     ),
     EmailTemplate(
+        Templates.COMMENTS_DIGEST,
+        "New comments on your work",
+        example_props={
+            "comments": [
+                {"author": "Grace", "text": "Love the new chart.", "on": "Q3 report"},
+                {"author": "Alan", "text": "Could we add the totals?", "on": "Q3 report"},
+            ],
+            "count": 2,
+            "more": 0,
+        },
+        description="One email with the comments of the last hour (the comment-digest journey).",
+    ),
+    EmailTemplate(
         Templates.TRANSACTIONAL_SUPPORT_REOPEN_ALERT,
         "[Support] not fixed",
         category="transactional",

@@ -20,6 +20,7 @@ AWAITED = {
     "concierge-onboarding": [Events.CSM_CONTACTED],
     "approval-gate": [Events.APPROVAL_GRANTED],
     "support-follow-up": [Events.EMAIL_ANSWERED],
+    "comment-digest": [],
 }
 BUDGET = settings(
     max_examples=30,

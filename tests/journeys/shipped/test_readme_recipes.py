@@ -11,6 +11,7 @@ import pytest
 
 from contacts.models import Contact, Event
 from contacts.services import api_key_create
+from journeys.models import Digest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 README = Path(__file__).resolve().parents[3] / "README.md"
@@ -28,7 +29,7 @@ def test_every_recipe_example_runs_as_written(live_server):
     _, secret = api_key_create(name="readme", scopes=["ingest"])
     env = {**os.environ, "HOGSEND_API_KEY": secret, "HOGSEND_URL": live_server.url}
     blocks = recipe_blocks()
-    assert len(blocks) == 3
+    assert len(blocks) == 4
 
     for block in blocks:
         run = subprocess.run(
@@ -38,7 +39,10 @@ def test_every_recipe_example_runs_as_written(live_server):
 
     assert sorted(Event.objects.values_list("name", flat=True)) == sorted(
         ["offer.proposed", "approval.granted", "ticket.resolved", "lead.captured", "lead.context"]
+        + ["comment.created"] * 3
     )
+    (digest,) = Digest.objects.filter(journey_id="comment-digest")  # the three comments, one digest
+    assert (digest.contact.user_id, digest.item_count) == ("user-42", 3)
     assert Contact.objects.get(user_id="lead-7").properties == {
         "name": "Grace Hopper",
         "company": "Cobol Inc.",
