@@ -45,9 +45,10 @@ def size_line(points: Sequence[SegmentSize], *, label: str) -> SafeString:
                 f'<circle cx="{x(p):.1f}" cy="{y(p):.1f}" r="3" fill="#417690">'
                 f"<title>{p.taken_at:%Y-%m-%d %H:00}: {p.size}</title></circle>"
             )
-        for p in (points[0], points[-1]) if len(points) > 1 else (points[0],):
+        ends = [(points[0], "start"), (points[-1], "end")] if len(points) > 1 else [(points[0], "middle")]
+        for p, anchor in ends:  # the end labels inside the frame, never clipped at its edges
             inner.append(
-                f'<text x="{x(p):.1f}" y="{PAD_TOP + plot_h + 15}" text-anchor="middle" font-size="10">'
+                f'<text x="{x(p):.1f}" y="{PAD_TOP + plot_h + 15}" text-anchor="{anchor}" font-size="10">'
                 f"{p.taken_at:%m-%d %H:00}</text>"
             )
     return mark_safe(

@@ -70,8 +70,8 @@ ins AS (
 del AS (
     DELETE FROM audiences_segmentmembership m
     USING unnest(%s::text[], %s::uuid[]) AS p(segment_id, contact_id)
-    WHERE m.segment_id = p.segment_id AND m.contact_id = p.contact_id
-      AND NOT EXISTS (SELECT 1 FROM q WHERE q.segment_id = m.segment_id AND q.contact_id = m.contact_id)
+        LEFT JOIN q ON q.segment_id = p.segment_id AND q.contact_id = p.contact_id
+    WHERE m.segment_id = p.segment_id AND m.contact_id = p.contact_id AND q.contact_id IS NULL
     RETURNING m.segment_id, m.contact_id
 )
 SELECT x.entered, x.segment_id, x.contact_id, c.user_id
