@@ -37,4 +37,23 @@ async def bench_wake(user, ctx):
     await send_email(to=user.email, user_id=user.id, template="activation/welcome")
 
 
-JOURNEYS = [bench_park, bench_wake]
+@define_journey(
+    id="bench-backtest",
+    name="Bench — a month of signups to backtest",
+    trigger="bench.signup",
+    exit_on=["bench.churned"],
+)
+async def bench_backtest(user, ctx):
+    """What `bin/backtest-bench` replays: a welcome, a wait for activation (three days), a
+    branch on it and on a history read, a sleep and a last email."""
+    await send_email(to=user.email, user_id=user.id, template="activation/welcome")
+    activated = await ctx.wait_for_event("bench.activated", timeout=days(3), label="await-activation")
+    if activated.timed_out:
+        await send_email(to=user.email, user_id=user.id, template="activation/nudge")
+        return
+    await ctx.sleep(days(1), label="after-activation")
+    if (await ctx.history.has_event(user.id, "bench.used")).found:
+        await send_email(to=user.email, user_id=user.id, template="activation/advanced")
+
+
+JOURNEYS = [bench_park, bench_wake, bench_backtest]

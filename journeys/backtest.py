@@ -34,6 +34,7 @@ from django.utils import timezone
 from contacts.ingest import EventDraft, events_ingest
 from contacts.lifecycle import install_lifecycle
 from emails.models import EmailLog
+from emails.services import email_send
 from journeys.backtest_data import (
     Inputs,
     Isolation,
@@ -50,7 +51,7 @@ from journeys.definition import Journey
 from journeys.journey_lint import journey_event_names
 from journeys.models import EnrollmentSkip, JourneyRun, RunStep
 from journeys.registry import registry
-from journeys.testing import JourneyHarness
+from journeys.testing import HarnessBackend, JourneyHarness
 from journeys.versions import journey_version
 
 EXAMPLES = 10
@@ -67,6 +68,27 @@ class RecordingEmailBackend(BaseEmailBackend):
     def send_messages(self, email_messages: Any) -> int:
         RecordingEmailBackend.sent += len(email_messages)
         return len(email_messages)
+
+
+class _CountingSends(HarnessBackend):
+    """The harness's backend, with a journey's send stopped short of the provider: the whole
+    send pipeline runs (consent, suppress window, send-time policy, the log row), and a row it
+    queues is recorded as sent at once, unrendered. `render=True` renders and hands it to the
+    counting mail backend instead (slower; catches a template that would fail)."""
+
+    def __init__(self, *, render: bool) -> None:
+        super().__init__()
+        self.render = render
+
+    async def db(self, fn: Callable[..., Any], /, **kwargs: Any) -> Any:
+        if fn is not email_send or self.render:
+            return fn(**kwargs)
+        log = email_send(**kwargs, deliver=False)
+        if log.status == EmailLog.Status.QUEUED:
+            now = timezone.now()
+            EmailLog.objects.filter(pk=log.pk).update(status=SENT, sent_at=now)
+            log.status, log.sent_at = SENT, now
+        return log
 
 
 @dataclass
@@ -256,7 +278,7 @@ def difference_between(current: VersionReport, changed: VersionReport) -> Differ
 
 
 @contextlib.contextmanager
-def _replay_world(journey: Journey, since: datetime) -> Iterator[JourneyHarness]:
+def _replay_world(journey: Journey, since: datetime, *, render: bool) -> Iterator[JourneyHarness]:
     """The journey alone in the registry, mail counted, destinations silent, the harness as the
     engine and the clock at `since`."""
     previous = install_lifecycle(None)
@@ -264,7 +286,7 @@ def _replay_world(journey: Journey, since: datetime) -> Iterator[JourneyHarness]
         with (
             registry.isolated(journey),
             override_settings(EMAIL_BACKEND="journeys.backtest.RecordingEmailBackend", ENABLED_JOURNEYS="*"),
-            JourneyHarness(start=since) as harness,
+            JourneyHarness(start=since, backend=_CountingSends(render=render)) as harness,
         ):
             yield harness
     finally:
@@ -291,9 +313,10 @@ def _replay(
     names: set[str],
     window: Window,
     progress: Callable[[int], None],
+    render: bool,
 ) -> VersionReport:
     subject = replace(journey, enabled=True)  # the code is what is tested, whatever the Studio says
-    with _replay_world(subject, window.since) as harness:
+    with _replay_world(subject, window.since, render=render) as harness:
         events = recorded_events(isolation=isolation, journey_id=journey.id, names=names, window=window)
         batch: list[RecordedEvent] = []
         for at, kind, item in timeline(events, inputs.consent_changes, inputs.run_ends):
@@ -395,6 +418,7 @@ def journey_backtest(
     limit_contacts: int | None = None,
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
+    render: bool = False,
 ) -> BacktestReport:
     """Replay the period through `journey` (and `against`, if given) in isolation; see the module
     docstring. `on_total` hears how many events will be replayed, `progress` each batch done."""
@@ -426,6 +450,7 @@ def journey_backtest(
                         names=names,
                         window=window,
                         progress=progress or (lambda n: None),
+                        render=render,
                     )
                 )
                 transaction.set_rollback(True)

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import heapq
+import itertools
 import uuid
 from collections.abc import Callable, Coroutine, Generator, Iterable, Sequence
 from dataclasses import dataclass
@@ -88,8 +90,12 @@ class _SimulatedRun:
         engine_run_id: str,
         journey: Journey | None,
         payload: dict[str, Any],
+        order: int = 0,
+        on_park: Callable[[_SimulatedRun], None] | None = None,
     ) -> None:
         self.coro = coro
+        self.order = order  # spawn order: ties between due runs go to the one spawned first
+        self.on_park = on_park
         self.engine_run_id = engine_run_id
         self.journey = journey
         self.payload = payload
@@ -105,6 +111,9 @@ class _SimulatedRun:
             self.parked = self.context.run(self.coro.send, value)
         except StopIteration as finished:
             self.done, self.result = True, finished.value
+        finally:
+            if self.parked is not None and self.on_park is not None:
+                self.on_park(self)
 
     def kill(self) -> None:
         """Stop the coroutine where it stands, as a crash or a cancel would."""
@@ -113,7 +122,9 @@ class _SimulatedRun:
             self.done, self.parked = True, None
 
 
-class _HarnessBackend:
+class HarnessBackend:
+    """The harness's engine underneath `ctx`: database calls run inline, waits park."""
+
     def __init__(self) -> None:
         # (run, step) -> matching events already stored when the wait first parked.
         self.waits_began: dict[tuple[uuid.UUID, int], set[uuid.UUID]] = {}
@@ -175,13 +186,26 @@ class _HarnessBackend:
 class JourneyHarness:
     """The simulated engine and clock. See the module docstring for an example."""
 
-    def __init__(self, *, start: datetime = DEFAULT_START, journeys: Iterable[str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        start: datetime = DEFAULT_START,
+        journeys: Iterable[str] | None = None,
+        backend: HarnessBackend | None = None,
+    ) -> None:
         self._traveller = time_machine.travel(start, tick=False)
         self._clock = self._traveller.start()
         self._previous_dispatcher = install_dispatcher(self)
         self._only = set(journeys) if journeys is not None else None
-        self._backend = _HarnessBackend()
+        self._backend = backend or HarnessBackend()
         self._runs: list[_SimulatedRun] = []
+        # Indexes of the parked runs, so routing an event and moving the clock cost the same at
+        # any number of runs. Entries go stale when a run moves on; each use checks `run.parked`.
+        self._spawned = 0
+        self._pushes = itertools.count()  # keeps heap entries of equal deadline and run apart
+        self._deadlines: list[tuple[datetime, int, int, _Park, _SimulatedRun]] = []
+        self._waits: dict[tuple[uuid.UUID | None, str], dict[int, _SimulatedRun]] = {}
+        self._by_run: dict[uuid.UUID, dict[int, _SimulatedRun]] = {}
         self._inbox: list[tuple[list[uuid.UUID], list[uuid.UUID]]] = []
         self._crashed: dict[str, _SimulatedRun] = {}
         self._settling = False
@@ -235,9 +259,10 @@ class JourneyHarness:
         try:
             while self._inbox:
                 event_ids, exited = self._inbox.pop(0)
-                for run in self._runs:
-                    if run.journey is not None and run.parked and run.parked.run_id in exited:
-                        run.kill()
+                for run_id in exited:
+                    for run in list(self._by_run.pop(run_id, {}).values()):
+                        if run.journey is not None and run.parked and run.parked.run_id == run_id:
+                            run.kill()
                 for event in (
                     Event.objects.filter(pk__in=event_ids).select_related("contact").order_by("received_at")
                 ):
@@ -248,9 +273,21 @@ class JourneyHarness:
     def _route(self, event: Event) -> None:
         """Deliver one event to every parked wait, journey and task it concerns. Each delivery
         stands alone, as on the engine: one that raises fails alone and the others still happen."""
-        for run in list(self._runs):
-            if run.parked is not None and run.parked.event and run.parked.accepts(event):
-                self._step(run, event_as_wait_result(event))
+        # In spawn order, each run parked when the delivery began considered once, as it stands
+        # when its turn comes (an earlier delivery may have moved it on).
+        spawned_before, visited = self._spawned, -1
+        waiting = self._waits.get((event.contact_id, event.name), {})
+        while True:
+            turn = [
+                r
+                for order, r in list(waiting.items())
+                if visited < order < spawned_before and self._waits_for(r, event)
+            ]
+            if not turn:
+                break
+            run = min(turn, key=lambda r: r.order)
+            visited = run.order
+            self._step(run, event_as_wait_result(event))
         payload = event_engine_payload(event)
         for journey in registry.triggered_by(event.name):
             if self._only is None or journey.id in self._only:
@@ -258,17 +295,34 @@ class JourneyHarness:
         for task in registry.tasks_for(event.name):
             self._run_task(task, payload)
 
+    def _new_run(self, coro: Coroutine[Any, Any, Any], **kwargs: Any) -> _SimulatedRun:
+        run = _SimulatedRun(coro, order=self._spawned, on_park=self._parked, **kwargs)
+        self._spawned += 1
+        self._runs.append(run)
+        return run
+
+    def _parked(self, run: _SimulatedRun) -> None:
+        park = run.parked
+        assert park is not None
+        heapq.heappush(self._deadlines, (park.deadline, run.order, next(self._pushes), park, run))
+        if park.event:
+            self._waits.setdefault((park.contact_id, park.event), {})[run.order] = run
+        self._by_run.setdefault(park.run_id, {})[run.order] = run
+
+    @staticmethod
+    def _waits_for(run: _SimulatedRun, event: Event) -> bool:
+        return run.parked is not None and bool(run.parked.event) and run.parked.accepts(event)
+
     def _run_task(self, task: DurableTask, payload: dict[str, Any]) -> None:
         """A custom task, with the engine's retries: an attempt that raises is retried, up to
         `task.retries` times; the last failure is kept in `task_failures`."""
         for attempt in range(task.retries + 1):
-            run = _SimulatedRun(
+            run = self._new_run(
                 task_execute(task=task, payload=payload, backend=self._backend),
                 engine_run_id=f"sim-{uuid.uuid4()}",
                 journey=None,
                 payload=payload,
             )
-            self._runs.append(run)
             if self._step(run) is None:
                 return
             if attempt == task.retries:
@@ -278,8 +332,7 @@ class JourneyHarness:
         coro = journey_execute(
             journey=journey, payload=payload, engine_run_id=engine_run_id, backend=self._backend
         )
-        run = _SimulatedRun(coro, engine_run_id=engine_run_id, journey=journey, payload=payload)
-        self._runs.append(run)
+        run = self._new_run(coro, engine_run_id=engine_run_id, journey=journey, payload=payload)
         self._step(run)
 
     def _step(self, run: _SimulatedRun, value: Any = None) -> BaseException | None:
@@ -367,13 +420,12 @@ class JourneyHarness:
         """Move the clock forward, waking every sleep and timing out every wait that falls due."""
         span = journey_time(duration) if isinstance(duration, Duration) else duration
         target = timezone.now() + span
-        while True:
-            due = [r for r in self._runs if r.parked is not None and r.parked.deadline <= target]
-            if not due:
-                break
-            run = min(due, key=lambda r: r.parked.deadline)  # type: ignore[union-attr]
-            assert run.parked is not None
-            self._clock.move_to(max(run.parked.deadline, timezone.now()))
+        heap = self._deadlines
+        while heap and heap[0][0] <= target:
+            deadline, _, _, park, run = heapq.heappop(heap)
+            if run.parked is not park:  # woken, killed or moved on since it parked there
+                continue
+            self._clock.move_to(max(deadline, timezone.now()))
             self._step(run, None)
         self._clock.move_to(target)
 
@@ -508,6 +560,7 @@ def registered(*items: Journey | DurableTask) -> Generator[Callable[..., Any], N
 
 __all__ = [
     "DEFAULT_START",
+    "HarnessBackend",
     "JourneyHarness",
     "TaskFailure",
     "cel_matches",

@@ -317,3 +317,17 @@ def test_the_registry_is_as_it_was_afterwards(history):
     before = [j.id for j in registry.all()]
     backtest()
     assert [j.id for j in registry.all()] == before
+
+
+def test_render_renders_every_email_into_the_counting_backend_and_counts_the_same(history):
+    from journeys.backtest import RecordingEmailBackend
+
+    before = RecordingEmailBackend.sent
+    report, _ = backtest("--render")
+    assert report["current"]["sends"] == {
+        "activation/welcome": 5,
+        "activation/nudge": 2,
+        "activation/advanced": 1,
+    }
+    assert RecordingEmailBackend.sent - before == 8
+    assert mail.outbox == []

@@ -108,6 +108,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--limit-contacts", type=int, default=None, metavar="N", help="replay only the first N contacts"
         )
+        parser.add_argument(
+            "--render",
+            action="store_true",
+            help="render every email (slower; a template that would fail shows as failed)",
+        )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -148,6 +153,7 @@ class Command(BaseCommand):
                 limit_contacts=limit,
                 progress=bar.update,
                 on_total=bar.start,
+                render=options["render"],
             )
         finally:
             bar.close()
