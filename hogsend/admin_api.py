@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ninja import Router
 
+from broadcasts.api import router as broadcasts_admin
 from contacts.admin_api import router as contacts_admin
 from hogsend.admin_api_destinations import router as destinations_admin
 from journeys.admin_api import router as journeys_admin
@@ -12,3 +13,4 @@ router = Router()
 router.add_router("", journeys_admin)
 router.add_router("", contacts_admin)
 router.add_router("", destinations_admin)
+router.add_router("", broadcasts_admin)

@@ -16,6 +16,7 @@ SAMPLE = {
     "email": "a@example.com",
     "destination_id": "1",
     "delivery_id": str(uuid.uuid4()),
+    "broadcast_id": str(uuid.uuid4()),
 }
 
 

@@ -49,3 +49,21 @@ def people(db):
 
 
 ANNOUNCEMENT_PROPS = {"headline": "Dark mode is here", "body": "Try it.", "cta_url": "https://example.com/x"}
+
+
+@pytest.fixture
+def admin(client, db):
+    from contacts.services import api_key_create
+    from tests.admin_api.conftest import Client
+
+    _, secret = api_key_create(name="ops", scopes=["admin"])
+    return Client(client, secret)
+
+
+@pytest.fixture
+def ingest_only(client, db):
+    from contacts.services import api_key_create
+    from tests.admin_api.conftest import Client
+
+    _, secret = api_key_create(name="app", scopes=["ingest", "read"])
+    return Client(client, secret)

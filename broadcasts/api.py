@@ -1,0 +1,184 @@
+"""Admin API for broadcasts (`/v1/admin/broadcasts`, admin scope): create, list, read, pause,
+resume, cancel. Each action calls its service; an unknown template, segment, journey or a bad
+filter is a 422 naming the field."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from django.http import HttpRequest
+from ninja import Query, Router, Schema
+from ninja.errors import HttpError
+from pydantic import ConfigDict, Field
+
+from broadcasts import services
+from broadcasts.models import Broadcast
+from broadcasts.selectors import broadcast_progress, broadcast_report
+from contacts.actions import api_key_actor
+from contacts.auth import admin_auth
+from contacts.schemas import CleanText, Identifier, Properties
+
+router = Router(auth=admin_auth, tags=["admin: broadcasts"])
+BroadcastStatus = Literal["scheduled", "running", "paused", "completed", "cancelled"]
+
+
+class ConditionIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    property: Identifier = Field(min_length=1, max_length=200)
+    operator: str = Field(description="eq neq gt gte lt lte exists not_exists contains")
+    value: Any = None
+
+
+class BroadcastIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: CleanText = Field(min_length=1, max_length=200)
+    template: Identifier | None = Field(default=None, max_length=200, description="An email template key")
+    journey: Identifier | None = Field(
+        default=None, max_length=200, description="Or: a journey to enroll into"
+    )
+    props: Properties = Field(
+        default_factory=dict, description="The template's props (the same for everyone)"
+    )
+    category: Identifier | None = Field(default=None, max_length=64, description="Default: the template's")
+    segment: Identifier | None = Field(default=None, max_length=200, description="A segment id")
+    filter: list[ConditionIn] | None = Field(
+        default=None, description="Or: conditions over contact properties"
+    )
+    sendAt: datetime | None = Field(default=None, description="When to start; now if absent")
+    rate: float = Field(default=50.0, description="Sends per second across all workers; 0 is unthrottled")
+
+
+class ProgressOut(Schema):
+    total: int
+    sent: int
+    enrolled: int
+    held: int
+    skipped: dict[str, int]
+    remaining: int
+    rate: float
+    secondsLeft: float | None
+
+
+class ReportOut(Schema):
+    delivered: int
+    bounced: int
+    complained: int
+    opened: int
+    clicked: int
+    unsubscribed: int
+
+
+class BroadcastOut(Schema):
+    id: UUID
+    name: str
+    status: BroadcastStatus
+    template: str
+    journey: str
+    category: str
+    segment: str
+    filter: list[dict[str, Any]]
+    sendAt: datetime | None
+    rate: float
+    createdAt: datetime
+    startedAt: datetime | None
+    finishedAt: datetime | None
+    progress: ProgressOut
+    report: ReportOut | None = Field(description="Once it started: what became of its emails")
+
+
+def broadcast_out(broadcast: Broadcast) -> dict[str, Any]:
+    started = broadcast.started_at is not None
+    return {
+        "id": broadcast.pk,
+        "name": broadcast.name,
+        "status": broadcast.status,
+        "template": broadcast.template,
+        "journey": broadcast.journey_id,
+        "category": broadcast.category,
+        "segment": broadcast.segment_id,
+        "filter": broadcast.filter,
+        "sendAt": broadcast.send_at,
+        "rate": broadcast.rate,
+        "createdAt": broadcast.created_at,
+        "startedAt": broadcast.started_at,
+        "finishedAt": broadcast.finished_at,
+        "progress": broadcast_progress(broadcast=broadcast).as_data(),
+        "report": broadcast_report(broadcast_id=broadcast.pk).as_data() if started else None,
+    }
+
+
+def _get(broadcast_id: UUID) -> Broadcast:
+    broadcast = Broadcast.objects.filter(pk=broadcast_id).first()
+    if broadcast is None:
+        raise HttpError(404, f"no broadcast {broadcast_id}")
+    return broadcast
+
+
+@router.post("/broadcasts", response={201: BroadcastOut})
+def broadcast_create_view(request: HttpRequest, payload: BroadcastIn):
+    """Create a broadcast; without `sendAt` it starts sending at once."""
+    try:
+        broadcast = services.broadcast_create(
+            name=payload.name,
+            template=payload.template or "",
+            journey_id=payload.journey or "",
+            props=payload.props,
+            category=payload.category or "",
+            segment_id=payload.segment or "",
+            conditions=[c.model_dump(exclude_unset=True) for c in payload.filter or []],
+            send_at=payload.sendAt,
+            rate=payload.rate,
+            actor=api_key_actor(request.auth),
+        )
+    except services.BroadcastError as error:
+        raise HttpError(422, f"{error.field}: {error}") from None
+    return 201, broadcast_out(broadcast)
+
+
+@router.get("/broadcasts", response=list[BroadcastOut])
+def broadcasts_list(
+    request: HttpRequest,
+    status: BroadcastStatus | None = None,
+    limit: int = Query(50, ge=1, le=200),
+):
+    """Broadcasts, newest first."""
+    broadcasts = Broadcast.objects.all()
+    if status:
+        broadcasts = broadcasts.filter(status=status)
+    return [broadcast_out(b) for b in broadcasts[:limit]]
+
+
+@router.get("/broadcasts/{broadcast_id}", response=BroadcastOut)
+def broadcast_read(request: HttpRequest, broadcast_id: UUID):
+    """One broadcast with its progress and report."""
+    return broadcast_out(_get(broadcast_id))
+
+
+def _act(request: HttpRequest, broadcast_id: UUID, action) -> dict[str, Any]:
+    _get(broadcast_id)
+    try:
+        broadcast = action(broadcast_id=broadcast_id, actor=api_key_actor(request.auth))
+    except services.BroadcastError as error:
+        raise HttpError(409, str(error)) from None
+    return broadcast_out(broadcast)
+
+
+@router.post("/broadcasts/{broadcast_id}/pause", response=BroadcastOut)
+def broadcast_pause_view(request: HttpRequest, broadcast_id: UUID):
+    """Stop after the batch in hand; resume goes on where it stopped."""
+    return _act(request, broadcast_id, services.broadcast_pause)
+
+
+@router.post("/broadcasts/{broadcast_id}/resume", response=BroadcastOut)
+def broadcast_resume_view(request: HttpRequest, broadcast_id: UUID):
+    return _act(request, broadcast_id, services.broadcast_resume)
+
+
+@router.post("/broadcasts/{broadcast_id}/cancel", response=BroadcastOut)
+def broadcast_cancel_view(request: HttpRequest, broadcast_id: UUID):
+    """Nothing more is sent: emails not yet handed to the provider are suppressed."""
+    return _act(request, broadcast_id, services.broadcast_cancel)
