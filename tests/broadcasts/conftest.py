@@ -67,3 +67,19 @@ def ingest_only(client, db):
 
     _, secret = api_key_create(name="app", scopes=["ingest", "read"])
     return Client(client, secret)
+
+
+@pytest.fixture
+def define():
+    """`define(segment, ...)`: segments registered for this test only."""
+    from audiences.segments import registry
+
+    added = []
+
+    def register(*segments) -> None:
+        registry.register(*segments)
+        added.extend(segments)
+
+    yield register
+    for segment in reversed(added):
+        registry.unregister(segment.id)
