@@ -77,10 +77,12 @@ class Node:
         raise NotImplementedError
 
     def __and__(self, other: Any) -> Node:
-        return AllOf((self, as_node(other)))
+        left = self.children if isinstance(self, AllOf) else (self,)
+        return AllOf((*left, as_node(other)))  # a & b & c is one conjunction, not a nest
 
     def __or__(self, other: Any) -> Node:
-        return AnyOf((self, as_node(other)))
+        left = self.children if isinstance(self, AnyOf) else (self,)
+        return AnyOf((*left, as_node(other)))
 
     def __invert__(self) -> Node:
         return Not(self)

@@ -172,3 +172,34 @@ def test_ingest_keeps_membership_live(only_segments):
         ("segment.entered", "pro"),
         ("segment.exited", "pro"),
     ]
+
+
+def test_the_scheduled_refresh_moves_time_based_segments_as_time_passes(only_segments):
+    only_segments(
+        define_segment(
+            "dormant", name="D", where=lambda b: b.event("session.started").last_more_than(days(14))
+        ),
+        define_segment("pro", name="Pro", where=lambda b: b.prop("plan").eq("pro")),
+    )
+    events(contact("ada"), "session.started", 10)
+    from audiences.services import segments_refresh_due
+
+    first = {r.segment_id for r in segments_refresh_due()}
+    assert first == {"dormant", "pro"}  # never populated: both
+    assert members("dormant") == set()
+    later = segments_refresh_due(now=timezone.now() + timedelta(days=5))
+    assert [r.segment_id for r in later] == ["dormant"]  # only what time can change
+    assert members("dormant") == {"ada"}
+    assert [e.name for e in Event.objects.filter(name__startswith="segment.")] == ["segment.entered"]
+
+
+def test_the_hourly_reconcile_repairs_what_no_hook_reported_and_snapshots_sizes(only_segments):
+    only_segments(define_segment("pro", name="Pro", where=lambda b: b.prop("plan").eq("pro")))
+    segment_refresh("pro")
+    contact("ada", plan="pro")  # written behind ingest's back, as an import does
+    from audiences.models import SegmentSize
+    from audiences.tasks import segments_reconcile
+
+    assert segments_reconcile() == {"pro": 1}
+    assert members("pro") == {"ada"}
+    assert SegmentSize.objects.filter(segment_id="pro").latest("taken_at").size == 1
