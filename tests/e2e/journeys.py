@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from journeys.definition import define_journey
+from journeys.definition import Digest, define_journey
 from journeys.durations import days
 from journeys.send import send_email
 
@@ -34,12 +34,30 @@ async def park(user, ctx):
     await send_email(to=user.email, user_id=user.id, template="activation/nudge", subject="after the park")
 
 
+@define_journey(
+    id="e2e-digest",
+    name="E2E digest of comments",
+    trigger="e2e.comment",
+    entry_limit="unlimited",
+    digest=Digest("comments", window=days(5)),  # ten seconds at the e2e time scale
+)
+async def digest_comments(user, ctx):
+    digest = await ctx.digest("comments")
+    await send_email(
+        to=user.email,
+        user_id=user.id,
+        template="comments/digest",
+        props={"comments": digest.properties(), "count": digest.count, "more": 0},
+    )
+
+
 JOURNEYS = [
     _fanout("e2e-fanout-a"),
     _fanout("e2e-fanout-b"),
     _fanout("e2e-fanout-c"),
     await_answer,
     park,
+    digest_comments,
 ]
 
 
