@@ -82,6 +82,28 @@ JOIN contacts_contact c ON c.id = x.contact_id
     return sql, [*params, now, seg_ids, contact_ids]
 
 
+def _differing(segments: Sequence[Segment], pairs: Pairs, now: datetime) -> dict[str, set[UUID]]:
+    """The pairs whose membership disagrees with the condition: one read, and in the common case
+    (an event that changes nothing) the only statement."""
+    selects, params = [], []
+    for segment in segments:
+        selects.append(
+            "SELECT %s::text AS segment_id, c.id AS contact_id, "
+            f"(c.erased_at IS NULL AND ({segment.sql_text})) AS qualifies, "
+            "EXISTS (SELECT 1 FROM audiences_segmentmembership m "
+            "WHERE m.segment_id = %s AND m.contact_id = c.id) AS member "
+            "FROM contacts_contact c WHERE c.id = ANY(%s::uuid[])"
+        )
+        params += [segment.id, *bind_now(list(segment.sql_params), now), segment.id, list(pairs[segment.id])]
+    sql = f"SELECT segment_id, contact_id FROM ({' UNION ALL '.join(selects)}) x WHERE qualifies <> member"
+    found: dict[str, set[UUID]] = defaultdict(set)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for segment_id, contact_id in cursor.fetchall():
+            found[segment_id].add(contact_id)
+    return found
+
+
 def memberships_apply(*, pairs: Pairs, now: datetime | None = None, announce: bool = True) -> list[Change]:
     """Re-check these (segment, contacts) pairs, level by level, and apply what changed.
 
@@ -102,10 +124,13 @@ def memberships_apply(*, pairs: Pairs, now: datetime | None = None, announce: bo
         current = {s.id: todo.pop(s.id) for s in batch}
         for segment_id in [s for s in todo if registry.get(s) is None]:
             todo.pop(segment_id)
-        sql, params = _statement(batch, current, now)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            found = [Change(*row) for row in cursor.fetchall()]
+        differing = _differing(batch, current, now)
+        found: list[Change] = []
+        if differing:
+            sql, params = _statement([s for s in batch if s.id in differing], differing, now)
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                found = [Change(*row) for row in cursor.fetchall()]
         changes += found
         changed_by_segment: dict[str, set[UUID]] = defaultdict(set)
         for change in found:
