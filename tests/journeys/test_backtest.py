@@ -331,3 +331,16 @@ def test_render_renders_every_email_into_the_counting_backend_and_counts_the_sam
     }
     assert RecordingEmailBackend.sent - before == 8
     assert mail.outbox == []
+
+
+def test_the_replay_costs_a_bounded_number_of_statements_per_event(history):
+    """The hot path's budget: the isolation and the seeding are a fixed handful of statements,
+    and each replayed event and what the journey does with it a bounded number more (ingest,
+    enrollment, the step log, the sends), with no statement whose count grows with the runs."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        report, _ = backtest()
+    assert report["events"] == 10
+    assert len(captured.captured_queries) <= 300, len(captured.captured_queries)  # 285 when written
