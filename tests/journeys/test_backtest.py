@@ -344,3 +344,30 @@ def test_the_replay_costs_a_bounded_number_of_statements_per_event(history):
         report, _ = backtest()
     assert report["events"] == 10
     assert len(captured.captured_queries) <= 300, len(captured.captured_queries)  # 285 when written
+
+
+def test_what_production_did_in_the_period_does_not_change_the_replay(history):
+    """The replay starts from the recorded events, not from the runs and emails production made of
+    them: a real run of the period and its email are not seen (no already_entered_once for ada,
+    no suppress window), and stay as they were."""
+    from emails.models import EmailLog
+
+    ada = Contact.objects.get(user_id="ada")
+    real = JourneyRun.objects.create(journey_id="bt-demo", contact=ada, status="waiting", entered_at=at(0, 9))
+    EmailLog.objects.create(
+        to_email=ada.email,
+        contact=ada,
+        run=real,
+        template="activation/welcome",
+        subject="Welcome",
+        category="journey",
+        status="sent",
+        idempotency_key=f"journey-run:{real.id}:1",
+        created_at=at(0, 9),
+        sent_at=at(0, 9),
+    )
+    report, _ = backtest()
+    assert report["current"]["enrolled"] == 5
+    assert report["current"]["sends"]["activation/welcome"] == 5
+    real.refresh_from_db()
+    assert real.status == "waiting" and EmailLog.objects.count() == 1
