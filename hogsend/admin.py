@@ -23,6 +23,7 @@ class StudioAdminSite(admin.AdminSite):
         from audiences.studio import segment_detail_view, segment_export_view, segments_view
         from emails.studio import template_detail_view, templates_view
         from journeys.studio import journey_detail_view, journey_set_enabled_view, journeys_view
+        from journeys.studio_readout import journey_readout_view
         from operations.studio import operations_view
 
         studio = [
@@ -31,6 +32,11 @@ class StudioAdminSite(admin.AdminSite):
                 "studio/journeys/<str:journey_id>/",
                 self.admin_view(journey_detail_view),
                 name="studio_journey",
+            ),
+            path(
+                "studio/journeys/<str:journey_id>/readout/",
+                self.admin_view(journey_readout_view),
+                name="studio_journey_readout",
             ),
             path(
                 "studio/journeys/<str:journey_id>/enabled/",

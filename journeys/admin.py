@@ -164,7 +164,7 @@ class JourneyRunAdmin(StudioModelAdmin):
         "entered_at",
         "ended_at",
     )
-    list_filter = (JourneyFilter, "status", CurrentNodeFilter, VersionFilter, WaitingUntilFilter)
+    list_filter = (JourneyFilter, "status", CurrentNodeFilter, VersionFilter, "held_out", WaitingUntilFilter)
     list_select_related = ("contact",)
     search_help_text = "Exact run id, engine run id or contact user id."
     search_fields = ("engine_run_id",)  # the search box; get_search_results decides the lookup

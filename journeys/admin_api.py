@@ -18,6 +18,7 @@ from contacts.schemas import Identifier, Properties
 from contacts.selectors import contact_get
 from journeys import actions
 from journeys.models import JourneyRun
+from journeys.readouts import journey_readout
 from journeys.registry import registry
 from journeys.run_selectors import run_with_steps, runs_page
 from journeys.services import journey_is_enabled
@@ -44,6 +45,8 @@ class RunOut(Schema):
     exitReason: str
     error: str
     engineRunId: str | None
+    version: str = Field(description="The journey's version the run enrolled under")
+    heldOut: bool = Field(description="In the journey's holdout: the run goes on, nothing is sent")
 
 
 class RunPageOut(Schema):
@@ -75,6 +78,56 @@ class JourneyOut(Schema):
     enabled: bool
 
 
+class GroupOut(Schema):
+    name: str
+    entrants: int
+    conversions: int
+    rate: float | None = Field(description="conversions / entrants; null without entrants")
+
+
+class ComparisonOut(Schema):
+    group: str
+    against: str
+    difference: float | None = Field(description="group's rate minus against's")
+    ciLow: float | None = Field(description="95 % confidence interval of the difference (Wald)")
+    ciHigh: float | None
+    pValue: float | None = Field(description="two-sided, pooled two-proportion z-test")
+    conclusive: bool = Field(description="false while the sample is too small to say (see warning)")
+    warning: str
+
+
+class ExperimentOut(Schema):
+    key: str
+    arms: list[GroupOut]
+    comparisons: list[ComparisonOut]
+
+
+class VersionOut(Schema):
+    version: str
+    since: datetime
+    runs: int
+
+
+class GoalOut(Schema):
+    event: str
+    within: str
+
+
+class ReadoutOut(Schema):
+    journeyId: str
+    version: str | None
+    versions: list[VersionOut]
+    goal: GoalOut | None
+    holdoutShare: float
+    everyone: GroupOut
+    treated: GroupOut
+    holdout: GroupOut | None
+    againstHoldout: ComparisonOut | None
+    experiments: list[ExperimentOut]
+    warnings: list[str]
+    minConversions: int
+
+
 class EnrollIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
@@ -103,6 +156,8 @@ def run_out(run: JourneyRun) -> dict[str, Any]:
         "exitReason": run.exit_reason,
         "error": run.error,
         "engineRunId": run.engine_run_id,
+        "version": run.version,
+        "heldOut": run.held_out,
     }
 
 
@@ -124,10 +179,13 @@ def runs_list(
     contact: str | None = Query(None, description="Our contact id or your user id"),
     status: RunStatus | None = None,
     node: str | None = Query(None, description="Current node (a checkpoint, sleep or wait label)"),
+    version: str | None = Query(
+        None, pattern=r"^[0-9a-f]{12}$", description="The journey version (12 hex digits)"
+    ),
     cursor: Cursor | None = Query(None, description=CURSOR_DESCRIPTION),
     limit: int = Query(50, ge=1, le=500),
 ):
-    """Journey runs, newest first, filtered by journey, contact, status and current node."""
+    """Journey runs, newest first, filtered by journey, contact, status, current node and version."""
     contact_id = None
     if contact:
         found = contact_get(key=contact)
@@ -140,6 +198,7 @@ def runs_list(
             contact_id=contact_id,
             status=status,
             current_node=node,
+            version=version,
             cursor=cursor,
             limit=limit,
         )
@@ -203,6 +262,26 @@ def _journey_out(journey_id: str) -> dict[str, Any]:
 def journeys_list(request: HttpRequest):
     """Every registered journey and whether it is enabled right now."""
     return [_journey_out(journey.id) for journey in registry.all()]
+
+
+@router.get("/journeys/{journey_id}/readout", response=ReadoutOut)
+def journey_readout_get(
+    request: HttpRequest,
+    journey_id: str,
+    version: str | None = Query(
+        None,
+        pattern=r"^[0-9a-f]{12}$",
+        description="Only runs that enrolled under this version (12 hex digits)",
+    ),
+):
+    """The journey's experiment readout: entrants, conversions and rate per arm of each
+    `ctx.variant` key and for the holdout; each arm against the holdout and the first arm, with the
+    difference, its 95 % confidence interval and a p-value, `conclusive: false` and a warning while
+    the sample is too small to say."""
+    journey = registry.get(journey_id)
+    if journey is None:
+        raise HttpError(404, f"no journey {journey_id!r}")
+    return journey_readout(journey=journey, version=version).as_dict()
 
 
 @router.post("/journeys/{journey_id}/enable", response=JourneyOut)

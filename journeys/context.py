@@ -558,7 +558,7 @@ class JourneyContext:
             journey_id=self.journey.id, key=key, contact_id=self.contact_id, arms=names, shares=shares
         )
         self._arms[key] = await self.backend.db(
-            steps.variant_record, run_id=self.run_id, seq=seq, key=key, arm=arm
+            steps.variant_record, run_id=self.run_id, seq=seq, key=key, arm=arm, arms=names
         )
         return self._arms[key]
 

@@ -190,6 +190,8 @@ class VariantExposure(models.Model):
     version = models.CharField(max_length=16, blank=True)
     key = models.CharField(max_length=100)
     arm = models.CharField(max_length=100)
+    # The arm's place in the journey's list of arms: the first is the baseline a readout compares to.
+    arm_index = models.PositiveSmallIntegerField(default=0, db_default=0)
     run = models.ForeignKey(JourneyRun, on_delete=models.CASCADE, related_name="exposures")
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
     exposed_at = models.DateTimeField()

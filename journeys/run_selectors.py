@@ -24,6 +24,7 @@ def runs_page(
     contact_id: UUID | None = None,
     status: str | None = None,
     current_node: str | None = None,
+    version: str | None = None,
     cursor: str | None = None,
     limit: int = 50,
 ) -> RunPage:
@@ -38,6 +39,8 @@ def runs_page(
         runs = runs.filter(status=status)
     if current_node is not None:
         runs = runs.filter(current_node=current_node)
+    if version:
+        runs = runs.filter(version=version)
     if cursor:
         entered_at, pk = cursor_decode(cursor)
         runs = runs.filter(Q(entered_at__lt=entered_at) | Q(entered_at=entered_at, pk__lt=pk))

@@ -167,14 +167,15 @@ def run_checkpoint(*, run_id: UUID, seq: int, label: str) -> None:
 
 
 _EXPOSURE_SQL = """
-INSERT INTO journeys_variantexposure (journey_id, version, key, arm, run_id, contact_id, exposed_at)
-SELECT r.journey_id, r.version, %(key)s, %(arm)s, r.id, r.contact_id, %(now)s
+INSERT INTO journeys_variantexposure
+    (journey_id, version, key, arm, arm_index, run_id, contact_id, exposed_at)
+SELECT r.journey_id, r.version, %(key)s, %(arm)s, %(arm_index)s, r.id, r.contact_id, %(now)s
 FROM journeys_journeyrun r WHERE r.id = %(run)s
 ON CONFLICT (run_id, key) DO NOTHING
 """
 
 
-def variant_record(*, run_id: UUID, seq: int, key: str, arm: str) -> str:
+def variant_record(*, run_id: UUID, seq: int, key: str, arm: str, arms: tuple[str, ...]) -> str:
     """Record the arm at its position and the run's exposure (once per run and key), together;
     returns the arm that stands (an earlier execution's, if it recorded first)."""
     with transaction.atomic():
@@ -183,6 +184,13 @@ def variant_record(*, run_id: UUID, seq: int, key: str, arm: str) -> str:
         )
         with connection.cursor() as cursor:
             cursor.execute(
-                _EXPOSURE_SQL, {"key": key, "arm": standing["arm"], "run": run_id, "now": timezone.now()}
+                _EXPOSURE_SQL,
+                {
+                    "key": key,
+                    "arm": standing["arm"],
+                    "arm_index": arms.index(standing["arm"]) if standing["arm"] in arms else 0,
+                    "run": run_id,
+                    "now": timezone.now(),
+                },
             )
     return standing["arm"]

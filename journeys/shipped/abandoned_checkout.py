@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from journeys.context import JourneyContext, JourneyUser
-from journeys.definition import define_journey
+from journeys.definition import Goal, define_journey
 from journeys.durations import days, hours
 from journeys.send import send_email
 from journeys.shipped.constants import Events, Templates
@@ -15,6 +15,9 @@ from journeys.shipped.constants import Events, Templates
     entry_period=days(7),
     suppress=hours(4),
     exit_on=[Events.CHECKOUT_COMPLETED, Events.USER_DELETED],
+    # Its readout counts who completed the checkout within a week (the exit ends the run; the
+    # conversion is still counted).
+    goal=Goal(Events.CHECKOUT_COMPLETED, within=days(7)),
 )
 async def abandoned_checkout(user: JourneyUser, ctx: JourneyContext) -> None:
     """A nudge now; a discount tomorrow if they still have not come back."""

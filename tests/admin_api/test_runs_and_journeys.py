@@ -195,3 +195,46 @@ def test_a_cancelled_run_sends_nothing_more(admin, journey_harness):
     assert journey_harness.parked() == []
     journey_harness.advance(days(3))
     assert journey_harness.templates_sent_to("ada@example.com") == ["activation/welcome"]
+
+
+def test_the_readout_endpoint_answers_per_version_and_refuses_a_malformed_version(admin, journey_register):
+    from bench.experiments_seed import readout_seed
+    from journeys.definition import Goal, define_journey
+    from journeys.durations import days
+
+    @define_journey(
+        id="api-readout",
+        name="API readout",
+        trigger="x.start",
+        holdout=0.1,
+        goal=Goal("x.done", within=days(3)),
+    )
+    async def api_readout(user, ctx):
+        pass
+
+    journey_register(api_readout)
+    readout_seed(
+        journey_id="api-readout", version="0123456789ab", arms={"a": (50, 15), "b": (50, 25)}, holdout=(20, 2)
+    )
+
+    body = admin.get("/v1/admin/journeys/api-readout/readout?version=0123456789ab").json()
+    assert body["version"] == "0123456789ab" and body["goal"] == {"event": "x.done", "within": "3d"}
+    assert body["treated"] == {"name": "treated", "entrants": 100, "conversions": 40, "rate": 0.4}
+    assert body["holdout"]["entrants"] == 20
+    (experiment,) = body["experiments"]
+    assert [a["name"] for a in experiment["arms"]] == ["a", "b"]
+    b_vs_a = next(c for c in experiment["comparisons"] if (c["group"], c["against"]) == ("b", "a"))
+    assert b_vs_a["difference"] == pytest.approx(0.2) and b_vs_a["ciLow"] < 0.2 < b_vs_a["ciHigh"]
+    assert b_vs_a["conclusive"] and 0 < b_vs_a["pValue"] < 0.05
+    assert not body["againstHoldout"]["conclusive"] and "holdout has 2" in body["againstHoldout"]["warning"]
+    assert (
+        admin.get("/v1/admin/journeys/api-readout/readout?version=ffffffffffff").json()["everyone"][
+            "entrants"
+        ]
+        == 0
+    )
+    bad = admin.get("/v1/admin/journeys/api-readout/readout?version=not-a-version")
+    assert bad.status_code == 422 and "version" in bad.text
+    assert admin.get("/v1/admin/journeys/nope/readout").status_code == 404
+    runs = admin.get("/v1/admin/runs?journey=api-readout&version=0123456789ab&limit=500").json()["items"]
+    assert len(runs) == 120 and sum(r["heldOut"] for r in runs) == 20
