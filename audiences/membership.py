@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextvars
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -166,6 +166,18 @@ def _announce(changes: Sequence[Change], *, now: datetime) -> None:
                 raise outcome
     finally:
         _depth.reset(token)
+    for listener in _listeners.values():
+        listener(changes=changes, now=now)
+
+
+# Who else hears of membership changes, in the same transaction (integrations installs the
+# delivery of segment.entered / segment.exited to destinations): listener(changes=..., now=...).
+MembershipListener = Callable[..., None]
+_listeners: dict[str, MembershipListener] = {}
+
+
+def membership_listener_install(*, name: str, listener: MembershipListener) -> None:
+    _listeners[name] = listener
 
 
 def _name(segment_id: str) -> str:

@@ -20,6 +20,10 @@ class IntegrationsConfig(AppConfig):
         from integrations.outbound import deliveries_forget
 
         install_lifecycle(Announcer())
+        from audiences.membership import membership_listener_install
+        from integrations.lifecycle import segment_changes_emit
+
+        membership_listener_install(name="integrations", listener=segment_changes_emit)
         forgetter_install(name="integrations", forget=deliveries_forget)
         post_migrate.connect(_destinations_sync, sender=self, dispatch_uid="integrations.destinations_sync")
 

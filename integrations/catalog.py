@@ -116,6 +116,11 @@ def _email(status: str, description: str) -> LifecycleEventType:
     )
 
 
+def _segment(type_: str, description: str) -> LifecycleEventType:
+    properties = {"segmentId": _TEXT, "segmentName": _TEXT, "contactId": _ID, "userId": _TEXT}
+    return LifecycleEventType(type_, 1, description, properties, ("segmentId", "contactId", "userId"))
+
+
 CATALOG: dict[str, LifecycleEventType] = {
     spec.type: spec
     for spec in [
@@ -149,6 +154,8 @@ CATALOG: dict[str, LifecycleEventType] = {
             "unknown",
             "The worker stopped during the provider call; the email may have gone out and is not sent again.",
         ),
+        _segment("segment.entered", "A contact entered a segment (its condition became true)."),
+        _segment("segment.exited", "A contact left a segment (its condition became false)."),
         LifecycleEventType(
             "operator.alert",
             1,

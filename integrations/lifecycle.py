@@ -241,3 +241,24 @@ class Announcer:
 
     def email(self, *, email_id: UUID | str, status: str) -> None:
         email_emit(email_id=email_id, status=status)
+
+
+def segment_changes_emit(*, changes: Iterable[Any], now: datetime) -> None:
+    """segment.entered / segment.exited, as audiences decides them (one query when nobody listens)."""
+    from audiences.segments import registry
+
+    events = []
+    for change in changes:
+        segment = registry.get(change.segment_id)
+        events.append(
+            (
+                "segment.entered" if change.entered else "segment.exited",
+                {
+                    "segmentId": change.segment_id,
+                    "segmentName": segment.name if segment else change.segment_id,
+                    "contactId": str(change.contact_id),
+                    "userId": change.user_id,
+                },
+            )
+        )
+    lifecycle_emit_many(events=events, occurred_at=now)

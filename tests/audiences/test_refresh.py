@@ -203,3 +203,23 @@ def test_the_hourly_reconcile_repairs_what_no_hook_reported_and_snapshots_sizes(
     assert segments_reconcile() == {"pro": 1}
     assert members("pro") == {"ada"}
     assert SegmentSize.objects.filter(segment_id="pro").latest("taken_at").size == 1
+
+
+def test_entering_and_leaving_go_to_destinations_as_lifecycle_events(only_segments):
+    import jsonschema_rs
+
+    from integrations.catalog import CATALOG
+    from integrations.models import Delivery, Destination
+
+    Destination.objects.create(name="all", kind="slack", url="http://127.0.0.1:9/x")
+    only_segments(define_segment("pro", name="Pro", where=lambda b: b.prop("plan").eq("pro")))
+    segment_refresh("pro")
+    event_ingest(name="plan.changed", user_id="ada", contact_properties={"plan": "pro"})
+    event_ingest(name="plan.changed", user_id="ada", contact_properties={"plan": "free"})
+    rows = Delivery.objects.filter(event_type__startswith="segment.").order_by("created_at")
+    assert [(d.event_type, d.payload["data"]["segmentId"], d.payload["data"]["userId"]) for d in rows] == [
+        ("segment.entered", "pro", "ada"),
+        ("segment.exited", "pro", "ada"),
+    ]
+    for d in rows:
+        jsonschema_rs.validate(CATALOG[d.event_type].schema, d.payload["data"])
