@@ -48,7 +48,7 @@ def _browser_problem(item: EventIn) -> str | None:
     able to point a contact's mail at another address or rewrite what the server knows of them."""
     if item.address is not None:
         return "a publishable key cannot set a contact's email; set it from your server with a secret key"
-    if item.contactProperties:
+    if item.contactProperties or item.timezone is not None:
         return "a publishable key cannot set contact properties; set them from your server with a secret key"
     return None
 
@@ -63,7 +63,7 @@ def _draft(payload: EventIn, *, idempotency_key: str | None = None) -> ingest.Ev
         user_id=payload.userId,
         email=payload.address,
         properties=payload.eventProperties,
-        contact_properties=payload.contactProperties,
+        contact_properties=payload.contact_fields,
         occurred_at=payload.timestamp,
         idempotency_key=payload.idempotencyKey or idempotency_key,
         double_opt_in=payload.doubleOptIn,
@@ -177,6 +177,7 @@ def _contact_out(contact: Contact) -> dict:
         "userId": contact.user_id,
         "email": contact.email,
         "properties": contact.properties,
+        "timezone": contact.timezone,
         "subscribed": contact.is_subscribed,
         "categoryOptOuts": contact.category_opt_outs,
         "confirmationRequired": contact.confirmation_required,
@@ -192,7 +193,7 @@ def contact_put(request: HttpRequest, payload: ContactIn):
     contact, created = services.contact_upsert(
         user_id=payload.userId,
         email=payload.email,
-        properties=payload.properties,
+        properties=payload.contact_fields,
         double_opt_in=payload.doubleOptIn,
     )
     return (201 if created else 200), _contact_out(contact)

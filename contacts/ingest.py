@@ -24,6 +24,7 @@ from contacts.conversions import conversions_apply
 from contacts.membership import membership
 from contacts.models import Contact, Event
 from contacts.outbox import dispatcher, event_collector, exit_rules
+from contacts.timezones import TIMEZONE_PROPERTY, timezone_problem
 
 logger = logging.getLogger(__name__)
 MAX_KEY_LENGTH = 255
@@ -147,6 +148,10 @@ def _check(draft: EventDraft) -> IngestError | None:
             return IngestError(f"{label} must be at most {MAX_KEY_LENGTH} characters; got {len(value)}")
     if draft.idempotency_key and len(draft.idempotency_key) > MAX_KEY_LENGTH:
         return IngestError(f"idempotencyKey must be at most {MAX_KEY_LENGTH} characters")
+    if TIMEZONE_PROPERTY in draft.contact_properties:
+        problem = timezone_problem(draft.contact_properties[TIMEZONE_PROPERTY])
+        if problem:
+            return IngestError(f"contactProperties.{TIMEZONE_PROPERTY}: {problem}")
     return None
 
 

@@ -46,6 +46,13 @@ class Contact(models.Model):
     def awaiting_confirmation(self) -> bool:
         return self.confirmation_required and self.confirmed_at is None
 
+    @property
+    def timezone(self) -> str:
+        """The contact's IANA time zone: its `timezone` property, or HOGSEND_DEFAULT_TIMEZONE."""
+        from contacts.timezones import contact_zone
+
+        return contact_zone(self.properties).key
+
 
 class Suppression(models.Model):
     """An address nothing may be sent to (bounces, complaints, operator decision)."""

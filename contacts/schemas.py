@@ -14,9 +14,10 @@ from uuid import UUID
 
 from django.utils import timezone
 from ninja import Schema
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from contacts.fields import EmailAddress
+from contacts.timezones import TIMEZONE_PROPERTY, timezone_check, timezone_problem
 
 # Event times are accepted from 2000-01-01 (older than any product analytics worth replaying) up
 # to one day ahead of the server clock (room for a client clock that runs fast, never a date so far
@@ -148,6 +149,27 @@ Properties = Annotated[
     AfterValidator(_storable_json),
     WithJsonSchema({"type": "object", PROPERTIES_MARKER: True}),
 ]
+TimeZoneName = Annotated[
+    str,
+    AfterValidator(timezone_check),
+    Field(
+        max_length=64,
+        description="The contact's IANA time zone, e.g. Europe/Berlin; quiet hours and local-time "
+        "waits use it (stored as the contact property `timezone`)",
+        examples=["Europe/Berlin"],
+    ),
+]
+
+
+def _timezone_property_check(properties: dict[str, Any]) -> dict[str, Any]:
+    """A `timezone` contact property must be a zone the send-time policy can use."""
+    if TIMEZONE_PROPERTY in properties:
+        problem = timezone_problem(properties[TIMEZONE_PROPERTY])
+        if problem:
+            raise ValueError(f"{TIMEZONE_PROPERTY}: {problem}")
+    return properties
+
+
 EventTime = Annotated[
     datetime | None, AfterValidator(_sane_timestamp), Field(json_schema_extra={"pattern": TIMESTAMP_PATTERN})
 ]
@@ -180,9 +202,20 @@ class EventIn(BaseModel):
         "sent to userEmail) before anything else is sent to it; default: CONTACTS_DOUBLE_OPT_IN",
     )
 
+    timezone: TimeZoneName | None = None
+
+    _contact_timezone = field_validator("contactProperties")(_timezone_property_check)
+
     @property
     def address(self) -> str | None:
         return self.userEmail or self.email
+
+    @property
+    def contact_fields(self) -> dict[str, Any]:
+        """The contact properties this event sets, its `timezone` field among them."""
+        if self.timezone is None:
+            return self.contactProperties
+        return {**self.contactProperties, TIMEZONE_PROPERTY: self.timezone}
 
 
 class EventAccepted(Schema):
@@ -218,11 +251,20 @@ class ContactIn(Schema):
     userId: Identifier = Field(min_length=1, max_length=255)
     email: EmailAddress | None = None
     properties: Properties = Field(default_factory=dict)
+    timezone: TimeZoneName | None = None
     doubleOptIn: bool | None = Field(
         default=None,
         description="If this call creates the contact, it must confirm by email before anything "
         "else is sent to it; default: CONTACTS_DOUBLE_OPT_IN",
     )
+
+    _properties_timezone = field_validator("properties")(_timezone_property_check)
+
+    @property
+    def contact_fields(self) -> dict[str, Any]:
+        if self.timezone is None:
+            return self.properties
+        return {**self.properties, TIMEZONE_PROPERTY: self.timezone}
 
 
 class ContactOut(Schema):
@@ -230,6 +272,7 @@ class ContactOut(Schema):
     userId: str
     email: str
     properties: dict[str, Any]
+    timezone: str = "UTC"
     subscribed: bool
     categoryOptOuts: list[str]
     confirmationRequired: bool = False

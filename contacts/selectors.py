@@ -76,3 +76,15 @@ def api_key_forget(key_hash: str | None = None) -> None:
         _known_keys.clear()
     else:
         _known_keys.pop(key_hash, None)
+
+
+def contact_timezone_get(*, contact_id: uuid.UUID | str) -> str:
+    """The contact's IANA time zone (its `timezone` property, else HOGSEND_DEFAULT_TIMEZONE)."""
+    from contacts.timezones import TIMEZONE_PROPERTY, contact_zone
+
+    name = (
+        Contact.objects.filter(pk=contact_id)
+        .values_list(f"properties__{TIMEZONE_PROPERTY}", flat=True)
+        .first()
+    )
+    return contact_zone({TIMEZONE_PROPERTY: name} if name else None).key

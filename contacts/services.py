@@ -22,6 +22,7 @@ from contacts.lifecycle import contact_emit  # lifecycle events for destinations
 from contacts.membership import membership
 from contacts.models import ApiKey, ConsentChange, Contact, Event
 from contacts.outbox import exit_rules
+from contacts.timezones import TIMEZONE_PROPERTY, timezone_problem
 
 
 def contact_upsert(
@@ -41,6 +42,10 @@ def contact_upsert(
 
     if not user_id:
         raise IngestError("userId is required")
+    if properties and TIMEZONE_PROPERTY in properties:
+        problem = timezone_problem(properties[TIMEZONE_PROPERTY])
+        if problem:
+            raise IngestError(f"properties.{TIMEZONE_PROPERTY}: {problem}")
     confirm = settings.CONTACTS_DOUBLE_OPT_IN if double_opt_in is None else double_opt_in
     with transaction.atomic():
         contact, created = Contact.objects.get_or_create(

@@ -16,9 +16,11 @@ class EmailsConfig(AppConfig):
         from contacts.selectors import timeline_source_install
         from emails import webhooks  # noqa: F401
         from emails.confirmation import EmailConfirmationMailer
+        from emails.policy import policy_check
         from emails.selectors import contact_emails_timeline
         from emails.services import email_logs_forget
 
         install_confirmation_mailer(EmailConfirmationMailer())
         forgetter_install(name="emails", forget=email_logs_forget)
         timeline_source_install(name="emails", source=contact_emails_timeline)
+        policy_check()  # a wrong quiet-hours or caps setting fails the boot, not the first send

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -93,6 +94,24 @@ def email_deliver(*, email_id: UUID | str, final_attempt: bool = False) -> Email
     # However the retries came (the task's backoff, the sweep), a transient failure ends somewhere.
     final_attempt = final_attempt or log.attempts + 1 >= settings.EMAIL_MAX_ATTEMPTS
     return email_transmit(log=log, final_attempt=final_attempt)
+
+
+def email_release(*, email_id: UUID | str, now: datetime | None = None) -> EmailLog:
+    """A held send whose moment came (the release task, the sweep, a journey that waited for it).
+
+    1. held → queued in one conditional UPDATE, only once `held_until` has passed: of several
+       releasers one moves it, and a row whose moment a higher-priority send pushed back stays held.
+    2. A queued row is delivered (email_deliver: consent and the run re-checked, then one claim,
+       so it goes out exactly once whoever released it). Any other row is returned as it is.
+    """
+    now = now or timezone.now()
+    EmailLog.objects.filter(pk=email_id, status=Status.HELD, held_until__lte=now).update(
+        status=Status.QUEUED, updated_at=now
+    )
+    log = EmailLog.objects.select_related("contact").get(pk=email_id)
+    if log.status != Status.QUEUED:
+        return log
+    return email_deliver(email_id=email_id)
 
 
 def email_transmit(*, log: EmailLog, final_attempt: bool = False) -> EmailLog:

@@ -11,6 +11,9 @@ class EmailLog(models.Model):
     """Every email we tried to send, and what became of it."""
 
     class Status(models.TextChoices):
+        # Waiting for `held_until` (the recipient's quiet hours, or the next free slot of a
+        # frequency cap); then queued and delivered (emails.policy).
+        HELD = "held", "Held"
         QUEUED = "queued", "Queued"
         # Claimed for the provider call. A row left here by a crash is settled by the sweep.
         SENDING = "sending", "Sending"
@@ -41,6 +44,12 @@ class EmailLog(models.Model):
     props = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     status_reason = models.TextField(blank=True)
+    # When a held send goes out (the send-time policy); it counts toward frequency caps at that moment.
+    held_until = models.DateTimeField(null=True, blank=True)
+    # The sender's priority under frequency caps: a higher one takes the slot of a lower held one.
+    priority = models.SmallIntegerField(default=0, db_default=0)
+    # What a frequency cap does to this send: "defer" (hold it to the next free slot) or "skip".
+    on_cap = models.CharField(max_length=8, default="skip", db_default="skip")
     idempotency_key = models.CharField(max_length=255, unique=True)
     provider_message_id = models.CharField(max_length=255, blank=True, db_index=True)
     created_at = models.DateTimeField()
@@ -67,6 +76,8 @@ class EmailLog(models.Model):
             models.Index(fields=["contact", "-created_at"], name="email_contact_idx"),
             models.Index(fields=["status", "-created_at"], name="email_status_idx"),
             models.Index(fields=["-created_at"], name="email_created_idx"),
+            # The sweep's scan of held sends whose moment has come.
+            models.Index(fields=["held_until"], name="email_held_idx", condition=models.Q(status="held")),
             # The sweep's scan: only rows still waiting for (or caught in) a provider call.
             models.Index(
                 fields=["updated_at"],

@@ -25,14 +25,16 @@ from emails.delivery import (
     EmailDeliveryDeferred,
     consent_block,
     email_deliver,
+    email_release,
     email_transmit,
     suppression_block,
 )
 from emails.liveness import liveness
 from emails.models import EmailLog
+from emails.policy import CAPPED_REASON, QUEUE, PolicyError, on_cap_check, send_policy_decide
 from emails.registry import CONFIRMATION_TEMPLATE, get_template
-from emails.status import Status
-from emails.tasks import email_deliver_task
+from emails.status import Status, email_status_advance
+from emails.tasks import email_deliver_task, email_release_task
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +54,8 @@ def email_send(
     skip_preference_check: bool = False,
     deliver: bool = True,
     held_out: bool = False,
+    priority: int = 0,
+    on_cap: str = "skip",
 ) -> EmailLog:
     """Send one email at most once per idempotency key, and record what happened.
 
@@ -64,10 +68,14 @@ def email_send(
     2. In one transaction: lock the run (if any, through the liveness seam) and refuse one that
        may no longer send; no address → skipped (`no_email_address`); check consent (suppression,
        unsubscribe, category choice) unless this is operator mail that skips it; hold the send if
-       the journey's suppress window has not passed; insert the row, queued or suppressed. The run
-       lock orders the row before any exit: an exit that commits later finds the email queued.
+       the journey's suppress window has not passed; apply the send-time policy (emails.policy:
+       quiet hours hold it, a frequency cap skips or defers it — `on_cap` — under a lock per
+       contact and category, `priority` deciding who keeps a contested slot); insert the row,
+       queued, held, skipped or suppressed. The run lock orders the row before any exit: an exit
+       that commits later finds the email queued.
     3. After commit, email_transmit: claim, provider call, record. A transient failure leaves the
-       row queued and the Celery task `emails.email_deliver` retries it with backoff.
+       row queued and the Celery task `emails.email_deliver` retries it with backoff. A held row
+       is handed to `emails.email_release` with its `held_until` as the eta.
     """
     props = props or {}
     spec = get_template(template)
@@ -80,6 +88,10 @@ def email_send(
         raise EmailError(f"only the {CONFIRMATION_TEMPLATE!r} template is sent as {CONFIRMATION!r} mail")
     if skip_preference_check and category != TRANSACTIONAL:
         raise EmailError("only transactional (operator) mail may skip the preference check")
+    try:
+        on_cap_check(on_cap)
+    except PolicyError as error:
+        raise EmailError(str(error)) from None
 
     existing = EmailLog.objects.filter(idempotency_key=idempotency_key).first()
     if existing is not None:
@@ -109,6 +121,12 @@ def email_send(
                     now=now,
                 )
             )
+            decision = QUEUE
+            if status == Status.QUEUED:
+                decision = send_policy_decide(
+                    category=category, contact=contact, to=to, now=now, priority=priority, on_cap=on_cap
+                )
+                status, block = decision.status, decision.reason or None
             log = EmailLog.objects.create(
                 idempotency_key=idempotency_key,
                 to_email=to or "",
@@ -120,9 +138,14 @@ def email_send(
                 props=props,
                 status=status,
                 status_reason=block or "",
+                held_until=decision.held_until,
+                priority=priority,
+                on_cap=on_cap,
                 operator_mail=skip_preference_check,
                 created_at=now,
             )
+            if decision.bumped:
+                _bumped_apply(decision.bumped)
             # email.queued / .suppressed / .skipped for destinations (rows only, sent after commit)
             from contacts.lifecycle import email_emit
 
@@ -133,6 +156,8 @@ def email_send(
         if existing is None:
             raise
         return existing
+    if log.status == Status.HELD:
+        _release_after_commit(str(log.pk), log.held_until)
     if log.status != Status.QUEUED or not deliver:
         return log
     log.contact = contact
@@ -172,6 +197,24 @@ def _block(
     return block, Status.SUPPRESSED if block else Status.QUEUED
 
 
+def _bumped_apply(bumped: tuple[tuple[Any, Any], ...]) -> None:
+    """Lower-priority held sends that gave up their slot: to a later one, or skipped (their source
+    chose "skip"). Inside the transaction (and the lock) that took the slot."""
+    for email_id, held_until in bumped:
+        if held_until is None:
+            email_status_advance(
+                email_id=email_id, to=Status.SKIPPED, reason=CAPPED_REASON, only_from=Status.HELD
+            )
+        elif EmailLog.objects.filter(pk=email_id, status=Status.HELD).update(
+            held_until=held_until, status_reason=CAPPED_REASON, updated_at=timezone.now()
+        ):
+            _release_after_commit(str(email_id), held_until)
+
+
+def _release_after_commit(email_id: str, held_until: Any) -> None:
+    transaction.on_commit(lambda: email_release_task.apply_async(args=[email_id], eta=held_until))
+
+
 def _resume(log: EmailLog, *, deliver: bool) -> EmailLog:
     """A repeat of a send: return its row, delivering it if a crash left it queued."""
     if log.status != Status.QUEUED or not deliver:
@@ -181,6 +224,16 @@ def _resume(log: EmailLog, *, deliver: bool) -> EmailLog:
     except EmailDeliveryDeferred:
         _enqueue_retry(str(log.pk))
         return EmailLog.objects.get(pk=log.pk)
+
+
+def email_held_release(*, email_id: UUID | str) -> EmailLog:
+    """Deliver a held send whose moment came (a journey that waited for it calls this); a row
+    still held (its moment moved later) is returned as it is, a transient failure retried by the task."""
+    try:
+        return email_release(email_id=email_id)
+    except EmailDeliveryDeferred:
+        _enqueue_retry(str(email_id))
+        return EmailLog.objects.get(pk=email_id)
 
 
 def _enqueue_retry(email_id: str) -> None:

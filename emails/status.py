@@ -1,5 +1,6 @@
 """The email log's status machine. A status only moves forward; stale provider events are ignored.
 
+held → queued (its moment came: quiet hours ended, a cap's slot freed) | suppressed | skipped
 queued → sending (claimed for the provider call) | failed | suppressed | skipped
 sending → sent | failed | unknown          (unknown: the process died in the call; not retried)
 sending → queued                           (a transient failure, or a crash where the category
@@ -24,12 +25,13 @@ from emails.models import EmailLog
 Status = EmailLog.Status
 
 ALLOWED_FROM: dict[str, frozenset[str]] = {
+    Status.HELD: frozenset(),  # written held by the send pipeline, never moved back to it
     Status.SENDING: frozenset({Status.QUEUED}),
-    Status.QUEUED: frozenset({Status.SENDING}),
+    Status.QUEUED: frozenset({Status.SENDING, Status.HELD}),
     Status.SENT: frozenset({Status.SENDING}),
     Status.FAILED: frozenset({Status.QUEUED, Status.SENDING}),
-    Status.SUPPRESSED: frozenset({Status.QUEUED}),
-    Status.SKIPPED: frozenset({Status.QUEUED}),
+    Status.SUPPRESSED: frozenset({Status.QUEUED, Status.HELD}),
+    Status.SKIPPED: frozenset({Status.QUEUED, Status.HELD}),
     Status.UNKNOWN: frozenset({Status.SENDING}),
     Status.DELIVERED: frozenset({Status.SENT, Status.UNKNOWN}),
     Status.OPENED: frozenset({Status.SENT, Status.UNKNOWN, Status.DELIVERED}),

@@ -8,6 +8,8 @@
 2. A row `queued` and untouched for EMAIL_QUEUED_TIMEOUT_SECONDS lost its delivery (its process
    died before the provider call and no retry came). Those and step 1's re-queued rows are handed
    back to be delivered; every delivery claims its row, so two of them never both send.
+3. A row `held` EMAIL_HELD_GRACE_SECONDS past its `held_until` missed its release task (a lost
+   Celery message, a broker restart): it is queued and handed back too. A held send is never dropped.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class EmailSweep:
     deliver: list[UUID] = field(default_factory=list)  # queued rows to hand to a delivery
     resent: int = 0
     unknown: int = 0
+    released: int = 0
 
 
 def email_sweep(*, now: datetime | None = None) -> EmailSweep:
@@ -71,4 +74,15 @@ def email_sweep(*, now: datetime | None = None) -> EmailSweep:
         # Touched now, so the next sweep leaves them to these deliveries for another timeout.
         EmailLog.objects.filter(pk__in=waiting, status=Status.QUEUED).update(updated_at=now)
         result.deliver.extend(waiting)
+    due_before = now - timedelta(seconds=settings.EMAIL_HELD_GRACE_SECONDS)
+    due = list(
+        EmailLog.objects.filter(status=Status.HELD, held_until__lte=due_before)
+        .order_by("held_until")
+        .values_list("pk", flat=True)[:batch]
+    )
+    if due:
+        result.released = EmailLog.objects.filter(
+            pk__in=due, status=Status.HELD, held_until__lte=due_before
+        ).update(status=Status.QUEUED, updated_at=now)
+        result.deliver.extend(due)
     return result

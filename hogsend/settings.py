@@ -199,6 +199,9 @@ EMAIL_QUEUED_TIMEOUT_SECONDS = env.float("EMAIL_QUEUED_TIMEOUT_SECONDS", default
 # it is sent again or marked `unknown` by its category (README: "When a worker dies mid-send").
 EMAIL_SENDING_TIMEOUT_SECONDS = env.float("EMAIL_SENDING_TIMEOUT_SECONDS", default=600.0)
 EMAIL_SWEEP_BATCH = env.int("EMAIL_SWEEP_BATCH", default=500)
+# A held send (quiet hours, a frequency cap) still held this long after its moment missed its
+# release task; the sweep releases it.
+EMAIL_HELD_GRACE_SECONDS = env.float("EMAIL_HELD_GRACE_SECONDS", default=60.0)
 # After this many provider attempts a transient failure is final (the retry task's count, too).
 EMAIL_MAX_ATTEMPTS = env.int("EMAIL_MAX_ATTEMPTS", default=8)
 # Crash trials only: while this file exists, the first send to get its provider's answer deletes
@@ -217,6 +220,15 @@ HOGSEND_SIGNUP_FORM_MODULES = env.list("HOGSEND_SIGNUP_FORM_MODULES", default=["
 CONFIRMATION_LINK_MAX_AGE_HOURS = env.int("CONFIRMATION_LINK_MAX_AGE_HOURS", default=72)
 # Contacts the API creates must confirm by email first (doubleOptIn per call overrides it).
 CONTACTS_DOUBLE_OPT_IN = env.bool("CONTACTS_DOUBLE_OPT_IN", default=False)
+
+# The send-time policy (emails/policy.py; README "Time zones, quiet hours and frequency caps").
+# A contact's time zone is its `timezone` property; without one it is in this zone.
+HOGSEND_DEFAULT_TIMEZONE = env("HOGSEND_DEFAULT_TIMEZONE", default="UTC")
+# {"marketing": ["21:00", "08:00"], "*": ["22:00", "07:00"]}: sends inside the window, in the
+# recipient's zone, are held until it ends. "*" covers every category but transactional mail.
+HOGSEND_QUIET_HOURS = env.json("HOGSEND_QUIET_HOURS", default={})
+# {"marketing": [[2, "24h"], [5, "7d"]]}: at most 2 per 24 hours and 5 per 7 days per contact.
+HOGSEND_FREQUENCY_CAPS = env.json("HOGSEND_FREQUENCY_CAPS", default={})
 # Bots: form submissions per IP address and hour; at most one confirmation email per address
 # this often; how long a rendered form may wait before it is submitted.
 SIGNUP_RATE_LIMIT_PER_HOUR = env.int("SIGNUP_RATE_LIMIT_PER_HOUR", default=20)

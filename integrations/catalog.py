@@ -60,6 +60,7 @@ _EMAIL = {
     "category": _TEXT,
     "status": {
         "enum": [
+            "held",
             "queued",
             "sent",
             "delivered",
@@ -74,6 +75,8 @@ _EMAIL = {
         ]
     },
     "reason": _TEXT,
+    # When a held email goes out (quiet hours, a frequency cap); null for any other status.
+    "heldUntil": {"type": ["string", "null"], "format": "date-time"},
     "runId": {"type": ["string", "null"], "format": "uuid"},
     "journeyId": _MAYBE_TEXT,
 }
@@ -140,6 +143,11 @@ CATALOG: dict[str, LifecycleEventType] = {
         _run("journey.completed", "A run reached the end of its journey."),
         _run("journey.exited", "A run ended early: an exit_on event, an operator, an erasure."),
         _run("journey.failed", "A run raised an error; an operator may retry it."),
+        _email(
+            "held",
+            "The send-time policy held the email until heldUntil (the recipient's quiet hours, or the next "
+            "free slot of a frequency cap); it is sent then.",
+        ),
         _email("queued", "An email passed consent checks and waits for the provider."),
         _email("sent", "The provider accepted the email."),
         _email("delivered", "The provider reported delivery to the mailbox."),

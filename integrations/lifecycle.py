@@ -217,6 +217,7 @@ def email_emit(*, email_id: UUID | str, status: str) -> None:
             "category": log.category,
             "status": status,
             "reason": log.status_reason,
+            "heldUntil": log.held_until.isoformat() if status == "held" and log.held_until else None,
             "runId": str(log.run_id) if log.run_id else None,
             "journeyId": log.run.journey_id if log.run else None,
         }

@@ -13,13 +13,15 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 from asgiref.sync import sync_to_async
 from django.utils.dateparse import parse_datetime
 
+from contacts.selectors import contact_timezone_get
+from contacts.timezones import next_local_time, parse_time_of_day, zone_named
 from journeys import digests, selectors, services, steps
 from journeys.conditions import Condition, WhereSpec, parse_where
 from journeys.definition import Journey
@@ -335,8 +337,37 @@ class JourneyContext:
         )
         return SleepResult(slept_at=slept_at, resumed_at=resumed_at)
 
-    async def sleep_until(self, when: datetime, label: str = "") -> SleepResult:
-        """Pause until a moment (no time compression: a moment is a moment)."""
+    async def sleep_until(
+        self,
+        when: datetime | time | None = None,
+        label: str = "",
+        *,
+        local_time: time | str | None = None,
+        zone: str | None = None,
+    ) -> SleepResult:
+        """Pause until a moment, or until the next time of day on the contact's wall clock.
+
+        `ctx.sleep_until(local_time="09:00")` (or `ctx.sleep_until(time(9))`) wakes at the next
+        09:00 in the contact's time zone (its `timezone` property, else HOGSEND_DEFAULT_TIMEZONE;
+        `zone=` names another), right across daylight-saving changes: a
+        time the clocks skip that day is as far past the jump (02:30 → 03:30), a time that happens
+        twice is its first occurrence. The moment is fixed when the sleep first runs, so a replay
+        wakes at the same one. No time compression: a moment is a moment.
+        """
+        if isinstance(when, time):
+            when, local_time = None, when
+        if (when is None) == (local_time is None):
+            raise TypeError(
+                "sleep_until takes a moment or local_time=, e.g. ctx.sleep_until(local_time='09:00')"
+            )
+        if local_time is not None:
+            at = parse_time_of_day(local_time, field="local_time")
+            if zone is None:
+                zone = await self.backend.db(contact_timezone_get, contact_id=self.contact_id)
+            tz = zone_named(zone)
+            when = next_local_time(self.backend.now(), at, tz)
+            label = label or f"until:{at:%H:%M} {tz.key}"
+        assert when is not None
         remaining = max((when - self.backend.now()).total_seconds(), 0.0)
         scale = journey_time(Duration(1)).total_seconds() or 1.0
         return await self.sleep(Duration(remaining / scale), label or f"until:{when.isoformat()}")

@@ -117,6 +117,10 @@ class Journey:
     holdout: float = 0.0
     goal: Goal | None = None
     digest: Digest | None = None
+    # Under a frequency cap (HOGSEND_FREQUENCY_CAPS): a higher priority takes the slot of a lower
+    # held send; "defer" holds a capped send to the next free slot, "skip" skips it.
+    priority: int = 0
+    on_cap: str = "skip"
 
     def __str__(self) -> str:
         return self.id
@@ -140,6 +144,8 @@ def define_journey(
     holdout: float = 0.0,
     goal: Goal | None = None,
     digest: Digest | None = None,
+    priority: int = 0,
+    on_cap: str = "skip",
 ) -> Callable[[RunFunction], Journey]:
     """Decorate an `async def run(user, ctx)` to make it a journey.
 
@@ -173,6 +179,12 @@ def define_journey(
         )
     if goal is not None and not isinstance(goal, Goal):
         raise JourneyDefinitionError(f"{id}: goal must be a Goal(event, where=..., within=...)")
+    if on_cap not in ("skip", "defer"):
+        raise JourneyDefinitionError(f"{id}: on_cap {on_cap!r} must be 'skip' or 'defer'")
+    if not isinstance(priority, int) or isinstance(priority, bool) or not -100 <= priority <= 100:
+        raise JourneyDefinitionError(
+            f"{id}: priority must be a whole number from -100 to 100; got {priority!r}"
+        )
     trigger_rule = _rule(trigger)
     exit_rules = tuple(_rule(spec) for spec in exit_on)
     if digest is not None:
@@ -196,6 +208,8 @@ def define_journey(
             category=category,
             holdout=float(holdout),
             goal=goal,
+            priority=priority,
+            on_cap=on_cap,
             run=fn,
             digest=digest,
         )

@@ -11,7 +11,13 @@ returns every promise it broke:
 - no email to a contact after an exit event of the run or an unsubscribe, except operator mail;
 - no journey step sends twice, across crashes and replays (every email of a run is one recorded
   send step);
-- every run ends (completed, exited, or failed with a reason) once time passes its longest wait.
+- every run ends (completed, exited, or failed with a reason) once time passes its longest wait;
+- no frequency cap exceeded: no span of a cap's window holds more of a contact's sends of that
+  category than the cap allows (HOGSEND_FREQUENCY_CAPS);
+- no send inside quiet hours: no email went out inside its category's window in the recipient's
+  time zone (HOGSEND_QUIET_HOURS).
+
+Give the scenario's users time zones with `play(..., timezones={"ada": "America/New_York"})`.
 
 ```
 from hypothesis import given, settings
@@ -42,6 +48,7 @@ from django.db.models import Count
 from contacts.models import Contact, Event
 from contacts.services import contact_unsubscribe
 from emails.models import EmailLog
+from emails.policy import send_policy
 from journeys.conditions import Condition
 from journeys.definition import Journey
 from journeys.durations import Duration, days, journey_time
@@ -89,6 +96,7 @@ class Trace:
     runs: list[JourneyRun] = field(default_factory=list)
     emails: list[EmailLog] = field(default_factory=list)
     send_steps: dict[Any, set[int]] = field(default_factory=dict)  # run id -> seqs of send steps
+    timezones: dict[str, str] = field(default_factory=dict)  # user -> IANA zone
 
 
 def _values_for(conditions: Iterable[Condition]) -> dict[str, list[Any]]:
@@ -209,11 +217,12 @@ def play(
     scenario: Sequence[Step],
     *,
     settle: Duration = SETTLE,
+    timezones: dict[str, str] | None = None,
 ) -> Trace:
     """Run a scenario on the harness, then let `settle` pass (past the journey's longest wait),
     and return its trace. Everything it wrote is rolled back before this returns; the trace
-    holds what the checks need."""
-    trace = Trace(journey=journey, steps=list(scenario))
+    holds what the checks need. `timezones` gives users a `timezone` contact property."""
+    trace = Trace(journey=journey, steps=list(scenario), timezones=dict(timezones or {}))
     with transaction.atomic():
         for index, step in enumerate(scenario, start=1):
             _play_step(harness, trace, index, step)
@@ -243,11 +252,13 @@ def _play_step(harness: JourneyHarness, trace: Trace, index: int, step: Step) ->
     elif step.kind == "emit":
         occurred_at = harness.now() - step.gap
         key = f"scenario:{index}" if step.duplicate else None
+        zone = trace.timezones.get(step.user)
         for _ in range(2 if step.duplicate else 1):
             harness.emit(
                 step.event,
                 user_id=step.user,
                 email=f"{step.user}@example.com",
+                contact_properties={"timezone": zone} if zone else None,
                 properties=step.properties,
                 idempotency_key=key,
                 at=occurred_at,
@@ -327,6 +338,53 @@ def check_invariants(trace: Trace, *, allow_failed_runs: bool = False) -> list[s
             problems.append(f"run {run.id} is still {run.status} after time passed its longest wait")
         elif run.status == JourneyRun.Status.FAILED and (not allow_failed_runs or not run.error):
             problems.append(f"run {run.id} failed: {run.error.splitlines()[0] if run.error else 'no reason'}")
+    return problems + cap_breaches(trace.emails) + quiet_hours_breaches(trace.emails)
+
+
+def _gone(emails: Iterable[EmailLog]) -> list[EmailLog]:
+    """Emails that went out (or may have: `unknown`), with the moment they did."""
+    return [e for e in emails if e.status in (*SENT, EmailLog.Status.UNKNOWN) and e.sent_at is not None]
+
+
+def cap_breaches(emails: Iterable[EmailLog]) -> list[str]:
+    """Every span of a cap's window that holds more sends to one contact than the cap allows."""
+    policy = send_policy()
+    by_pair: dict[tuple[str, str], list[datetime]] = {}
+    for email in _gone(emails):
+        if policy.caps_for(email.category):
+            who = str(email.contact_id or email.to_email.lower())
+            by_pair.setdefault((who, email.category), []).append(email.sent_at)  # type: ignore[arg-type]
+    problems = []
+    for (who, category), moments in by_pair.items():
+        moments.sort()
+        for cap in policy.caps_for(category):
+            for first, last in zip(moments, moments[cap.limit :], strict=False):
+                if last - first < cap.window:
+                    problems.append(
+                        f"{who}: {cap.limit + 1} {category} emails between {first:%Y-%m-%d %H:%M} and "
+                        f"{last:%Y-%m-%d %H:%M}, over the cap of {cap.limit} per {cap.window}"
+                    )
+                    break
+    return problems
+
+
+def quiet_hours_breaches(emails: Iterable[EmailLog]) -> list[str]:
+    """Every email that went out inside its category's quiet hours in the recipient's zone."""
+    from contacts.timezones import contact_zone
+
+    policy = send_policy()
+    problems = []
+    for email in _gone(emails):
+        window = policy.quiet_window(email.category)
+        if window is None:
+            continue
+        zone = contact_zone(email.contact.properties if email.contact else None)
+        if window.contains(email.sent_at, zone):  # type: ignore[arg-type]
+            local = email.sent_at.astimezone(zone)  # type: ignore[union-attr]
+            problems.append(
+                f"{email.template!r} reached {email.to_email} at {local:%H:%M} {zone.key}, inside the quiet "
+                f"hours {window.start:%H:%M}-{window.end:%H:%M} of {email.category!r} mail"
+            )
     return problems
 
 

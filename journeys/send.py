@@ -1,25 +1,38 @@
 """`send_email`: what journeys and tasks call. Inside a journey it is a recorded, replay-safe step.
 
 This is the one place a journey's send crosses into the emails app: it passes the run, its
-journey's category and suppress window, and a key derived from the run's step to
-`emails.services.email_send`, which renders, checks consent and delivers without knowing what a
-run is (it asks the liveness seam this app installs, `emails.liveness`).
+journey's category, suppress window and cap choices (priority, on_cap), and a key derived from the
+run's step to `emails.services.email_send`, which renders, checks consent, applies the send-time
+policy and delivers without knowing what a run is (it asks the liveness seam this app installs,
+`emails.liveness`).
+
+A send the policy holds (quiet hours, a deferred cap) makes the journey wait for it: a durable
+sleep until its `held_until`, then a recorded release step that delivers it if its release task
+has not yet (one claim decides, so it goes out once). A moment that moved later meanwhile (a
+higher-priority send took the slot) is waited for again. Then the journey goes on.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from django.conf import settings
+from django.utils.dateparse import parse_datetime
 
 from contacts.categories import TRANSACTIONAL
-from emails.services import email_send
-from journeys.context import current_context, db_call
+from emails.models import EmailLog
+from emails.services import email_held_release, email_send
+from journeys.context import JourneyContext, current_context, db_call
 from journeys.durations import journey_time
 from journeys.models import JourneyRun, RunStep
 from journeys.services import RunNotLive
+
+# How often a journey waits again for a held send whose moment moved later (each time a
+# higher-priority send took its slot); past that it goes on and the release task sends it.
+HELD_WAITS = 5
 
 
 @dataclass(frozen=True)
@@ -27,10 +40,14 @@ class SendResult:
     email_id: str
     status: str
     reason: str = ""
+    held_until: str | None = None
 
 
 def _result(log: Any) -> dict[str, Any]:
-    return {"email_id": str(log.id), "status": log.status, "reason": log.status_reason}
+    result = {"email_id": str(log.id), "status": log.status, "reason": log.status_reason}
+    if log.status == EmailLog.Status.HELD and log.held_until is not None:
+        result["held_until"] = log.held_until.isoformat()
+    return result
 
 
 async def send_email(
@@ -79,10 +96,34 @@ async def send_email(
             suppress_seconds=journey_time(ctx.journey.suppress).total_seconds(),
             idempotency_key=idempotency_key or f"journey-run:{ctx.run_id}:{seq}",
             held_out=ctx.held_out,
+            priority=ctx.journey.priority,
+            on_cap=ctx.journey.on_cap,
         )
 
     result = await ctx.step(RunStep.Kind.SEND, template, send, encode=_result)
+    if result["status"] == EmailLog.Status.HELD:
+        result = await _wait_for_held(ctx, template, result)
     return SendResult(**result)
+
+
+def _held_until(result: dict[str, Any]) -> datetime | None:
+    return parse_datetime(result["held_until"]) if result.get("held_until") else None
+
+
+async def _wait_for_held(ctx: JourneyContext, template: str, result: dict[str, Any]) -> dict[str, Any]:
+    """Sleep until the held send's moment, then release it (a recorded step; replay-safe)."""
+    email_id = result["email_id"]
+
+    async def release(seq: int) -> Any:
+        return await ctx.backend.db(email_held_release, email_id=email_id)
+
+    for _ in range(HELD_WAITS):
+        until = _held_until(result)
+        if result["status"] != EmailLog.Status.HELD or until is None:
+            break
+        await ctx.sleep_until(until, label=f"held:{template}")
+        result = await ctx.step(RunStep.Kind.SEND, f"released:{template}", release, encode=_result)
+    return result
 
 
 async def send_operator_email(

@@ -11,6 +11,10 @@ def test_nudge_when_feature_unused(journey_harness):
     assert journey_harness.templates_sent_to("u1@example.com") == ["activation/welcome", "activation/nudge"]
 ```
 
+Held sends (quiet hours in the recipient's time zone, deferred frequency caps) go out when the
+virtual clock passes their `held_until`, as the release task would; a journey waiting on one
+resumes after it went.
+
 Use it as the `journey_harness` pytest fixture (`pytest_plugins = ["journeys.testing"]`) or as a
 context manager. Journeys run as plain coroutines stepped by the harness, so a journey must wait
 only through `ctx` (no bare `asyncio.sleep` or `gather`).
@@ -36,6 +40,8 @@ from contacts.ingest import IngestResult, event_ingest
 from contacts.models import Contact, Event
 from contacts.outbox import event_engine_payload
 from emails.models import EmailLog
+from emails.policy import send_policy
+from emails.services import email_held_release
 from journeys.conditions import Condition, all_match
 from journeys.definition import DurableTask, Journey
 from journeys.dispatch import install_dispatcher
@@ -421,13 +427,35 @@ class JourneyHarness:
         span = journey_time(duration) if isinstance(duration, Duration) else duration
         target = timezone.now() + span
         heap = self._deadlines
-        while heap and heap[0][0] <= target:
-            deadline, _, _, park, run = heapq.heappop(heap)
-            if run.parked is not park:  # woken, killed or moved on since it parked there
+        while True:
+            while heap and heap[0][4].parked is not heap[0][3]:  # woken, killed or moved on since
+                heapq.heappop(heap)
+            due = heap[0][0] if heap and heap[0][0] <= target else None
+            held = self._next_held(until=due or target)
+            if held is not None:  # a held send goes out before a run that wakes at its moment
+                email_id, held_until = held
+                self._clock.move_to(max(held_until, timezone.now()))
+                with transaction.atomic():
+                    email_held_release(email_id=email_id)
                 continue
+            if due is None:
+                break
+            deadline, _, _, _, run = heapq.heappop(heap)
             self._clock.move_to(max(deadline, timezone.now()))
             self._step(run, None)
         self._clock.move_to(target)
+
+    def _next_held(self, *, until: datetime) -> tuple[uuid.UUID, datetime] | None:
+        """The earliest held send due by `until`: the release task's part, at its eta. Without a
+        send-time policy nothing is ever held, and the clock moves without asking."""
+        if not send_policy().active:
+            return None
+        return (
+            EmailLog.objects.filter(status=EmailLog.Status.HELD, held_until__lte=until)
+            .order_by("held_until", "id")
+            .values_list("id", "held_until")
+            .first()
+        )
 
     def crash(self, run: JourneyRun) -> None:
         """Kill the run's coroutine where it stands, as a worker crash would; `resume` restarts it."""
@@ -495,6 +523,10 @@ class JourneyHarness:
     def emails(self, to: str | None = None) -> list[EmailLog]:
         logs = EmailLog.objects.order_by("created_at", "id")
         return list(logs.filter(to_email=to) if to else logs)
+
+    def held(self, to: str | None = None) -> list[EmailLog]:
+        """Sends the policy holds right now (each with its `held_until`)."""
+        return [log for log in self.emails(to) if log.status == EmailLog.Status.HELD]
 
     def templates_sent_to(self, to: str) -> list[str]:
         """Templates actually sent to an address (suppressed or failed ones are not sent)."""
