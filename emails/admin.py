@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 
 from contacts.admin_base import StudioModelAdmin, as_uuid
 from emails.models import EmailLog, SentMessage
+from emails.policy import held_until_text
 from emails.registry import all_templates
 from emails.studio import preview
 from emails.tracking import click_url, open_pixel_url
@@ -42,7 +43,10 @@ class EmailLogAdmin(StudioModelAdmin):
     def status_pill(self, log: EmailLog) -> str:
         from django.utils.html import format_html
 
-        return format_html('<span class="studio-pill {}">{}</span>', log.status, log.status)
+        pill = format_html('<span class="studio-pill {}">{}</span>', log.status, log.status)
+        if log.status == EmailLog.Status.HELD:
+            return format_html("{} {}", pill, held_until_text(log).removeprefix("held "))
+        return pill
 
     @admin.display(description="opened", boolean=True)
     def opened(self, log: EmailLog) -> bool:
@@ -80,6 +84,7 @@ class EmailLogAdmin(StudioModelAdmin):
             "title": f"{log.template} → {log.to_email or _no_address(log)}",
             "opts": self.opts,
             "log": log,
+            "held_until": held_until_text(log) if log.status == EmailLog.Status.HELD else "",
             "sent": sent,
             # The tracked URLs in the message, as the recipient's client saw them, and where each leads.
             "tracked_links": [(click_url(log.pk, i), url) for i, url in enumerate(log.links)] if sent else [],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from django.http import HttpRequest
 from ninja import Router
 from ninja.errors import HttpError
@@ -13,7 +15,7 @@ from emails.delivery import EmailDeliveryDeferred, email_deliver
 from emails.models import EmailLog
 from emails.registry import UnknownTemplate, get_template
 from emails.render import email_render
-from emails.schemas import EmailSendIn, EmailSendOut
+from emails.schemas import EmailSendIn, EmailSendOut, EmailStatusOut
 from emails.services import email_send
 
 router = Router(tags=["emails"])
@@ -59,5 +61,35 @@ def _deliver_left_behind(log: EmailLog) -> EmailLog:
         return EmailLog.objects.get(pk=log.pk)
 
 
+@router.get("/emails/{email_id}", auth=admin_auth, response=EmailStatusOut)
+def email_status(request: HttpRequest, email_id: UUID):
+    """An email's status: `held` with `heldUntil` while the send-time policy holds it, then
+    queued, sent, delivered, ... with the reason beside it."""
+    log = EmailLog.objects.filter(pk=email_id).first()
+    if log is None:
+        raise HttpError(404, f"no email with id {email_id}")
+    return {
+        "emailId": log.id,
+        "to": log.to_email,
+        "template": log.template,
+        "category": log.category,
+        "status": log.status,
+        "reason": log.status_reason,
+        "heldUntil": _held_until(log),
+        "createdAt": log.created_at,
+        "sentAt": log.sent_at,
+    }
+
+
+def _held_until(log: EmailLog):
+    return log.held_until if log.status == EmailLog.Status.HELD else None
+
+
 def _out(log: EmailLog, *, duplicate: bool) -> dict:
-    return {"emailId": log.id, "status": log.status, "reason": log.status_reason, "duplicate": duplicate}
+    return {
+        "emailId": log.id,
+        "status": log.status,
+        "reason": log.status_reason,
+        "duplicate": duplicate,
+        "heldUntil": _held_until(log),
+    }

@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -365,3 +365,17 @@ def policy_check() -> None:
     if problem:
         raise ImproperlyConfigured(f"HOGSEND_DEFAULT_TIMEZONE: {problem}")
     send_policy()
+
+
+def held_until_text(log: Any) -> str:
+    """ "held until …" as the Studio says it: the moment on the recipient's wall clock and in UTC."""
+    from contacts.timezones import contact_zone
+
+    if log.held_until is None:
+        return ""
+    zone = contact_zone(log.contact.properties if log.contact_id and log.contact else None)
+    local = log.held_until.astimezone(zone)
+    text = f"held until {local:%Y-%m-%d %H:%M} {zone.key}"
+    if zone.key != "UTC":
+        text += f" ({log.held_until.astimezone(UTC):%H:%M} UTC)"
+    return text

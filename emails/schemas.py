@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -29,6 +30,23 @@ class EmailSendOut(Schema):
     status: str
     reason: str
     duplicate: bool
+    heldUntil: datetime | None = Field(
+        default=None,
+        description="When a held email goes out (status `held`: the recipient's quiet hours, or the next "
+        "free slot of a frequency cap)",
+    )
+
+
+class EmailStatusOut(Schema):
+    emailId: UUID
+    to: str
+    template: str
+    category: str
+    status: str
+    reason: str
+    heldUntil: datetime | None = Field(default=None, description="When a held email goes out")
+    createdAt: datetime
+    sentAt: datetime | None = None
 
 
 def email_send_in_schema_complete(component: dict[str, Any]) -> None:

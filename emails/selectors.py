@@ -16,7 +16,12 @@ def contact_emails_timeline(*, contact: Any, limit: int) -> list[dict[str, Any]]
             "id": m.id,
             "name": m.template,
             "status": m.status,
-            "detail": {"subject": m.subject, "to": m.to_email, "reason": m.status_reason},
+            "detail": {
+                "subject": m.subject,
+                "to": m.to_email,
+                "reason": m.status_reason,
+                **({"heldUntil": m.held_until.isoformat()} if m.status == EmailLog.Status.HELD else {}),
+            },
         }
         for m in EmailLog.objects.filter(contact=contact).order_by("-created_at")[:limit]
     ]

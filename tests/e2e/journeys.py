@@ -51,6 +51,20 @@ async def digest_comments(user, ctx):
     )
 
 
+@define_journey(
+    id="e2e-quiet",
+    name="E2E a send held for quiet hours",
+    trigger="e2e.quiet",
+    entry_limit="unlimited",
+    category="product-updates",
+)
+async def quiet(user, ctx):
+    sent = await send_email(
+        to=user.email, user_id=user.id, template="activation/nudge", subject="after the quiet"
+    )
+    await ctx.checkpoint(f"send-{sent.status}")
+
+
 JOURNEYS = [
     _fanout("e2e-fanout-a"),
     _fanout("e2e-fanout-b"),
@@ -58,6 +72,7 @@ JOURNEYS = [
     await_answer,
     park,
     digest_comments,
+    quiet,
 ]
 
 

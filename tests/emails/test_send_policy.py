@@ -275,3 +275,79 @@ def test_sends_racing_for_the_last_slot_cannot_both_pass(settings, make_contact,
         EmailLog.objects.filter(status=Status.SKIPPED, status_reason="frequency_capped").count()
         == senders - 1
     )
+
+
+# --- what the Studio and the API say -------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_held_send_reads_held_until_in_the_studio_and_the_api(
+    quiet_nights, clock, new_yorker, send_welcome, admin_client, client
+):
+    from django.urls import reverse
+
+    from contacts.services import api_key_create
+
+    log = send_welcome(new_yorker, category=UPDATES)
+    held = "held until 2026-03-03 08:00 America/New_York (13:00 UTC)"
+
+    page = admin_client.get(reverse("admin:emails_emaillog_change", args=[log.pk])).content.decode()
+    assert '<span class="studio-pill held" id="email-status">held</span> quiet_hours' in page
+    assert f'<strong id="email-held-until">{held}</strong>' in page
+    listing = admin_client.get(
+        reverse("admin:emails_emaillog_changelist"), {"status": "held"}
+    ).content.decode()
+    assert "until 2026-03-03 08:00 America/New_York" in listing
+    _, secret = api_key_create(name="admin", scopes=["admin"])
+    status = client.get(f"/v1/emails/{log.pk}", headers={"Authorization": f"Bearer {secret}"}).json()
+    assert (status["status"], status["reason"], status["heldUntil"]) == (
+        "held",
+        "quiet_hours",
+        "2026-03-03T13:00:00Z",
+    )
+    assert (
+        client.get(f"/v1/emails/{new_yorker.pk}", headers={"Authorization": f"Bearer {secret}"}).status_code
+        == 404
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_held_send_is_delivered_by_its_release_task_on_a_real_celery_worker_when_the_window_ends(
+    settings, smtp_server, make_contact, tmp_path
+):
+    from django.utils import timezone
+
+    from hogsend.celery import app
+    from tests.support import celery_process, wait_until
+
+    app.control.purge()
+    now = timezone.now()
+    ends = now + timedelta(seconds=6)
+    settings.HOGSEND_QUIET_HOURS = {
+        UPDATES: ((now - timedelta(hours=1)).strftime("%H:%M:%S"), ends.strftime("%H:%M:%S"))
+    }
+    contact = make_contact()  # in the default zone, UTC
+    log = email_send(
+        to=contact.email,
+        template="activation/welcome",
+        props={"first_name": "Ada"},
+        user_id=contact.user_id,
+        category=UPDATES,
+        idempotency_key="held-on-celery",
+    )
+    assert (log.status, log.held_until) == (Status.HELD, ends.replace(microsecond=0))
+
+    with celery_process(
+        tmp_path,
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=str(smtp_server.port),
+    ):
+        sent = wait_until(
+            lambda: EmailLog.objects.filter(pk=log.pk, status=Status.SENT).first(),
+            timeout=120,
+            what="the release task to deliver the held email",
+        )
+
+    assert sent.sent_at >= log.held_until
+    assert [e.rcpt_tos for e in smtp_server.envelopes] == [[contact.email]]
