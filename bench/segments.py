@@ -212,6 +212,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=1000, help="active users the live events come from")
     parser.add_argument("--db", default=os.environ.get("BENCH_DB", "hogsend_bench_segments"))
     parser.add_argument("--keep", action="store_true", help="reuse the seeded database if it exists")
+    parser.add_argument("--skip-live", action="store_true", help="only the full re-evaluation")
     args = parser.parse_args()
 
     server = f"postgres://hogsend@127.0.0.1:{os.environ.get('HOGSEND_PG_PORT', '54329')}"
@@ -261,7 +262,11 @@ def main() -> None:
     SegmentMembership.objects.filter(segment_id=target.id).delete()
     SegmentState.objects.filter(segment_id=target.id).delete()
     first = segment_refresh(target.id)
+    print(f"  first population: {first.entered:,} members in {first.seconds:.1f} s", flush=True)
     again = segment_refresh(target.id)
+    print(f"  again, nothing to change: {again.seconds:.1f} s", flush=True)
+    if args.skip_live:
+        return
 
     # --- 1. live membership on ingest --------------------------------------------------------------
     registry.replace(twenty_segments())
