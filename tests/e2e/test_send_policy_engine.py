@@ -54,8 +54,14 @@ def test_a_journey_whose_send_is_held_for_quiet_hours_resumes_after_it_goes(api,
         what="the send to be held",
     )
     assert (held.status_reason, held.held_until) == ("quiet_hours", ends)
-    run = JourneyRun.objects.get(journey_id="e2e-quiet", contact__user_id="night-owl")
-    assert (run.status, run.current_node) == ("waiting", "held:activation/nudge")
+    run = wait_until(  # the run parks on the held send right after writing it
+        lambda: JourneyRun.objects.filter(
+            journey_id="e2e-quiet", contact__user_id="night-owl", status="waiting"
+        ).first(),
+        timeout=30,
+        what="the run to wait on the held send",
+    )
+    assert run.current_node == "held:activation/nudge"
     assert smtp.to("owl@example.com") == []
 
     run = wait_until(
