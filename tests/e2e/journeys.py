@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from journeys.definition import Digest, define_journey
+from journeys.definition import Digest, Goal, define_journey
 from journeys.durations import days
 from journeys.send import send_email
 
@@ -65,6 +65,22 @@ async def quiet(user, ctx):
     await ctx.checkpoint(f"send-{sent.status}")
 
 
+@define_journey(
+    id="e2e-experiment",
+    name="E2E variant and holdout",
+    trigger="e2e.experiment",
+    holdout=0.5,
+    goal=Goal("e2e.converted", within=days(7)),
+)
+async def experiment(user, ctx):
+    arm = await ctx.variant("subject", ["plain", "bold"])
+    await ctx.sleep(days(1), label="before-send")  # the run is evicted and replayed here on a long wait
+    again = await ctx.variant("subject", ["plain", "bold"], weights=[1, 0] if arm == "bold" else [0, 1])
+    await send_email(
+        to=user.email, user_id=user.id, template="activation/nudge", subject=f"arm {arm} {again}"
+    )
+
+
 JOURNEYS = [
     _fanout("e2e-fanout-a"),
     _fanout("e2e-fanout-b"),
@@ -73,6 +89,7 @@ JOURNEYS = [
     park,
     digest_comments,
     quiet,
+    experiment,
 ]
 
 
