@@ -46,7 +46,7 @@ from journeys.conditions import Condition, all_match
 from journeys.definition import DurableTask, Journey
 from journeys.dispatch import install_dispatcher
 from journeys.durations import Duration, journey_time
-from journeys.models import EnrollmentSkip, JourneyRun
+from journeys.models import Digest, EnrollmentSkip, JourneyRun
 from journeys.registry import registry
 from journeys.runner import journey_execute, task_execute
 from journeys.selectors import event_as_wait_result
@@ -519,6 +519,25 @@ class JourneyHarness:
             .order_by("created_at", "id")
             .values_list("reason", flat=True)
         )
+
+    def digests(self, journey_id: str, user_id: str) -> list[tuple[str, list[dict[str, Any]]]]:
+        """(status, collected events' properties oldest first) of each digest of a contact, oldest
+        first: what a digest journey gathered, open or closed."""
+        found = Digest.objects.filter(journey_id=journey_id, contact__user_id=user_id).order_by(
+            "opened_at", "id"
+        )
+        return [
+            (
+                digest.status,
+                [
+                    item.event.properties
+                    for item in digest.items.select_related("event").order_by(
+                        "event__occurred_at", "event__received_at", "id"
+                    )
+                ],
+            )
+            for digest in found
+        ]
 
     def emails(self, to: str | None = None) -> list[EmailLog]:
         logs = EmailLog.objects.order_by("created_at", "id")

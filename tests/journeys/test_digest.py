@@ -71,6 +71,13 @@ def test_a_comment_after_the_window_opens_a_new_digest(journey_harness):
     comment(journey_harness, "ada", "two", at=minutes(10))
     journey_harness.advance(hours(1))
     comment(journey_harness, "ada", "three")
+    assert [
+        (status, [p["text"] for p in items])
+        for status, items in journey_harness.digests("comment-digest", "ada")
+    ] == [
+        ("closed", ["one", "two"]),
+        ("open", ["three"]),
+    ]
     journey_harness.advance(hours(1))
 
     assert [texts(e) for e in digest_emails(journey_harness, "ada")] == [["one", "two"], ["three"]]
