@@ -31,7 +31,7 @@ from django.db.models.functions import TruncDate
 from django.test import override_settings
 from django.utils import timezone
 
-from contacts.ingest import EventDraft, events_ingest
+from contacts.ingest import EventDraft, IngestResult, events_ingest
 from contacts.lifecycle import install_lifecycle
 from emails.models import EmailLog
 from emails.services import email_send
@@ -293,15 +293,25 @@ def _replay_world(journey: Journey, since: datetime, *, render: bool) -> Iterato
         install_lifecycle(previous)
 
 
-def _ingest(batch: list[RecordedEvent]) -> None:
-    """One recorded batch (events received at the same moment), ingested as it was."""
-    events_ingest(
+def _ingest(harness: JourneyHarness, batch: list[RecordedEvent]) -> None:
+    """One recorded batch (events received at the same moment), ingested as it was and routed
+    with the stored rows in hand."""
+    results = events_ingest(
         drafts=[
             EventDraft(name=e.name, user_id=e.user_id, properties=e.properties, occurred_at=e.occurred_at)
             for e in batch
         ],
         source=batch[0].source,
+        dispatch=False,
     )
+    stored = [r for r in results if isinstance(r, IngestResult) and r.created]
+    for result in stored:
+        result.event.contact = result.contact
+    if stored:
+        harness.deliver(
+            events=[r.event for r in stored],
+            exited_run_ids=[run_id for r in stored for run_id in r.event.exited_run_ids],
+        )
 
 
 def _replay(
@@ -323,7 +333,7 @@ def _replay(
             if batch and (
                 kind != "event" or item.received_at != batch[0].received_at or item.source != batch[0].source
             ):
-                _ingest(batch)
+                _ingest(harness, batch)
                 progress(len(batch))
                 batch = []
             now = timezone.now()
@@ -340,7 +350,7 @@ def _replay(
                 run_id, status, reason = item
                 run_end_apply(run_id=run_id, status=status, reason=reason, at=at)
         if batch:
-            _ingest(batch)
+            _ingest(harness, batch)
             progress(len(batch))
         harness.advance(window.until - timezone.now())
     return _collect(journey=subject, label=label, window=window)

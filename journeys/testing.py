@@ -212,7 +212,8 @@ class JourneyHarness:
         self._deadlines: list[tuple[datetime, int, int, _Park, _SimulatedRun]] = []
         self._waits: dict[tuple[uuid.UUID | None, str], dict[int, _SimulatedRun]] = {}
         self._by_run: dict[uuid.UUID, dict[int, _SimulatedRun]] = {}
-        self._inbox: list[tuple[list[uuid.UUID], list[uuid.UUID]]] = []
+        # (events as ids to read, or as stored rows in hand; runs they exited)
+        self._inbox: list[tuple[list[Any], list[uuid.UUID]]] = []
         self._crashed: dict[str, _SimulatedRun] = {}
         self._settling = False
         self.task_failures: list[TaskFailure] = []
@@ -235,6 +236,12 @@ class JourneyHarness:
         """Whoever ingested (the HTTP API, code under test, a journey): route it now, at the
         virtual time it was ingested, as the engine would."""
         self._inbox.append((list(event_ids), list(exited_run_ids)))
+        self._settle()
+
+    def deliver(self, *, events: Sequence[Event], exited_run_ids: Sequence[uuid.UUID]) -> None:
+        """Route events the caller just ingested with `dispatch=False` (rows in hand, each with its
+        contact): `after_ingest` without reading them back."""
+        self._inbox.append((list(events), list(exited_run_ids)))
         self._settle()
 
     def cancel_runs(self, *, run_ids: Sequence[uuid.UUID]) -> Any:
@@ -269,9 +276,15 @@ class JourneyHarness:
                     for run in list(self._by_run.pop(run_id, {}).values()):
                         if run.journey is not None and run.parked and run.parked.run_id == run_id:
                             run.kill()
-                for event in (
-                    Event.objects.filter(pk__in=event_ids).select_related("contact").order_by("received_at")
-                ):
+                in_hand = bool(event_ids) and isinstance(event_ids[0], Event)
+                events = (
+                    event_ids
+                    if in_hand
+                    else Event.objects.filter(pk__in=event_ids)
+                    .select_related("contact")
+                    .order_by("received_at")
+                )
+                for event in events:
                     self._route(event)
         finally:
             self._settling = False
