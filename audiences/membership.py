@@ -200,6 +200,9 @@ class LiveMembership:
     """The keeper ingest calls (installed by `audiences.apps`): re-checks only the segments that
     read what changed, for the contacts it changed."""
 
+    def keeps_any(self) -> bool:
+        return bool(registry.all())
+
     def after_ingest(
         self,
         *,

@@ -1,8 +1,8 @@
 """The ingest pipeline: events in, set-based, one transaction per call.
 
-One path serves a single event and a 1,000-event batch: contacts are upserted with one statement,
-events inserted with another, exit rules applied to the events that can exit anything, and the
-relay woken once. Nothing slow happens here: the engine is reached by the outbox relay, after
+One path serves a single event and a 1,000-event batch: contacts are upserted and events inserted
+with one statement, exit rules applied to the events that can exit anything, and the relay woken
+once. Nothing slow happens here: the engine is reached by the outbox relay, after
 commit, never by the request.
 """
 
@@ -11,19 +11,21 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+import psycopg
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from contacts.conversions import conversions_apply
+from contacts.conversions import conversions_apply, goal_rules
 from contacts.membership import membership
 from contacts.models import Contact, Event
-from contacts.outbox import dispatcher, event_collector, exit_rules
+from contacts.outbox import dispatcher, event_collector, exit_rules, notify_channel
 from contacts.timezones import TIMEZONE_PROPERTY, timezone_problem
 
 logger = logging.getLogger(__name__)
@@ -106,10 +108,11 @@ def events_ingest(
     1. Check each draft; look every idempotency key up at once: a key already stored for the same
        user is a duplicate (the first result), for another user a conflict; a key used twice in
        one call answers the second use with the first's result.
-    2. In one transaction: upsert the contacts (one statement), insert the events (one statement;
-       a key that a concurrent request stored first turns that item into a duplicate), apply the
-       exit rules to the events whose name can exit a journey, collect the events open digests
-       gather (one statement, only for events a digest journey is triggered by), and wake the relay.
+    2. In one transaction: upsert the contacts and insert the events (one statement; a key that a
+       concurrent request stored first turns that item into a duplicate), apply the exit rules to
+       the events whose name can exit a journey, collect the events open digests gather (one
+       statement, only for events a digest journey is triggered by), and wake the relay. A single
+       event that nothing else must hear is that one statement alone, its own transaction.
     3. If the database refuses the set (a value PostgreSQL cannot store), nothing of it is kept and
        each event is stored alone, so one bad event sinks no other and every item gets an answer.
     """
@@ -118,8 +121,11 @@ def events_ingest(
     fresh = [i for i, outcome in enumerate(outcomes) if outcome is None and i not in repeats]
     if fresh:
         try:
-            with transaction.atomic():
-                stored = _store([drafts[i] for i in fresh], source=source, dispatch=dispatch)
+            alone = len(fresh) == 1 and _one_statement_suffices(drafts[fresh[0]], dispatch=dispatch)
+            # Alone and outside any transaction, the statement is its own; inside the caller's,
+            # a savepoint keeps a refused statement from aborting it.
+            with transaction.atomic() if not alone or connection.in_atomic_block else nullcontext():
+                stored = _store([drafts[i] for i in fresh], source=source, dispatch=dispatch, alone=alone)
             for i, result in zip(fresh, stored, strict=True):
                 outcomes[i] = result
         except (OperationalError, InterfaceError):
@@ -215,17 +221,21 @@ def _refused(error: DatabaseError) -> IngestError:
     return IngestError(f"the database refused this event ({reason}); remove the offending value and retry")
 
 
-# --- the two statements --------------------------------------------------------------------
+# --- the statement ---------------------------------------------------------------------------
 
-_CONTACTS_UPSERT = """
+# Contacts upserted and events inserted in one statement, the rows passed as two JSON documents
+# (one parameter each: no per-value adaptation in Python, one parse in PostgreSQL). With the
+# default dispatcher the relay's NOTIFY rides along too, so a single event costs one round trip.
+_INGEST_SQL = """
 WITH incoming AS (
-    SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::boolean[])
-        AS t(id, user_id, email, properties, confirm)
+    SELECT * FROM jsonb_to_recordset(%(contacts)s::jsonb)
+        AS t(id uuid, user_id text, email text, properties jsonb, confirm boolean)
 ), upserted AS (
     INSERT INTO contacts_contact AS c
         (id, user_id, email, properties, category_opt_outs, category_opt_ins, confirmation_required,
          created_at, updated_at)
-    SELECT id, user_id, email, properties::jsonb, '{}', '{}', confirm, %s, %s FROM incoming ORDER BY user_id
+    SELECT id, user_id, email, properties, '{}', '{}', confirm, %(now)s, %(now)s
+    FROM incoming ORDER BY user_id
     ON CONFLICT (user_id) DO UPDATE SET
         email = CASE WHEN EXCLUDED.email <> '' THEN EXCLUDED.email ELSE c.email END,
         properties = c.properties || EXCLUDED.properties,
@@ -234,40 +244,91 @@ WITH incoming AS (
     WHERE (EXCLUDED.email <> '' AND EXCLUDED.email <> c.email)
        OR (c.properties || EXCLUDED.properties) IS DISTINCT FROM c.properties
     RETURNING c.*, (xmax = 0) AS inserted
+), known AS (
+    SELECT * FROM upserted
+    UNION ALL
+    SELECT c.*, false FROM contacts_contact c JOIN incoming i ON i.user_id = c.user_id
+    WHERE NOT EXISTS (SELECT 1 FROM upserted u WHERE u.user_id = c.user_id)
+), stored AS (
+    INSERT INTO contacts_event
+        (id, contact_id, name, properties, occurred_at, received_at, idempotency_key, source,
+         dispatch_state, dispatch_attempts, exited_run_ids)
+    SELECT e.id, k.id, e.name, e.properties, e.occurred_at, %(now)s, e.key, %(source)s, 'pending', 0, '{}'
+    FROM jsonb_to_recordset(%(events)s::jsonb)
+        AS e(id uuid, user_id text, name text, properties jsonb, occurred_at timestamptz, key text)
+    JOIN known k ON k.user_id = e.user_id
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id, contact_id
 )
-SELECT * FROM upserted
-UNION ALL
-SELECT c.*, false FROM contacts_contact c JOIN incoming i ON i.user_id = c.user_id
-WHERE NOT EXISTS (SELECT 1 FROM upserted u WHERE u.user_id = c.user_id)
+SELECT k.*, coalesce(s.ids, '{}') AS stored_event_ids,
+       (SELECT count(pg_notify(%(channel)s, '')) FROM (SELECT 1 FROM stored LIMIT 1) one
+        WHERE %(notify)s) AS notified
+FROM known k
+LEFT JOIN (SELECT contact_id, array_agg(id) AS ids FROM stored GROUP BY contact_id) s ON s.contact_id = k.id
 """
-
-_EVENTS_INSERT = """
-INSERT INTO contacts_event
-    (id, contact_id, name, properties, occurred_at, received_at, idempotency_key, source,
-     dispatch_state, dispatch_attempts, exited_run_ids)
-SELECT id, contact_id, name, properties::jsonb, occurred_at, %s, key, %s, 'pending', 0, '{}'
-FROM unnest(%s::uuid[], %s::uuid[], %s::text[], %s::text[], %s::timestamptz[], %s::text[])
-    AS t(id, contact_id, name, properties, occurred_at, key)
-ON CONFLICT (idempotency_key) DO NOTHING
-RETURNING id
-"""
+_EXTRA_COLUMNS = ("inserted", "stored_event_ids", "notified")
 
 
-def _json(value: dict[str, Any]) -> str:
+class _PreparedStatementCursor(psycopg.Cursor):
+    """Server-side binding, prepared on first use: PostgreSQL plans the ingest statement once per
+    connection instead of once per call (its planning costs more than running it for one event)."""
+
+    def execute(
+        self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: bool | None = None
+    ):
+        return super().execute(query, params, prepare=True, binary=binary)
+
+
+def _prepared_cursor():
+    """A cursor for the ingest statement, wrapped as Django wraps its own (errors translated,
+    queries counted); Django's usual cursor interpolates parameters client-side, which cannot be
+    prepared. `DB_PREPARED_STATEMENTS=false` (a pooler that cannot keep them) falls back to it."""
+    from django.conf import settings
+
+    if not settings.DB_PREPARED_STATEMENTS:
+        return connection.cursor()
+    connection.ensure_connection()
+    raw = _PreparedStatementCursor(connection.connection)
+    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+
+
+def _json(value: Any) -> str:
     return json.dumps(value, cls=DjangoJSONEncoder, separators=(",", ":"))
 
 
-def _store(drafts: Sequence[EventDraft], *, source: str, dispatch: bool) -> list[IngestResult | IngestError]:
-    now = timezone.now()
-    contacts, created = _contacts_upsert(drafts, now=now)
-    _confirmations_request([c for c in created if c.confirmation_required and c.email], source=source)
-    from contacts.lifecycle import contacts_upserted_emit  # contact.created/updated, rows only
+def _wants_confirmation(draft: EventDraft) -> bool:
+    from django.conf import settings
 
-    contacts_upserted_emit(contacts=contacts.values(), now=now)
+    return settings.CONTACTS_DOUBLE_OPT_IN if draft.double_opt_in is None else draft.double_opt_in
+
+
+def _one_statement_suffices(draft: EventDraft, *, dispatch: bool) -> bool:
+    """A single event that nothing else must hear in its transaction (no exit rule, goal, digest
+    or segment for it, no double opt-in, no destination listening to contacts, the default
+    dispatcher): its one statement is its transaction, and BEGIN and COMMIT are two round trips
+    saved."""
+    from contacts.lifecycle import contacts_listened
+
+    return (
+        not (dispatch and notify_channel() is None)
+        and not _wants_confirmation(draft)
+        and draft.name not in exit_rules().event_names()
+        and draft.name not in goal_rules().event_names()
+        and draft.name not in event_collector().event_names()
+        and not membership().keeps_any()
+        and not contacts_listened()
+    )
+
+
+def _store(
+    drafts: Sequence[EventDraft], *, source: str, dispatch: bool, alone: bool = False
+) -> list[IngestResult | IngestError]:
+    """`alone`: the caller checked `_one_statement_suffices`; nothing is written beyond the statement."""
+    now = timezone.now()
+    channel = notify_channel() if dispatch else None
     events = [
         Event(
             id=uuid4(),
-            contact_id=contacts[d.user_id].id,
             name=d.name,
             properties=d.properties,
             occurred_at=d.occurred_at or now,
@@ -277,23 +338,17 @@ def _store(drafts: Sequence[EventDraft], *, source: str, dispatch: bool) -> list
         )
         for d in drafts
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _EVENTS_INSERT,
-            [
-                now,
-                source,
-                [e.id for e in events],
-                [e.contact_id for e in events],
-                [e.name for e in events],
-                [_json(e.properties) for e in events],
-                [e.occurred_at for e in events],
-                [e.idempotency_key for e in events],
-            ],
-        )
-        inserted = {row[0] for row in cursor.fetchall()}
+    contacts, created, inserted = _contacts_and_events_store(
+        drafts, events, now=now, source=source, channel=channel
+    )
+    if not alone:
+        _confirmations_request([c for c in created if c.confirmation_required and c.email], source=source)
+        from contacts.lifecycle import contacts_upserted_emit  # contact.created/updated, rows only
+
+        contacts_upserted_emit(contacts=contacts.values(), now=now)
     results: list[IngestResult | IngestError] = []
     for draft, event in zip(drafts, events, strict=True):
+        event.contact_id = contacts[draft.user_id].id
         event._state.adding = False
         if event.id in inserted:
             results.append(IngestResult(event=event, contact=contacts[draft.user_id]))
@@ -307,21 +362,22 @@ def _store(drafts: Sequence[EventDraft], *, source: str, dispatch: bool) -> list
                 )
             )
     stored = [r.event for r in results if isinstance(r, IngestResult) and r.created]
-    _apply_exit_rules(stored, results)
-    conversions_apply(stored=stored)
-    # Segment membership, for these contacts only, under the row locks the upsert took.
-    property_keys: dict[UUID, set[str]] = {}
-    for d in drafts:
-        if d.contact_properties or d.email:
-            keys = property_keys.setdefault(contacts[d.user_id].id, set())
-            keys.update(d.contact_properties)
-            if d.email:
-                keys.add("$email")
-    membership().after_ingest(
-        events=stored, property_keys=property_keys, created=[c.id for c in created], now=now
-    )
-    _collect(stored, now=now)
-    if dispatch and stored:
+    if not alone:
+        _apply_exit_rules(stored, results)
+        conversions_apply(stored=stored)
+        # Segment membership, for these contacts only, under the row locks the upsert took.
+        property_keys: dict[UUID, set[str]] = {}
+        for d in drafts:
+            if d.contact_properties or d.email:
+                keys = property_keys.setdefault(contacts[d.user_id].id, set())
+                keys.update(d.contact_properties)
+                if d.email:
+                    keys.add("$email")
+        membership().after_ingest(
+            events=stored, property_keys=property_keys, created=[c.id for c in created], now=now
+        )
+        _collect(stored, now=now)
+    if dispatch and stored and channel is None:
         dispatcher().after_ingest(
             event_ids=[e.id for e in stored],
             exited_run_ids=[run_id for e in stored for run_id in e.exited_run_ids],
@@ -329,53 +385,68 @@ def _store(drafts: Sequence[EventDraft], *, source: str, dispatch: bool) -> list
     return results
 
 
-def _contacts_upsert(
-    drafts: Sequence[EventDraft], *, now: datetime
-) -> tuple[dict[str, Contact], list[Contact]]:
+def _contacts_and_events_store(
+    drafts: Sequence[EventDraft], events: Sequence[Event], *, now: datetime, source: str, channel: str | None
+) -> tuple[dict[str, Contact], list[Contact], set[UUID]]:
     """One row per user id; several events of one user merge their contact fields in order.
-    Returns the contacts by user id, and those this call created."""
-    from django.conf import settings
-
+    Returns the contacts by user id, those this call created, and the ids of the events stored
+    (an event missing there lost its idempotency key to a concurrent request)."""
     merged: dict[str, tuple[str, dict[str, Any]]] = {}
     confirm: dict[str, bool] = {}
     for d in drafts:
         email, props = merged.get(d.user_id, ("", {}))
         merged[d.user_id] = (d.email or email, {**props, **d.contact_properties})
-        wants = settings.CONTACTS_DOUBLE_OPT_IN if d.double_opt_in is None else d.double_opt_in
-        confirm[d.user_id] = confirm.get(d.user_id, False) or wants
+        confirm[d.user_id] = confirm.get(d.user_id, False) or _wants_confirmation(d)
     contacts: dict[str, Contact] = {}
     created: list[Contact] = []
+    inserted: set[UUID] = set()
     for _ in range(3):
         wanted = {u: v for u, v in merged.items() if u not in contacts}
         if not wanted:
-            return contacts, created
-        with connection.cursor() as cursor:
+            return contacts, created, inserted
+        rows = [
+            {"id": str(uuid4()), "user_id": u, "email": email, "properties": props, "confirm": confirm[u]}
+            for u, (email, props) in wanted.items()
+        ]
+        items = [
+            {
+                "id": str(e.id),
+                "user_id": d.user_id,
+                "name": e.name,
+                "properties": e.properties,
+                "occurred_at": e.occurred_at.isoformat(),
+                "key": e.idempotency_key,
+            }
+            for d, e in zip(drafts, events, strict=True)
+            if d.user_id in wanted
+        ]
+        with _prepared_cursor() as cursor:
             cursor.execute(
-                _CONTACTS_UPSERT,
-                [
-                    [uuid4() for _ in wanted],
-                    list(wanted),
-                    [email for email, _ in wanted.values()],
-                    [_json(props) for _, props in wanted.values()],
-                    [confirm[u] for u in wanted],
-                    now,
-                    now,
-                ],
+                _INGEST_SQL,
+                {
+                    "contacts": _json(rows),
+                    "events": _json(items),
+                    "now": now,
+                    "source": source,
+                    "channel": channel or "",
+                    "notify": channel is not None,
+                },
             )
             columns = [c.name for c in cursor.description]
             for row in cursor.fetchall():
                 fields = dict(zip(columns, row, strict=True))
-                inserted = fields.pop("inserted")
+                is_new, stored_ids, _ = (fields.pop(name) for name in _EXTRA_COLUMNS)
                 # Django's psycopg setup leaves jsonb undecoded (JSONField decodes it); so do we.
                 if isinstance(fields["properties"], str):
                     fields["properties"] = json.loads(fields["properties"])
                 contact = Contact(**fields)
                 contact._state.adding = False
                 contacts[contact.user_id] = contact
-                if inserted:
+                inserted.update(stored_ids)
+                if is_new:
                     created.append(contact)
         # A user id first stored by a concurrent transaction after this statement began is not in
-        # its snapshot: the next round, with a new snapshot, reads it.
+        # its snapshot (nor were its events stored): the next round, with a new snapshot, reads it.
     missing = set(merged) - set(contacts)
     raise DatabaseError(f"could not upsert contacts {sorted(missing)[:3]}")
 

@@ -24,6 +24,11 @@ class Lifecycle(Protocol):
         """After a set-based upsert: rows created at `now` are new, rows written at `now` changed."""
         ...
 
+    def contacts_listened(self) -> bool:
+        """Whether anything hears contact.created/updated now: when nothing does, ingest stores a
+        single event with one statement and no transaction around it."""
+        ...
+
     def suppression(self, *, email: str, reason: str, note: str = "") -> None:
         """contact.suppressed."""
         ...
@@ -43,6 +48,9 @@ class Silent:
 
     def contacts_upserted(self, *, contacts: Iterable[Any], now: datetime) -> None:
         return None
+
+    def contacts_listened(self) -> bool:
+        return False
 
     def suppression(self, *, email: str, reason: str, note: str = "") -> None:
         return None
@@ -70,6 +78,10 @@ def contact_emit(*, type: str, contact_id: UUID | str) -> None:
 
 def contacts_upserted_emit(*, contacts: Iterable[Any], now: datetime) -> None:
     _lifecycle.contacts_upserted(contacts=contacts, now=now)
+
+
+def contacts_listened() -> bool:
+    return _lifecycle.contacts_listened()
 
 
 def suppression_emit(*, email: str, reason: str, note: str = "") -> None:

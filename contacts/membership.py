@@ -31,6 +31,10 @@ class MembershipKeeper(Protocol):
         properties they set (`property_keys`, by contact) or the contacts they created can change."""
         ...
 
+    def keeps_any(self) -> bool:
+        """Whether any segment is kept: with none, a single event needs no transaction for it."""
+        ...
+
     def contacts_changed(
         self,
         *,
@@ -45,6 +49,9 @@ class MembershipKeeper(Protocol):
 
 
 class NoMembership:
+    def keeps_any(self) -> bool:
+        return False
+
     def after_ingest(
         self,
         *,

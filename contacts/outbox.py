@@ -115,6 +115,12 @@ def install_dispatcher(new: Dispatcher | None) -> Dispatcher:
     return previous
 
 
+def notify_channel() -> str | None:
+    """The channel to NOTIFY when the default dispatcher is installed (ingest then notifies in its
+    own statement and spares a round trip); None when another dispatcher must hear each ingest."""
+    return OUTBOX_CHANNEL if type(_dispatcher) is NotifyRelay else None
+
+
 def exit_rules() -> ExitRules:
     return _exit_rules
 

@@ -91,6 +91,10 @@ DATABASES = {
 # 0 under ASGI: each request may run on a fresh thread, and persistent connections would pile up
 # per thread. The journey worker keeps its own (single-threaded) connection alive instead.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+# Ingest prepares its statement once per connection (README, "Ingest capacity"); a connection
+# pooler that cannot keep prepared statements (PgBouncer before 1.21, or without
+# max_prepared_statements, in transaction mode) needs false.
+DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
 # No ping before each request or journey step (a round trip each): a connection found dead is
 # replaced (the journey worker retries a unit that failed on its first statement; the web answers
 # that one request 503 and reconnects).

@@ -163,6 +163,9 @@ def contact_emit(*, type: str, contact_id: UUID | str) -> None:
     lifecycle_emit(type=type, data=_contact_builder(contact_id))
 
 
+CONTACT_UPSERT_TYPES = frozenset({"contact.created", "contact.updated"})
+
+
 def contacts_upserted_emit(*, contacts: Iterable[Any], now: datetime) -> None:
     """After a set-based upsert (ingest): rows created at `now` are new, rows written at `now`
     otherwise changed; the rest were only read. One query when nobody listens."""
@@ -233,6 +236,9 @@ class Announcer:
 
     def contacts_upserted(self, *, contacts: Iterable[Any], now: datetime) -> None:
         contacts_upserted_emit(contacts=contacts, now=now)
+
+    def contacts_listened(self) -> bool:
+        return bool(_listening(CONTACT_UPSERT_TYPES))
 
     def suppression(self, *, email: str, reason: str, note: str = "") -> None:
         suppression_emit(email=email, reason=reason, note=note)
