@@ -20,7 +20,7 @@ from integrations import lifecycle as integrations_lifecycle
 
 # 15 since the email log keeps the message as sent (emails.SentMessage, one upsert per send).
 JOURNEY_START_BUDGET = 15
-INGEST_BUDGET = 4  # contacts upsert, destinations, events insert, NOTIFY
+INGEST_BUDGET = 2  # the ingest statement and the destinations lookup (tests/contacts/test_ingest_budget.py)
 # A frequency cap on the send's category adds the (contact, category) advisory lock and the read of
 # the slots taken; quiet hours are decided in memory; a category with neither adds nothing.
 SEND_POLICY_STATEMENTS = 2
