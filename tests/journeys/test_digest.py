@@ -321,9 +321,14 @@ def test_events_no_digest_collects_cost_ingest_nothing_and_a_collected_one_one_s
     with CaptureQueriesContext(connection) as collected:
         event_ingest(name=COMMENT, user_id="ada", dispatch=False)
 
+    # The destinations lookup aside (a single event asks it before it knows whether its contact
+    # changes; a collected one only if it does), a collected event costs one statement more.
+    def ingest_only(captured):
+        return [sql for sql in _statements(captured) if "integrations_destination" not in sql]
+
     assert not any("journeys_digest" in sql for sql in _statements(plain))
-    assert len(_statements(plain)) <= INGEST_BUDGET - 1  # the NOTIFY is not sent without dispatch
-    assert len(_statements(collected)) == len(_statements(plain)) + 1
+    assert len(ingest_only(plain)) <= INGEST_BUDGET - 1
+    assert len(ingest_only(collected)) == len(ingest_only(plain)) + 1
     assert DigestItem.objects.count() == 1
 
 
