@@ -731,7 +731,13 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="py-spy the web and a worker during the triggering load"
     )
+    parser.add_argument(
+        "--broadcast", type=int, metavar="N", help="only this: one broadcast to N contacts (bench/broadcast.py)"
+    )
     args = parser.parse_args()
+    if args.broadcast:
+        broadcast_only(args.broadcast)
+        return
 
     workdir = Path(tempfile.mkdtemp(prefix="hogsend-bench-"))
     vegeta = Vegeta(args.vegeta, workdir)
@@ -798,6 +804,29 @@ def main() -> None:
     compare(runs)
     sink.controller.stop()
     shutil.rmtree(workdir / "targets", ignore_errors=True)
+
+
+def broadcast_only(recipients: int) -> None:
+    from bench.broadcast import run_broadcast
+
+    workdir = Path(tempfile.mkdtemp(prefix="hogsend-bench-"))
+    sink = Sink()
+    env = {
+        **os.environ,
+        "DATABASE_URL": DB_URL,
+        "DJANGO_SETTINGS_MODULE": "hogsend.settings",
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(sink.port),
+        "LOG_LEVEL": "WARNING",
+        "DEBUG": os.environ.get("DEBUG", "false"),
+    }
+    env.pop("PGAPPNAME", None)
+    figures = run_broadcast(recipients=recipients, workdir=workdir, sink=sink, env=env)
+    print(f"\nHogsend bench — broadcast; {os.cpu_count()} cores; logs in {workdir}\n")
+    for name, value, goal in figures:
+        print(f"  {name:<62} {value:<28} {goal}")
+    sink.controller.stop()
 
 
 def compare(runs: list[Run]) -> None:

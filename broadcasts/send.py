@@ -32,6 +32,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
+from django.core.mail import get_connection
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -184,20 +185,36 @@ def batch_send(*, broadcast: Broadcast, claimed: list[Claimed]) -> dict[str, int
                 )
     outcomes: list[tuple[int, str, str, UUID | None]] = []
     counts: dict[str, int] = {}
+    smtp = get_connection()  # one session for the batch's provider calls
+    try:
+        smtp.open()
+    except Exception:  # the first send reports the failure with its own outcome
+        smtp = None
+    try:
+        _batch_deliver(logs, outcomes, counts, smtp=smtp, started=started)
+    finally:
+        if smtp is not None:
+            try:
+                smtp.close()
+            except Exception:
+                logger.info("broadcast batch: closing the provider connection failed", exc_info=True)
+    _outcomes_record(outcomes)
+    return counts
+
+
+def _batch_deliver(logs, outcomes, counts, *, smtp: Any, started: Any) -> None:
     for person, log, error in logs:
         if log is None:
             outcomes.append((person.recipient_id, "failed", error[:2000], None))
             counts["failed"] = counts.get("failed", 0) + 1
             continue
         if log.status == EmailLog.Status.QUEUED:
-            log = _deliver(log, written_before=log.created_at < started)
+            log = _deliver(log, written_before=log.created_at < started, smtp=smtp)
         outcomes.append((person.recipient_id, log.status, log.status_reason, log.pk))
         counts[log.status] = counts.get(log.status, 0) + 1
-    _outcomes_record(outcomes)
-    return counts
 
 
-def _deliver(log: EmailLog, *, written_before: bool) -> EmailLog:
+def _deliver(log: EmailLog, *, written_before: bool, smtp: Any = None) -> EmailLog:
     """Step 4 for one row: claim, provider call, record. A row an earlier, dead worker wrote is
     delivered as any row that waited (consent checked again). A transient failure leaves the row
     queued for the email task's retries (the recipient's outcome says `queued`)."""
@@ -206,7 +223,7 @@ def _deliver(log: EmailLog, *, written_before: bool) -> EmailLog:
     try:
         if written_before:
             return email_deliver(email_id=log.pk)
-        return email_transmit(log=log)
+        return email_transmit(log=log, connection=smtp)
     except EmailDeliveryDeferred:
         email_deliver_task.apply_async(args=[str(log.pk)], countdown=settings.EMAIL_RETRY_FIRST_DELAY_SECONDS)
         return EmailLog.objects.get(pk=log.pk)

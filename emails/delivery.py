@@ -114,7 +114,7 @@ def email_release(*, email_id: UUID | str, now: datetime | None = None) -> Email
     return email_deliver(email_id=email_id)
 
 
-def email_transmit(*, log: EmailLog, final_attempt: bool = False) -> EmailLog:
+def email_transmit(*, log: EmailLog, final_attempt: bool = False, connection: Any = None) -> EmailLog:
     """Claim a committed queued row, call the provider, record the outcome.
 
     1. Build the message; a template or address error fails the row (nothing was sent).
@@ -123,6 +123,9 @@ def email_transmit(*, log: EmailLog, final_attempt: bool = False) -> EmailLog:
     4. Record at once: sent with the provider's id; a permanent error → failed; a transient one →
        queued again with the reason and EmailDeliveryDeferred raised for the caller to schedule
        a retry (failed instead when `final_attempt`).
+
+    `connection`: an open backend connection a caller sending many reuses (one SMTP session for a
+    broadcast's batch); by default each send opens its own.
     """
     try:
         email_address_check(log.to_email)
@@ -136,7 +139,7 @@ def email_transmit(*, log: EmailLog, final_attempt: bool = False) -> EmailLog:
     log = _set(log, Status.SENDING, reason="", attempts=log.attempts + 1, **claim)
     sent_message_record(email_id=log.pk, built=built)  # what the provider is handed, for the Studio
     try:
-        get_connection().send_messages([built.message])
+        (connection or get_connection()).send_messages([built.message])
     except Exception as error:
         return _failure(log, error, final_attempt=final_attempt)
     _fault_point()
