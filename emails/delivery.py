@@ -22,7 +22,6 @@ from uuid import UUID
 
 from django.conf import settings
 from django.core.mail import get_connection
-from django.db.models import F
 from django.utils import timezone
 
 from contacts.addresses import EmailError, email_address_check
@@ -30,9 +29,9 @@ from contacts.categories import CONFIRMATION, category_allows
 from contacts.models import Contact, Suppression
 from emails.backends import error_is_transient
 from emails.liveness import liveness
-from emails.message import email_message_build, sent_message_record
+from emails.message import email_message_build, sent_message_kept
 from emails.models import EmailLog
-from emails.status import Status, email_claim, email_status_advance
+from emails.status import Status, email_claim_keeping, email_status_advance
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +52,12 @@ def consent_block(*, to: str, contact: Contact | None, category: str) -> str | N
     if suppression:
         return suppression
     contacts = [contact] if contact is not None else list(Contact.objects.filter(email__iexact=to))
+    return choices_block(contacts=contacts, category=category)
+
+
+def choices_block(*, contacts: list[Contact], category: str) -> str | None:
+    """Why these contacts' own choices keep this category of mail from them (the suppression list
+    aside), or None if they allow it."""
     for person in contacts:
         if category == CONFIRMATION:
             # The one email double opt-in allows before confirming, also to someone signing up
@@ -134,10 +139,13 @@ def email_transmit(*, log: EmailLog, final_attempt: bool = False, connection: An
         return _finish(log, Status.FAILED, reason=str(error))
     provider = getattr(settings, "EMAIL_PROVIDER", "")
     claim = {"links": built.links, "provider": provider, "provider_message_id": built.message_id}
-    if not email_claim(email_id=log.pk, reason="", attempts=F("attempts") + 1, **claim):
+    # The claim and the copy of what the provider is handed (for the Studio), in one statement.
+    kept = sent_message_kept(email_id=log.pk, built=built)
+    if not email_claim_keeping(
+        email_id=log.pk, kept=kept, links=built.links, provider=provider, message_id=built.message_id
+    ):
         return EmailLog.objects.get(pk=log.pk)
     log = _set(log, Status.SENDING, reason="", attempts=log.attempts + 1, **claim)
-    sent_message_record(email_id=log.pk, built=built)  # what the provider is handed, for the Studio
     try:
         (connection or get_connection()).send_messages([built.message])
     except Exception as error:

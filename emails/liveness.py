@@ -13,9 +13,15 @@ from uuid import UUID
 
 
 class RunLiveness(Protocol):
-    def hold(self, *, run_id: UUID) -> None:
-        """Inside the send's transaction: lock the run until commit, so no exit can land between
-        this check and the queued row; raise the owner's error if it may no longer send."""
+    def hold_sql(self) -> str | None:
+        """A SELECT of the run's status that locks its row until commit (`FOR UPDATE`), taking the
+        run's id as `%(run_id)s`: the send runs it inside the one statement that reads everything
+        it decides on, so no exit can land between this check and the queued row. None: there is
+        no run to lock."""
+        ...
+
+    def held(self, *, run_id: UUID, status: str | None) -> None:
+        """Raise the owner's error if a run whose status `hold_sql` read may no longer send."""
         ...
 
     def refusal(self, *, run_id: UUID) -> str | None:
@@ -24,7 +30,10 @@ class RunLiveness(Protocol):
 
 
 class EveryRunLive:
-    def hold(self, *, run_id: UUID) -> None:
+    def hold_sql(self) -> str | None:
+        return None
+
+    def held(self, *, run_id: UUID, status: str | None) -> None:
         return None
 
     def refusal(self, *, run_id: UUID) -> str | None:

@@ -79,16 +79,15 @@ def email_message_build(*, log: EmailLog, contact: Contact | None) -> BuiltEmail
 NOT_KEPT = "[confirmation link: not kept]"
 
 
-def sent_message_record(*, email_id: UUID, built: BuiltEmail) -> SentMessage:
-    """Keep the message as handed to the provider (the latest attempt's); one statement, no
-    transaction, no network call."""
+def sent_message_kept(*, email_id: UUID, built: BuiltEmail) -> SentMessage:
+    """The message as handed to the provider, as the Studio keeps it (confirmation links left out)."""
     message = built.message
     html = next((body for body, mimetype in message.alternatives if mimetype == "text/html"), "")
     text = message.body
     for link in built.secret_links:
         html, text = html.replace(link, NOT_KEPT), text.replace(link, NOT_KEPT)
     headers = {"From": message.from_email, "To": ", ".join(message.to), **message.extra_headers}
-    sent = SentMessage(
+    return SentMessage(
         email_id=email_id,
         from_email=message.from_email,
         subject=message.subject,
@@ -97,11 +96,3 @@ def sent_message_record(*, email_id: UUID, built: BuiltEmail) -> SentMessage:
         html=str(html),
         recorded_at=timezone.now(),
     )
-    # INSERT … ON CONFLICT DO UPDATE: a retry's attempt replaces the earlier one in the same statement.
-    SentMessage.objects.bulk_create(
-        [sent],
-        update_conflicts=True,
-        unique_fields=["email"],
-        update_fields=["from_email", "subject", "headers", "text", "html", "recorded_at"],
-    )
-    return sent

@@ -14,10 +14,13 @@ A provider event for an `unknown` row proves it went out, so it moves on like a 
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection
 from django.utils import timezone
 
 from emails.models import EmailLog
@@ -92,13 +95,47 @@ def email_status_advance(
     return bool(updated)
 
 
-def email_claim(*, email_id: UUID | str, **fields: Any) -> bool:
-    """queued → sending in one conditional UPDATE: of two deliverers, exactly one wins the row.
+# The claim and the copy of the message as handed to the provider, in one statement: the copy is
+# written only when the claim wins (a retry's attempt replaces the earlier copy).
+_CLAIM_KEEPING_SQL = """
+WITH claimed AS (
+    UPDATE emails_emaillog SET status = 'sending', status_reason = '', updated_at = %(now)s,
+        attempts = attempts + 1, links = %(links)s::jsonb, provider = %(provider)s,
+        provider_message_id = %(message_id)s
+    WHERE id = %(email)s AND status = 'queued'
+    RETURNING id
+)
+INSERT INTO emails_sentmessage (email_id, from_email, subject, headers, text, html, recorded_at)
+SELECT id, %(from_email)s, %(subject)s, %(headers)s::jsonb, %(text)s, %(html)s, %(now)s FROM claimed
+ON CONFLICT (email_id) DO UPDATE SET from_email = EXCLUDED.from_email, subject = EXCLUDED.subject,
+    headers = EXCLUDED.headers, text = EXCLUDED.text, html = EXCLUDED.html,
+    recorded_at = EXCLUDED.recorded_at
+RETURNING email_id
+"""
 
-    `updated_at` becomes the claim's time, which the sweep reads to tell a call in progress
-    from one whose process died.
-    """
-    return email_status_advance(email_id=email_id, to=Status.SENDING, **fields)
+
+def email_claim_keeping(
+    *, email_id: UUID | str, kept: Any, links: list[str], provider: str, message_id: str
+) -> bool:
+    """queued → sending (attempts + 1) and the kept copy of the message (`kept`, an unsaved
+    `SentMessage`) in one conditional statement: of two deliverers, exactly one wins the row
+    (False for the other). `updated_at` becomes the claim's time, which the sweep reads to tell a
+    call in progress from one whose process died."""
+    params = {
+        "email": email_id,
+        "now": timezone.now(),
+        "links": json.dumps(links),
+        "provider": provider,
+        "message_id": message_id,
+        "from_email": kept.from_email,
+        "subject": kept.subject,
+        "headers": json.dumps(kept.headers, cls=DjangoJSONEncoder),
+        "text": kept.text,
+        "html": kept.html,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_KEEPING_SQL, params)
+        return cursor.fetchone() is not None
 
 
 def email_stamp_first(*, email_id: UUID | str, field: str, at: Any) -> bool:

@@ -50,6 +50,18 @@ async def db_call(fn: Callable[..., T], /, **kwargs: Any) -> T:
     return await sync_to_async(fn)(**kwargs)
 
 
+def _compute_and_record(
+    *,
+    run_id: UUID,
+    seq: int,
+    kind: str,
+    label: str,
+    compute: Callable[[int], Any],
+    encode: Callable[[Any], dict[str, Any]],
+) -> dict[str, Any]:
+    return steps.step_record(run_id=run_id, seq=seq, kind=kind, label=label, result=encode(compute(seq)))
+
+
 class NonDeterministicJourney(RuntimeError):
     """A replay asked for a different kind of step at a recorded position."""
 
@@ -283,6 +295,30 @@ class JourneyContext:
         result = encode(await compute(seq))
         return await self.backend.db(
             steps.step_record, run_id=self.run_id, seq=seq, kind=kind, label=label, result=result
+        )
+
+    async def db_step(
+        self,
+        kind: str,
+        label: str,
+        compute: Callable[[int], Any],
+        *,
+        encode: Callable[[Any], dict[str, Any]],
+    ) -> dict[str, Any]:
+        """`step` for a position whose work is synchronous database code (a send): computed and
+        recorded in one unit of database work, so the step costs one hop to a database thread,
+        not two. `compute(seq)` runs with no transaction open; the record follows it."""
+        seq, recorded = await self._position(kind)
+        if recorded is not None:
+            return recorded.result
+        return await self.backend.db(
+            _compute_and_record,
+            run_id=self.run_id,
+            seq=seq,
+            kind=kind,
+            label=label,
+            compute=compute,
+            encode=encode,
         )
 
     async def _position(self, kind: str) -> tuple[int, RunStep | None]:

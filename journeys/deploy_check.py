@@ -199,6 +199,10 @@ class _ReplayContext(JourneyContext):
         self.label = label
         return await super().step(kind, label, compute, encode=encode)
 
+    async def db_step(self, kind: str, label: str, compute: Any, *, encode: Any) -> dict[str, Any]:
+        self.label = label
+        return await super().db_step(kind, label, compute, encode=encode)
+
     async def sleep(self, duration: Any, label: str = "") -> Any:
         self.label = label or f"sleep:{duration}"
         return await super().sleep(duration, label)

@@ -82,9 +82,8 @@ async def send_email(
         )
         return SendResult(**_result(log))
 
-    async def send(seq: int) -> Any:
-        return await ctx.backend.db(
-            email_send,
+    def send(seq: int) -> Any:
+        return email_send(
             to=to,
             template=template,
             subject=subject,
@@ -100,7 +99,8 @@ async def send_email(
             on_cap=ctx.journey.on_cap,
         )
 
-    result = await ctx.step(RunStep.Kind.SEND, template, send, encode=_result)
+    # The send and its record are one unit of database work: one hop to a database thread.
+    result = await ctx.db_step(RunStep.Kind.SEND, template, send, encode=_result)
     if result["status"] == EmailLog.Status.HELD:
         result = await _wait_for_held(ctx, template, result)
     return SendResult(**result)
@@ -146,10 +146,10 @@ async def send_operator_email(
 class JourneyRunLiveness:
     """The liveness seam's answer (installed by `journeys.apps`): a run may send while it is live."""
 
-    def hold(self, *, run_id: UUID) -> None:
-        status = (
-            JourneyRun.objects.select_for_update().filter(pk=run_id).values_list("status", flat=True).first()
-        )
+    def hold_sql(self) -> str | None:
+        return f"SELECT status FROM {JourneyRun._meta.db_table} WHERE id = %(run_id)s FOR UPDATE"
+
+    def held(self, *, run_id: UUID, status: str | None) -> None:
         if status not in JourneyRun.LIVE_STATUSES:
             raise RunNotLive(run_id, status or "gone")
 
