@@ -39,8 +39,11 @@ CONCURRENCY = 16
 ENGINE_DB = "hatchet"
 # The bench's own database connections (its samplers) carry this name and are counted nowhere.
 BENCH_APP_NAME = "hogsend-bench"
-# Components, as `bin/bench` prints them: ours first, then the engine's.
-OURS = ("worker", "relay", "web", "celery", "product database")
+# Components, as `bin/bench` prints them: ours first, then the engine's. Celery's beat and sweeps
+# run on a clock, not per start (a fixed cost per second, spread over the starts of the window):
+# printed beside ours, not in it, as the goal counts worker, relay, web and the product database.
+OURS = ("worker", "relay", "web", "product database")
+BACKGROUND = ("celery",)
 ENGINE = ("engine", "engine database")
 
 
@@ -393,23 +396,48 @@ def count(query: str, params: list | None = None) -> int:
     return int(sql(query, params)[0][0])
 
 
+# Engine settings a `+lean` round starts the engine with (bin/engine passes SERVER_* through):
+# no tenant pub/sub (the UI's live updates), OLAP operations polled every 10 s instead of 2, no
+# log ingestion.
+LEAN_ENGINE = {
+    "SERVER_DISABLE_TENANT_PUBS": "true",
+    "SERVER_OPERATIONS_POLL_INTERVAL": "10",
+    "SERVER_LOG_INGESTION_ENABLED": "false",
+}
+
+
 @dataclass(frozen=True)
 class Round:
-    """One configuration of the product: `1`, `2` (workers), `1+relay` (the relay in a process of
-    its own)."""
+    """One configuration of the product: `1`, `2` (workers), then options: `+relay` (the relay in a
+    process of its own), `+events` or `+runs` (ENGINE_START_MODE: the engine fans pushed events
+    out, or the relay creates the runs in bulk; default: the product's setting), `+lean` (the
+    engine started with LEAN_ENGINE)."""
 
     workers: int
     relay_apart: bool
+    start_mode: str = ""
+    lean_engine: bool = False
 
     @classmethod
     def parse(cls, spec: str) -> Round:
-        workers, _, extra = spec.partition("+")
-        if not workers.isdigit() or extra not in ("", "relay"):
-            raise argparse.ArgumentTypeError(f"round {spec!r}: expected N or N+relay (e.g. 1, 2, 1+relay)")
-        return cls(workers=int(workers), relay_apart=extra == "relay")
+        workers, *options = spec.split("+")
+        unknown = set(options) - {"relay", "events", "runs", "lean"}
+        if not workers.isdigit() or unknown or {"events", "runs"} <= set(options):
+            raise argparse.ArgumentTypeError(
+                f"round {spec!r}: expected N[+relay][+events|+runs][+lean] (e.g. 1, 2, 1+relay, 1+events)"
+            )
+        mode = next((o for o in options if o in ("events", "runs")), "")
+        return cls(
+            workers=int(workers),
+            relay_apart="relay" in options,
+            start_mode=mode,
+            lean_engine="lean" in options,
+        )
 
     def __str__(self) -> str:
-        return f"{self.workers} worker(s), relay {'in its own process' if self.relay_apart else 'inside'}"
+        text = f"{self.workers} worker(s), relay {'in its own process' if self.relay_apart else 'inside'}"
+        text += f", engine starts: {self.start_mode or os.environ.get('ENGINE_START_MODE') or 'default'}"
+        return text + (", lean engine settings" if self.lean_engine else "")
 
 
 class Run:
@@ -420,6 +448,7 @@ class Run:
         self.workdir = workdir
         self.figures: list[tuple[str, str, str]] = []
         self.cpu: dict[str, dict[str, float]] = {}
+        self.summary: dict[str, dict[str, float]] = {}
 
     def figure(self, name: str, value: str, goal: str = "") -> None:
         self.figures.append((name, value, goal))
@@ -563,6 +592,18 @@ class Run:
             [prefix + "%"],
         )
         self.cpu_figures(spent, starts, f"{rate:.0f}/s")
+        self.figure(
+            "  journeys started per second, first request to last first email",
+            f"{starts / max(seconds + drained_in, 1e-9):.1f}",
+            f"offered {rate:.0f}/s",
+        )
+        self.summary[f"{rate:.0f}/s"] = {
+            "p50 ms": p50 * 1000,
+            "p99 ms": p99 * 1000,
+            "drain s": drained_in,
+            "missing": missing,
+            "starts/s": starts / max(seconds + drained_in, 1e-9),
+        }
 
     def cpu_figures(self, spent: dict[str, float], starts: int, label: str) -> None:
         per = {name: 1000 * s / max(starts, 1) for name, s in spent.items()}
@@ -582,6 +623,16 @@ class Run:
             f"ours / engine {ours / max(engine, 1e-9):.2f} (goal < 1)",
         )
         self.cpu[label] = per
+        self.figure(
+            "  starts per second one core affords at our cost (1000 / ours)",
+            f"{1000 / max(ours, 1e-9):.0f}",
+            "",
+        )
+        self.figure(
+            f"    {' + '.join(BACKGROUND)} (on a clock, not per start), ms/start",
+            f"{sum(per.get(n, 0.0) for n in BACKGROUND):.2f}",
+            "",
+        )
 
     def parked(self, api: str, auth: dict, tag: str) -> None:
         """Parked runs: wake-up latency and exit-on cost with few and with many parked."""
@@ -699,6 +750,23 @@ CREATE TABLE floor_event (
 """
 
 
+_engine_lean = False
+
+
+def engine_restart(*, lean: bool) -> None:
+    """Restart the engine when a round wants other settings than the one running has."""
+    global _engine_lean
+    if lean == _engine_lean:
+        return
+    say(f"restarting the engine with {'lean' if lean else 'its default'} settings")
+    env = {k: v for k, v in os.environ.items() if k not in LEAN_ENGINE}
+    if lean:
+        env.update(LEAN_ENGINE)
+    subprocess.run([str(ROOT / "bin" / "engine"), "stop"], cwd=ROOT, env=env, check=True)
+    subprocess.run([str(ROOT / "bin" / "engine"), "start"], cwd=ROOT, env=env, check=True)
+    _engine_lean = lean
+
+
 def reset_database() -> None:
     admin = f"postgres://hogsend@127.0.0.1:{PG_PORT}/postgres"
     for statement in (f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)", f"CREATE DATABASE {DB}"):
@@ -732,7 +800,10 @@ def main() -> None:
         "--profile", action="store_true", help="py-spy the web and a worker during the triggering load"
     )
     parser.add_argument(
-        "--broadcast", type=int, metavar="N", help="only this: one broadcast to N contacts (bench/broadcast.py)"
+        "--broadcast",
+        type=int,
+        metavar="N",
+        help="only this: one broadcast to N contacts (bench/broadcast.py)",
     )
     args = parser.parse_args()
     if args.broadcast:
@@ -761,6 +832,11 @@ def main() -> None:
             # Production settings: DEBUG would record every query in memory.
             "DEBUG": os.environ.get("DEBUG", "false"),
         }
+        if round.start_mode:
+            env["ENGINE_START_MODE"] = round.start_mode
+        else:
+            env.pop("ENGINE_START_MODE", None)
+        engine_restart(lean=round.lean_engine)
         env.pop("PGAPPNAME", None)
         os.environ.update(env)
         os.environ["PGAPPNAME"] = BENCH_APP_NAME  # this process's own connections only
@@ -802,6 +878,8 @@ def main() -> None:
             print(f"  {name:<62} {value:<28} {goal}")
         print()
     compare(runs)
+    summary_table(runs)
+    engine_restart(lean=False)
     sink.controller.stop()
     shutil.rmtree(workdir / "targets", ignore_errors=True)
 
@@ -829,6 +907,33 @@ def broadcast_only(recipients: int) -> None:
     sink.controller.stop()
 
 
+def summary_table(runs: list[Run]) -> None:
+    """One line per round and triggering rate: each goal's figure beside the goal."""
+    rows = [(run, label) for run in runs for label in run.cpu]
+    if not rows:
+        return
+    print("## Summary (CPU ms per journey start; latency from the event reaching the API)")
+    header = (
+        f"  {'round':<58} {'rate':>6} {'ours':>6} {'engine':>7} {'celery':>7} "
+        f"{'starts/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'drain s':>8}"
+    )
+    print(header)
+    for run, label in rows:
+        per, lat = run.cpu[label], run.summary.get(label, {})
+        ours = sum(per.get(n, 0.0) for n in OURS)
+        engine = sum(per.get(n, 0.0) for n in ENGINE)
+        celery = sum(per.get(n, 0.0) for n in BACKGROUND)
+        print(
+            f"  {run.round!s:<58} {label:>6} {ours:6.2f} {engine:7.2f} {celery:7.2f} "
+            f"{lat.get('starts/s', float('nan')):9.1f} {lat.get('p50 ms', float('nan')):8.0f} "
+            f"{lat.get('p99 ms', float('nan')):8.0f} {lat.get('drain s', float('nan')):8.0f}"
+        )
+    print(
+        "  goals: ours <= 10 (aim 6) and below the engine; 50/s p99 <= 1000 ms; 100/s drained within 60 s;"
+        f" load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n"
+    )
+
+
 def compare(runs: list[Run]) -> None:
     """The rounds side by side: CPU ms per start of each component, at each triggering rate."""
     labels = [label for label in runs[0].cpu] if runs and runs[0].cpu else []
@@ -836,7 +941,7 @@ def compare(runs: list[Run]) -> None:
         return
     print("## CPU ms per journey start, round by round")
     for label in labels:
-        names = [n for n in (*OURS, *ENGINE) if any(n in r.cpu.get(label, {}) for r in runs)]
+        names = [n for n in (*OURS, *BACKGROUND, *ENGINE) if any(n in r.cpu.get(label, {}) for r in runs)]
         print(f"  at {label}: " + " | ".join(str(r.round) for r in runs))
         for name in names:
             cells = [f"{r.cpu.get(label, {}).get(name, 0.0):8.2f}" for r in runs]

@@ -194,6 +194,8 @@ class OutboxItem:
     contact_id: UUID
     payload: dict[str, Any]
     exited_run_ids: list[UUID] = field(default_factory=list)
+    # A parked wait of this contact waits for this event: the engine must receive the event itself.
+    awaited: bool = False
 
 
 @dataclass
@@ -255,7 +257,9 @@ def outbox_relay_batch(
             result.claimed = len(rows)
             items, bad = _outbox_items(rows)
             awaited = _awaited_pairs(items) if items else set()
-            push = [i for i in items if wanted(i.name) or (i.contact_id, i.name) in awaited]
+            for item in items:
+                item.awaited = (item.contact_id, item.name) in awaited
+            push = [i for i in items if wanted(i.name) or i.awaited]
             skip = [i for i in items if i not in push]
             if push:
                 deliver(push)

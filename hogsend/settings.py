@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 RUN_DIR = BASE_DIR / ".run"
@@ -335,6 +336,13 @@ RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=2000)
 API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=5.0)
 # Every runworker also runs an outbox relay; off, run `manage.py relay` processes instead.
 WORKER_RELAY = env.bool("WORKER_RELAY", default=True)
+# How a stored event starts its journeys and custom tasks on the engine. `runs`: the relay creates
+# the runs itself, in bulk (the SDK's bulk run API), and pushes an event only when a parked wait
+# waits for it; `events`: the relay pushes every triggering event and the engine fans each out to
+# the tasks listening on it. Workers and relays must agree (both read this). See README, "Capacity".
+ENGINE_START_MODE = env("ENGINE_START_MODE", default="events")
+if ENGINE_START_MODE not in ("runs", "events"):
+    raise ImproperlyConfigured(f"ENGINE_START_MODE={ENGINE_START_MODE!r}: expected 'runs' or 'events'")
 
 # --- Studio login throttling (django-axes, counted in the database) ----------------------------
 # After LOGIN_FAILURE_LIMIT wrong passwords for one account, or from one address, that account or

@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterable, Sequence
+from typing import Any
 from uuid import UUID
 
 from django.conf import settings
@@ -77,6 +78,11 @@ def _connect():
     )
 
 
+def journey_task_name(journey: Any) -> str:
+    """The engine's name for a journey's durable task (the worker registers it, the relay starts it)."""
+    return f"journey-{journey.id}"
+
+
 def engine_push(items: Sequence[OutboxItem]) -> None:
     """Push claimed outbox events to the engine in bulk; raises if the engine refuses them."""
     from hatchet_sdk.types.trigger import BulkPushEventWithMetadata
@@ -94,6 +100,48 @@ def engine_push(items: Sequence[OutboxItem]) -> None:
     ]
     for start in range(0, len(batch), 500):
         client.event.bulk_push(batch[start : start + 500])
+
+
+def engine_start_runs(items: Sequence[OutboxItem]) -> int:
+    """Create, in bulk, the engine runs these claimed events start: one per journey triggered by
+    the event and per custom task listening to it (the SDK's bulk run API, `run_many`'s call).
+    Each run's input is what an event push would have handed it; returns how many were created.
+    Raises if the engine refuses them."""
+    from hatchet_sdk import TriggerWorkflowOptions, WorkflowRunTriggerConfig
+
+    from journeys.registry import registry
+
+    runs = []
+    for item in items:
+        names = [journey_task_name(j) for j in registry.triggered_by(item.name)]
+        names += [task.name for task in registry.tasks_for(item.name)]
+        if not names:
+            continue
+        payload = json.dumps(item.payload)
+        metadata = {"hogsend_event_id": str(item.id), "contact_id": str(item.contact_id)}
+        runs += [
+            WorkflowRunTriggerConfig(
+                workflow_name=name,
+                input=payload,
+                options=TriggerWorkflowOptions(additional_metadata=metadata),
+            )
+            for name in names
+        ]
+    if runs:
+        hatchet_client().runs.admin_client.run_workflows(workflows=runs)
+    return len(runs)
+
+
+def engine_deliver(items: Sequence[OutboxItem]) -> None:
+    """Hand claimed events to the engine the way `ENGINE_START_MODE` says: as runs created in bulk
+    (and, for the events a parked wait waits for, a push as well), or as pushed events alone."""
+    if settings.ENGINE_START_MODE == "runs":
+        engine_start_runs(items)
+        awaited = [item for item in items if item.awaited]
+        if awaited:
+            engine_push(awaited)
+    else:
+        engine_push(items)
 
 
 def engine_cancel_runs(*, run_ids: Iterable[UUID]) -> None:

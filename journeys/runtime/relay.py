@@ -45,9 +45,9 @@ class OutboxRelay:
         return bool(registry.triggered_by(name) or registry.tasks_for(name))
 
     def deliver(self, items: list[OutboxItem]) -> None:
-        from journeys.runtime.engine import engine_push
+        from journeys.runtime.engine import engine_deliver
 
-        engine_push(items)
+        engine_deliver(items)
 
     def cancel(self, run_ids: list[UUID]) -> None:
         from journeys.runtime.engine import engine_cancel_runs

@@ -23,6 +23,7 @@ from journeys.durations import journey_time
 from journeys.registry import registry
 from journeys.runner import journey_execute, task_execute
 from journeys.runtime.backend import HatchetBackend
+from journeys.runtime.engine import journey_task_name
 
 logger = logging.getLogger(__name__)
 HEARTBEAT_KEY = "hogsend:workers"
@@ -34,18 +35,17 @@ JOURNEY_EXECUTION_TIMEOUT = timedelta(days=365)
 JOURNEY_EVICTION = EvictionPolicy(ttl=timedelta(minutes=5), allow_capacity_eviction=True, priority=0)
 
 
-def journey_task_name(journey: Journey) -> str:
-    return f"journey-{journey.id}"
-
-
 def build_workflows(hatchet: Any) -> list[Any]:
-    """One durable task per loaded journey (listening on its trigger) and per custom task."""
+    """One durable task per loaded journey and per custom task. They listen on their events only
+    when the engine fans pushed events out (`ENGINE_START_MODE=events`); otherwise the relay
+    creates their runs itself (`engine_start_runs`)."""
     workflows = []
+    fan_out = settings.ENGINE_START_MODE == "events"
 
     def journey_task(journey: Journey) -> Any:
         @hatchet.durable_task(
             name=journey_task_name(journey),
-            on_events=[journey.trigger.event],
+            on_events=[journey.trigger.event] if fan_out else [],
             execution_timeout=JOURNEY_EXECUTION_TIMEOUT,
             schedule_timeout=timedelta(days=1),
             retries=0,
@@ -64,7 +64,7 @@ def build_workflows(hatchet: Any) -> list[Any]:
     def custom_task(task: DurableTask) -> Any:
         @hatchet.durable_task(
             name=task.name,
-            on_events=list(task.on_events),
+            on_events=list(task.on_events) if fan_out else [],
             execution_timeout=max(journey_time(task.timeout), timedelta(minutes=1)),
             schedule_timeout=timedelta(days=1),
             retries=task.retries,
