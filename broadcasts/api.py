@@ -15,10 +15,15 @@ from pydantic import ConfigDict, Field
 
 from broadcasts import services
 from broadcasts.models import Broadcast
+from broadcasts.segments import registry as segments
 from broadcasts.selectors import broadcast_progress, broadcast_report
 from contacts.actions import api_key_actor
 from contacts.auth import admin_auth
+from contacts.categories import all_categories, category_resends_if_uncertain
 from contacts.schemas import CleanText, Identifier, Properties
+from emails.registry import CONFIRMATION_TEMPLATE, all_templates
+from journeys.conditions import OPERATORS, ORDERINGS
+from journeys.registry import registry as journeys
 
 router = Router(auth=admin_auth, tags=["admin: broadcasts"])
 BroadcastStatus = Literal["scheduled", "running", "paused", "completed", "cancelled"]
@@ -182,3 +187,65 @@ def broadcast_resume_view(request: HttpRequest, broadcast_id: UUID):
 def broadcast_cancel_view(request: HttpRequest, broadcast_id: UUID):
     """Nothing more is sent: emails not yet handed to the provider are suppressed."""
     return _act(request, broadcast_id, services.broadcast_cancel)
+
+
+def _one_of_names(names: list[str]) -> dict[str, Any]:
+    # An empty enum is not valid JSON Schema; `not: {}` says "nothing is accepted" instead.
+    return {"type": "string", "enum": names} if names else {"not": {}}
+
+
+def broadcast_in_schema_complete(component: dict[str, Any], condition: dict[str, Any]) -> None:
+    """Say in the OpenAPI document what `broadcast_validate` checks against the registries: a
+    registered template or journey (exactly one), a registered segment or a filter (not both), a
+    category a broadcast may use, the template's required props, a rate in range, and conditions
+    the condition language accepts. A client generating requests from the schema then only
+    builds broadcasts the server takes."""
+    templates = [t for t in all_templates() if t.key != CONFIRMATION_TEMPLATE]
+    categories = [
+        c.id for c in all_categories() if c.id != "confirmation" and not category_resends_if_uncertain(c.id)
+    ]
+    properties = component["properties"]
+    properties["template"] = {
+        **_one_of_names([t.key for t in templates]),
+        "description": "An email template key",
+    }
+    properties["journey"] = {
+        **_one_of_names(sorted(j.id for j in journeys.all())),
+        "description": "Or: a journey to enroll into",
+    }
+    properties["segment"] = {
+        **_one_of_names(sorted(s.id for s in segments.all())),
+        "description": "A segment id",
+    }
+    properties["category"] = {**_one_of_names(sorted(categories)), "description": "Default: the template's"}
+    properties["rate"].update({"minimum": 0, "maximum": services.MAX_RATE})
+    component["oneOf"] = [
+        {"required": ["template"], "not": {"required": ["journey"]}},
+        {"required": ["journey"], "not": {"required": ["template"]}},
+    ]
+    component["not"] = {"required": ["segment", "filter"]}
+    component["allOf"] = [
+        {
+            "if": {"properties": {"template": {"const": t.key}}, "required": ["template"]},
+            "then": {
+                "required": ["props"],
+                "properties": {
+                    "props": {
+                        "required": list(t.required_props),
+                        "properties": {name: {"not": {"enum": [None, ""]}} for name in t.required_props},
+                    }
+                },
+            },
+        }
+        for t in templates
+        if t.required_props
+    ]
+    scalar = {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]}
+    condition["properties"]["operator"] = {"type": "string", "enum": list(OPERATORS)}
+    condition["properties"]["value"] = scalar
+    condition["allOf"] = [
+        {
+            "if": {"properties": {"operator": {"enum": list(ORDERINGS)}}, "required": ["operator"]},
+            "then": {"required": ["value"], "properties": {"value": {"type": ["string", "number"]}}},
+        }
+    ]

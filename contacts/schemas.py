@@ -11,6 +11,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
+from zoneinfo import available_timezones
 
 from django.utils import timezone
 from ninja import Schema
@@ -157,6 +158,8 @@ TimeZoneName = Annotated[
         description="The contact's IANA time zone, e.g. Europe/Berlin; quiet hours and local-time "
         "waits use it (stored as the contact property `timezone`)",
         examples=["Europe/Berlin"],
+        # The names the server accepts, so a client generating requests from the schema sends one.
+        json_schema_extra={"enum": sorted(available_timezones())},
     ),
 ]
 

@@ -21,6 +21,7 @@ from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 
+from broadcasts.api import broadcast_in_schema_complete
 from contacts.ingest import IngestError
 from contacts.ratelimit import RateLimited
 from contacts.schemas import (
@@ -105,6 +106,8 @@ class HogsendAPI(NinjaAPI):
         _properties_expand(schema)
         if "EmailSendIn" in components:
             email_send_in_schema_complete(components["EmailSendIn"])
+        if "BroadcastIn" in components:
+            broadcast_in_schema_complete(components["BroadcastIn"], components["ConditionIn"])
         components.update(components["ErrorOut"].pop("$defs", {}))
         body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
         for operations in schema.get("paths", {}).values():
