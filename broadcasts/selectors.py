@@ -122,3 +122,19 @@ def broadcast_report(*, broadcast_id: UUID) -> Report:
         )
         row = cursor.fetchone()
     return Report(*row)
+
+
+def broadcasts_done_counts(broadcast_ids: list[UUID]) -> dict[UUID, tuple[int, int]]:
+    """(total, done) recipients per broadcast, for a list's progress bars: one grouped query."""
+    if not broadcast_ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT broadcast_id, count(*), count(*) FILTER (WHERE state = 'done')
+            FROM broadcasts_broadcastrecipient WHERE broadcast_id = ANY(%s::uuid[])
+            GROUP BY broadcast_id
+            """,
+            [[str(i) for i in broadcast_ids]],
+        )
+        return {row[0]: (row[1], row[2]) for row in cursor.fetchall()}

@@ -6,6 +6,7 @@ workers are handed the broadcast after commit (`broadcasts.tasks`), by id.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -17,10 +18,12 @@ from broadcasts.audience import ConditionError, filter_parse
 from broadcasts.models import Broadcast, BroadcastRecipient
 from broadcasts.segments import UnknownSegment, segment_check
 from broadcasts.starting import broadcast_begin
-from contacts.categories import UnknownCategory, category_get, category_resends_if_uncertain
+from contacts.categories import TRANSACTIONAL, UnknownCategory, category_get, category_resends_if_uncertain
 from contacts.services import audit_record
+from emails.delivery import EmailDeliveryDeferred, email_deliver
 from emails.models import EmailLog
 from emails.registry import CONFIRMATION_TEMPLATE, UnknownTemplate, get_template
+from emails.services import email_send
 
 Status = Broadcast.Status
 State = BroadcastRecipient.State
@@ -255,6 +258,39 @@ def broadcast_cancel(*, broadcast_id: UUID, actor: Any = None) -> Broadcast:
             idempotency_key__startswith=f"broadcast:{broadcast_id}:", status=EmailLog.Status.QUEUED
         ).update(status=EmailLog.Status.SUPPRESSED, status_reason="broadcast_cancelled", updated_at=now)
     return Broadcast.objects.get(pk=broadcast_id)
+
+
+def broadcast_test_send(*, actor: Any, template: str, props: dict[str, Any] | None, to: str) -> EmailLog:
+    """Send a broadcast's template with its props to one operator address, marked [test].
+
+    Like a template's test send (emails.actions) but with the props the broadcast will send:
+    operator mail, transactional, audited in the transaction that writes its log row; the
+    provider is called after that commit. Raises BroadcastError for an unknown template or
+    missing props."""
+    broadcast_validate(template=template, props=props)
+    spec = get_template(template)
+    with transaction.atomic():
+        log = email_send(
+            deliver=False,
+            to=to,
+            template=spec.key,
+            props=dict(props or {}),
+            subject=f"[test] {spec.subject}",
+            category=TRANSACTIONAL,
+            skip_preference_check=True,
+            idempotency_key=f"broadcast-test:{uuid.uuid4()}",
+        )
+        audit_record(
+            actor=actor,
+            action="broadcast.test_send",
+            target_type="email_template",
+            target_id=spec.key,
+            detail={"to": to, "email_id": str(log.pk)},
+        )
+    try:
+        return email_deliver(email_id=log.pk)
+    except EmailDeliveryDeferred:
+        return EmailLog.objects.get(pk=log.pk)  # queued with the reason; the sweep retries it
 
 
 def _actor_label(actor: Any) -> str:

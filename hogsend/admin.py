@@ -21,6 +21,12 @@ class StudioAdminSite(admin.AdminSite):
 
     def get_urls(self) -> list[Any]:
         from audiences.studio import segment_detail_view, segment_export_view, segments_view
+        from broadcasts.studio import (
+            broadcast_action_view,
+            broadcast_create_view,
+            broadcast_detail_view,
+            broadcasts_view,
+        )
         from emails.studio import template_detail_view, templates_view
         from journeys.studio import journey_detail_view, journey_set_enabled_view, journeys_view
         from journeys.studio_readout import journey_readout_view
@@ -54,6 +60,20 @@ class StudioAdminSite(admin.AdminSite):
                 self.admin_view(segment_export_view),
                 name="studio_segment_export",
             ),
+            path("studio/broadcasts/", self.admin_view(broadcasts_view), name="studio_broadcasts"),
+            path(
+                "studio/broadcasts/new/", self.admin_view(broadcast_create_view), name="studio_broadcast_add"
+            ),
+            path(
+                "studio/broadcasts/<uuid:broadcast_id>/",
+                self.admin_view(broadcast_detail_view),
+                name="studio_broadcast",
+            ),
+            path(
+                "studio/broadcasts/<uuid:broadcast_id>/<str:action>/",
+                self.admin_view(broadcast_action_view),
+                name="studio_broadcast_action",
+            ),
             path("studio/templates/", self.admin_view(templates_view), name="studio_templates"),
             path("studio/operations/", self.admin_view(operations_view), name="studio_operations"),
             path(
@@ -65,6 +85,7 @@ class StudioAdminSite(admin.AdminSite):
     def get_app_list(self, request: Any, app_label: str | None = None) -> list[dict[str, Any]]:
         apps = super().get_app_list(request, app_label)
         if app_label is None and request.user.is_active and request.user.is_staff:
+            can_add_broadcast = request.user.has_perm("broadcasts.add_broadcast")
             apps.insert(
                 0,
                 {
@@ -88,6 +109,14 @@ class StudioAdminSite(admin.AdminSite):
                             "add_url": None,
                             "view_only": True,
                             "perms": {"view": True},
+                        },
+                        {
+                            "name": "Broadcasts",
+                            "object_name": "Broadcast",
+                            "admin_url": reverse("admin:studio_broadcasts"),
+                            "add_url": reverse("admin:studio_broadcast_add") if can_add_broadcast else None,
+                            "view_only": not can_add_broadcast,
+                            "perms": {"view": True, "add": can_add_broadcast},
                         },
                         {
                             "name": "Email templates",

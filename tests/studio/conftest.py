@@ -11,6 +11,7 @@ from contacts.models import Contact
 from journeys.durations import days
 from journeys.models import JourneyRun
 from journeys.shipped.constants import Events
+from tests.broadcasts.conftest import people, smtp_server  # noqa: F401  (fixtures for the broadcast pages)
 
 
 def make_studio_data(harness) -> dict:
