@@ -88,3 +88,14 @@ def test_an_operator_reads_and_pauses_broadcasts(studio_browser, seeded):
     page.wait_for_selector("#audience-size")
     assert page.locator("#audience-size").inner_text() == "6"
     studio.check(shot="studio-broadcast-preview.png")
+
+    # Cancel asks first; dismissing changes nothing, accepting cancels.
+    studio.visit(reverse("admin:studio_broadcast", args=[running.pk]), shot="studio-broadcast-paused.png")
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.click("#broadcast-actions input[value='Cancel']")
+    assert Broadcast.objects.get(pk=running.pk).status == "paused"
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#broadcast-actions input[value='Cancel']")
+    page.wait_for_selector("#broadcast-status[data-status=cancelled]")
+    studio.check(shot="studio-broadcast-cancelled.png")
+    assert page.locator("#broadcast-actions").count() == 0

@@ -59,13 +59,16 @@ def test_the_list_shows_each_broadcast_with_its_progress(admin_client, people, d
     assert reverse("admin:studio_broadcast_add") in html
 
 
-def test_a_broadcast_page_shows_progress_report_and_the_actions_its_state_allows(admin_client, people):
+def test_a_broadcast_page_shows_progress_report_and_the_actions_its_state_allows(
+    admin_client, people, django_assert_max_num_queries
+):
     gone = people(3, properties={"plan": "pro"})[2]
     Suppression.objects.create(email=gone.email, reason="bounce")  # skipped: suppressed
     broadcast = make_broadcast()
     broadcast_drain(broadcast_id=broadcast.pk, seconds=30)
 
-    response = admin_client.get(reverse("admin:studio_broadcast", args=[broadcast.pk]))
+    with django_assert_max_num_queries(6):
+        response = admin_client.get(reverse("admin:studio_broadcast", args=[broadcast.pk]))
 
     assert response.status_code == 200
     progress = response.context["progress"]
@@ -169,6 +172,18 @@ def test_create_starts_the_broadcast_and_goes_to_its_page(admin_client, people, 
     assert response["Location"] == reverse("admin:studio_broadcast", args=[broadcast.pk])
     assert (broadcast.status, broadcast.recipients_total, broadcast.created_by) == ("running", 2, "admin")
     assert broadcast.filter == [{"property": "plan", "operator": "eq", "value": "pro"}]
+
+
+def test_create_with_a_start_time_schedules_it(admin_client, people):
+    people(1, properties={"plan": "pro"})
+    form = FORM | {"intent": "create", "send_at": "2099-01-02T09:30"}
+
+    response = admin_client.post(reverse("admin:studio_broadcast_add"), form, follow=True)
+
+    broadcast = Broadcast.objects.get()
+    assert (broadcast.status, broadcast.send_at.year, broadcast.recipients_total) == ("scheduled", 2099, 0)
+    assert response.context["actions"] == ["pause", "cancel"]
+    assert "Starts 2099-01-02 09:30" in response.content.decode()
 
 
 @pytest.mark.parametrize(
