@@ -5,11 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from audiences.models import SegmentMembership
 from audiences.segments import segment_get
+from contacts.exports import lines_batched
 
 FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 COLUMNS = ["user_id", "email", "entered_at", "properties"]
@@ -32,17 +33,6 @@ def segment_members_records(segment_id: str, *, chunk_size: int = 2_000) -> Iter
         }
 
 
-def _batched(lines: Iterable[str], size: int = 500) -> Iterator[str]:
-    batch: list[str] = []
-    for line in lines:
-        batch.append(line)
-        if len(batch) >= size:
-            yield "".join(batch)
-            batch = []
-    if batch:
-        yield "".join(batch)
-
-
 def segment_members_export(segment_id: str, *, fmt: str) -> Iterator[str]:
     """Raises `UnknownSegment` before the first byte, so an unknown id is a 404, not a broken stream."""
     if fmt not in FORMATS:
@@ -50,7 +40,7 @@ def segment_members_export(segment_id: str, *, fmt: str) -> Iterator[str]:
     segment_get(segment_id)
     records = segment_members_records(segment_id)
     if fmt == "jsonl":
-        return _batched(json.dumps(r, separators=(",", ":"), sort_keys=True) + "\n" for r in records)
+        return lines_batched(json.dumps(r, separators=(",", ":"), sort_keys=True) + "\n" for r in records)
 
     def lines() -> Iterator[str]:
         buffer = io.StringIO()
@@ -65,4 +55,4 @@ def segment_members_export(segment_id: str, *, fmt: str) -> Iterator[str]:
                 writer.writerow(row)
                 yield buffer.getvalue()
 
-    return _batched(lines())
+    return lines_batched(lines())

@@ -22,6 +22,7 @@ from contacts.auth import admin_auth
 from contacts.categories import all_categories, category_resends_if_uncertain
 from contacts.schemas import CleanText, Identifier, Properties
 from emails.registry import CONFIRMATION_TEMPLATE, all_templates
+from emails.schemas import template_props_rules
 from journeys.conditions import OPERATORS, ORDERINGS
 from journeys.registry import registry as journeys
 
@@ -224,22 +225,7 @@ def broadcast_in_schema_complete(component: dict[str, Any], condition: dict[str,
         {"required": ["journey"], "not": {"required": ["template"]}},
     ]
     component["not"] = {"required": ["segment", "filter"]}
-    component["allOf"] = [
-        {
-            "if": {"properties": {"template": {"const": t.key}}, "required": ["template"]},
-            "then": {
-                "required": ["props"],
-                "properties": {
-                    "props": {
-                        "required": list(t.required_props),
-                        "properties": {name: {"not": {"enum": [None, ""]}} for name in t.required_props},
-                    }
-                },
-            },
-        }
-        for t in templates
-        if t.required_props
-    ]
+    component["allOf"] = template_props_rules(templates)
     scalar = {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]}
     condition["properties"]["operator"] = {"type": "string", "enum": list(OPERATORS)}
     condition["properties"]["value"] = scalar

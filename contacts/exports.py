@@ -55,7 +55,8 @@ def contacts_export_records(*, chunk_size: int = 2_000) -> Iterator[dict[str, An
         }
 
 
-def _batched(lines: Iterable[str], size: int = 500) -> Iterator[str]:
+def lines_batched(lines: Iterable[str], size: int = 500) -> Iterator[str]:
+    """Join a stream of lines into chunks of `size`, so a streamed export writes few, large pieces."""
     batch: list[str] = []
     for line in lines:
         batch.append(line)
@@ -94,12 +95,12 @@ def contacts_export_csv() -> Iterator[str]:
                 ]
             )
 
-    return _batched(lines())
+    return lines_batched(lines())
 
 
 def contacts_export_jsonl() -> Iterator[str]:
     """The export as JSON lines, one contact per line."""
-    return _batched(
+    return lines_batched(
         json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n"
         for record in contacts_export_records()
     )

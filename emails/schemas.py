@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -9,7 +10,7 @@ from pydantic import Field
 
 from contacts.fields import MailableAddress
 from contacts.schemas import CleanText, Identifier, Properties
-from emails.registry import all_templates
+from emails.registry import EmailTemplate, all_templates
 
 
 class EmailSendIn(Schema):
@@ -49,12 +50,10 @@ class EmailStatusOut(Schema):
     sentAt: datetime | None = None
 
 
-def email_send_in_schema_complete(component: dict[str, Any]) -> None:
-    """Say in the OpenAPI document what the server checks against the template registry: the
-    template is a registered one, and its required props are present."""
-    templates = all_templates()
-    component["properties"]["template"]["enum"] = [t.key for t in templates]
-    component["allOf"] = [
+def template_props_rules(templates: Iterable[EmailTemplate]) -> list[dict[str, Any]]:
+    """JSON Schema rules saying, for each template that has required props, that a body naming it
+    carries them (email_render counts null and "" as missing)."""
+    return [
         {
             "if": {"properties": {"template": {"const": t.key}}, "required": ["template"]},
             "then": {
@@ -62,7 +61,6 @@ def email_send_in_schema_complete(component: dict[str, Any]) -> None:
                 "properties": {
                     "props": {
                         "required": list(t.required_props),
-                        # email_render counts null and "" as missing.
                         "properties": {name: {"not": {"enum": [None, ""]}} for name in t.required_props},
                     }
                 },
@@ -71,3 +69,11 @@ def email_send_in_schema_complete(component: dict[str, Any]) -> None:
         for t in templates
         if t.required_props
     ]
+
+
+def email_send_in_schema_complete(component: dict[str, Any]) -> None:
+    """Say in the OpenAPI document what the server checks against the template registry: the
+    template is a registered one, and its required props are present."""
+    templates = all_templates()
+    component["properties"]["template"]["enum"] = [t.key for t in templates]
+    component["allOf"] = template_props_rules(templates)
