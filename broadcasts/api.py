@@ -4,7 +4,7 @@ filter is a 422 naming the field."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -14,6 +14,7 @@ from ninja.errors import HttpError
 from pydantic import ConfigDict, Field
 
 from broadcasts import services
+from broadcasts.local_time import LOCAL_TIME_PATTERN
 from broadcasts.models import Broadcast
 from broadcasts.segments import registry as segments
 from broadcasts.selectors import broadcast_progress, broadcast_report
@@ -55,7 +56,29 @@ class BroadcastIn(Schema):
         default=None, description="Or: conditions over contact properties"
     )
     sendAt: datetime | None = Field(default=None, description="When to start; now if absent")
+    # Not nullable (a default of None is "absent"): the schema then says exactly what is accepted.
+    localTime: str = Field(
+        default=None,
+        pattern=LOCAL_TIME_PATTERN,
+        description="Send at this wall-clock time (HH:MM, 24 h) in each recipient's own time zone, on "
+        "localDate (default: the next day it is still ahead everywhere); a zone already past it when the "
+        "broadcast starts is sent at once",
+    )
+    localDate: date = Field(
+        default=None,
+        description="The day of localTime (YYYY-MM-DD; alone: 00:00 that day in each zone). The broadcast "
+        "starts (its audience is read) at sendAt if given, else when that time first comes anywhere",
+    )
     rate: float = Field(default=50.0, description="Sends per second across all workers; 0 is unthrottled")
+    priority: int = Field(
+        default=0,
+        ge=-services.MAX_PRIORITY,
+        le=services.MAX_PRIORITY,
+        description="Under a frequency cap, a higher priority takes a contested slot",
+    )
+    onCap: Literal["skip", "defer"] = Field(
+        default="skip", description="A send a frequency cap stops: skipped, or deferred to the next free slot"
+    )
 
 
 class ProgressOut(Schema):
@@ -65,6 +88,7 @@ class ProgressOut(Schema):
     held: int
     skipped: dict[str, int]
     remaining: int
+    scheduled: int = Field(description="Of the remaining: not due yet (their local time has not come)")
     rate: float
     secondsLeft: float | None
 
@@ -88,7 +112,11 @@ class BroadcastOut(Schema):
     segment: str
     filter: list[dict[str, Any]]
     sendAt: datetime | None
+    localTime: str | None
+    localDate: date | None
     rate: float
+    priority: int
+    onCap: str
     createdAt: datetime
     startedAt: datetime | None
     finishedAt: datetime | None
@@ -108,7 +136,11 @@ def broadcast_out(broadcast: Broadcast) -> dict[str, Any]:
         "segment": broadcast.segment_id,
         "filter": broadcast.filter,
         "sendAt": broadcast.send_at,
+        "localTime": broadcast.local_time.strftime("%H:%M") if broadcast.local_time else None,
+        "localDate": broadcast.local_date,
         "rate": broadcast.rate,
+        "priority": broadcast.priority,
+        "onCap": broadcast.on_cap,
         "createdAt": broadcast.created_at,
         "startedAt": broadcast.started_at,
         "finishedAt": broadcast.finished_at,
@@ -137,7 +169,11 @@ def broadcast_create_view(request: HttpRequest, payload: BroadcastIn):
             segment_id=payload.segment or "",
             conditions=[c.model_dump(exclude_unset=True) for c in payload.filter or []],
             send_at=payload.sendAt,
+            local_time=payload.localTime,
+            local_date=payload.localDate,
             rate=payload.rate,
+            priority=payload.priority,
+            on_cap=payload.onCap,
             actor=api_key_actor(request.auth),
         )
     except services.BroadcastError as error:
@@ -200,7 +236,8 @@ def broadcast_in_schema_complete(component: dict[str, Any], condition: dict[str,
     registered template or journey (exactly one), a registered segment or a filter (not both), a
     category a broadcast may use, the template's required props, a rate in range, and conditions
     the condition language accepts. A client generating requests from the schema then only
-    builds broadcasts the server takes."""
+    builds broadcasts the server takes. (localTime's pattern, localDate's format, priority's and
+    onCap's ranges come from the model itself; localTime, localDate and sendAt combine freely.)"""
     templates = [t for t in all_templates() if t.key != CONFIRMATION_TEMPLATE]
     categories = [
         c.id for c in all_categories() if c.id != "confirmation" and not category_resends_if_uncertain(c.id)

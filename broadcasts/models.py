@@ -36,8 +36,16 @@ class Broadcast(models.Model):
     # Who: a segment's members or the contacts a saved filter matches.
     segment_id = models.CharField(max_length=200, blank=True)
     filter = models.JSONField(default=list, blank=True)
-    # When: at once (no send_at), at a moment.
+    # When: at once (no send_at), at a moment, or at a wall-clock time on a date in each
+    # recipient's own time zone (local_time + local_date; send_at is then the earliest such moment
+    # on earth, when the recipients are written, each with its own `due_at`).
     send_at = models.DateTimeField(null=True, blank=True)
+    local_time = models.TimeField(null=True, blank=True)
+    local_date = models.DateField(null=True, blank=True)
+    # Passed to every send (emails.policy): who keeps a contested frequency-cap slot, and whether a
+    # capped send is skipped or deferred to the next free slot.
+    priority = models.SmallIntegerField(default=0)
+    on_cap = models.CharField(max_length=8, default="skip")
     # Sends per second across every worker; 0 sends as fast as the workers go.
     rate = models.FloatField(default=50.0)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.SCHEDULED)
@@ -85,7 +93,7 @@ class Broadcast(models.Model):
 class BroadcastRecipient(models.Model):
     """One contact of a broadcast's audience and what became of its send.
 
-    pending → claimed (a worker took it in a batch) → done (`outcome` copies the email log's status
+    pending (due at `due_at`, or at once) → claimed (a worker took it in a batch) → done (`outcome` copies the email log's status
     when the worker was done with it; `reason` its status reason). A claim older than the claim
     timeout belonged to a worker that died: it goes back to pending, and the send's idempotency key
     (`broadcast:<id>:<contact id>`) makes the retry return the first email rather than a second.
@@ -106,6 +114,8 @@ class BroadcastRecipient(models.Model):
     email = models.ForeignKey(
         "emails.EmailLog", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # When it may be sent: null for at once, else its local time in its own zone (local-time broadcasts).
+    due_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     done_at = models.DateTimeField(null=True, blank=True)
 
@@ -114,10 +124,11 @@ class BroadcastRecipient(models.Model):
             models.UniqueConstraint(fields=["broadcast", "contact"], name="broadcast_recipient_once")
         ]
         indexes = [
-            # The workers' claim: a broadcast's recipients still to send, in insertion order.
+            # The workers' claim: a broadcast's recipients still to send, by due moment (null: at
+            # once, last among equals never matters) then insertion order.
             models.Index(
-                fields=["broadcast", "id"],
-                name="broadcast_todo_idx",
+                fields=["broadcast", "due_at", "id"],
+                name="broadcast_due_idx",
                 condition=Q(state__in=["pending", "claimed"]),
             ),
             models.Index(fields=["broadcast", "outcome"], name="broadcast_outcome_idx"),

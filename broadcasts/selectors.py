@@ -22,6 +22,7 @@ class Progress:
     held: int = 0  # written but waiting: a retry's backoff, a held send
     skipped: dict[str, int] = field(default_factory=dict)  # by reason
     remaining: int = 0
+    scheduled: int = 0  # of the remaining: not due yet (a local-time broadcast's later zones)
     rate: float = 0.0  # sends per second since the broadcast started
     seconds_left: float | None = None
 
@@ -41,13 +42,15 @@ class Progress:
             "held": self.held,
             "skipped": self.skipped,
             "remaining": self.remaining,
+            "scheduled": self.scheduled,
             "rate": round(self.rate, 2),
             "secondsLeft": None if self.seconds_left is None else round(self.seconds_left, 1),
         }
 
 
 def broadcast_progress(*, broadcast: Broadcast, now: datetime | None = None) -> Progress:
-    """Sent / held / skipped by reason / remaining, the rate so far and the time left at it."""
+    """Sent / held / skipped by reason / remaining (and of those, scheduled: not due yet), the rate
+    so far and the time left at it (for the due ones: the scheduled wait for their moment)."""
     now = now or timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
@@ -57,18 +60,19 @@ def broadcast_progress(*, broadcast: Broadcast, now: datetime | None = None) -> 
                         WHEN outcome = 'failed' THEN 'failed'
                         WHEN outcome = 'unknown' THEN 'outcome_unknown'
                         ELSE coalesce(nullif(reason, ''), outcome) END,
-                   count(*), max(done_at)
+                   count(*), max(done_at), coalesce(state = 'pending' AND due_at > %s, false)
             FROM broadcasts_broadcastrecipient WHERE broadcast_id = %s
-            GROUP BY 1, 2, 3
+            GROUP BY 1, 2, 3, 6
             """,
-            [list(SKIPPED), broadcast.pk],
+            [list(SKIPPED), now, broadcast.pk],
         )
         rows = cursor.fetchall()
     progress = Progress(total=sum(r[3] for r in rows) or broadcast.recipients_total)
     last_done = None
-    for state, outcome, reason, n, done_at in rows:
+    for state, outcome, reason, n, done_at, not_due in rows:
         if state != "done":
             progress.remaining += n
+            progress.scheduled += n if not_due else 0
             continue
         if done_at and (last_done is None or done_at > last_done):
             last_done = done_at
@@ -84,8 +88,9 @@ def broadcast_progress(*, broadcast: Broadcast, now: datetime | None = None) -> 
         until = now if progress.remaining else (last_done or now)
         elapsed = max((until - broadcast.started_at).total_seconds(), 1e-6)
         progress.rate = progress.done / elapsed
-        if progress.remaining and progress.rate > 0 and broadcast.status == Broadcast.Status.RUNNING:
-            progress.seconds_left = progress.remaining / progress.rate
+        due = progress.remaining - progress.scheduled
+        if due and progress.rate > 0 and broadcast.status == Broadcast.Status.RUNNING:
+            progress.seconds_left = due / progress.rate
     return progress
 
 

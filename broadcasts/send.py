@@ -5,7 +5,7 @@ Every send goes through `emails.services.email_send` with the idempotency key
 those of every other send, and a recipient gets at most one email however often its batch is
 retried. A batch:
 
-1. Claim up to `size` pending recipients of a running broadcast (`FOR UPDATE SKIP LOCKED`, so
+1. Claim up to `size` pending recipients of a running broadcast that are due (`FOR UPDATE SKIP LOCKED`, so
    workers never share one), marking them claimed; commit.
 2. Reserve the batch's slot in the broadcast's pace (one conditional UPDATE every worker shares)
    and sleep until it starts.
@@ -71,8 +71,9 @@ _CLAIM_SQL = """
 WITH claimed AS (
     SELECT r.id FROM broadcasts_broadcastrecipient r
     WHERE r.broadcast_id = %(broadcast)s AND r.state = 'pending'
+      AND (r.due_at IS NULL OR r.due_at <= %(now)s)
       AND EXISTS (SELECT 1 FROM broadcasts_broadcast b WHERE b.id = %(broadcast)s AND b.status = 'running')
-    ORDER BY r.id
+    ORDER BY r.due_at, r.id
     LIMIT %(size)s
     FOR UPDATE OF r SKIP LOCKED
 )
@@ -83,10 +84,12 @@ RETURNING r.id, r.contact_id, c.user_id, c.email
 """
 
 
-def recipients_claim(*, broadcast_id: UUID, size: int) -> list[Claimed]:
-    """Step 1: a batch of this broadcast's pending recipients, claimed (committed by itself)."""
+def recipients_claim(*, broadcast_id: UUID, size: int, now: Any = None) -> list[Claimed]:
+    """Step 1: a batch of this broadcast's pending recipients that are due (a local-time
+    broadcast's recipients come due at their own moments), claimed (committed by itself)."""
+    now = now or timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, {"broadcast": broadcast_id, "size": size})
+        cursor.execute(_CLAIM_SQL, {"broadcast": broadcast_id, "size": size, "now": now})
         rows = cursor.fetchall()
     return sorted((Claimed(*row) for row in rows), key=lambda c: c.recipient_id)
 
@@ -168,6 +171,8 @@ def batch_send(*, broadcast: Broadcast, claimed: list[Claimed]) -> dict[str, int
                     user_id=person.user_id,
                     idempotency_key=idempotency_key(broadcast.pk, person.contact_id),
                     deliver=False,
+                    priority=broadcast.priority,
+                    on_cap=broadcast.on_cap,
                 )
             except EmailError as error:
                 logs.append((person, None, str(error)))
@@ -286,7 +291,8 @@ def broadcast_drain(
             if broadcast_complete(broadcast_id=broadcast_id):
                 result.outcome = "done"
             else:
-                # Others hold the rest; a dead one's claims come back through the tick.
+                # Others hold the rest, or the rest is not due yet: the tick hands it to a drain
+                # when it comes due, and a dead worker's claims come back through the tick too.
                 result.outcome = "idle"
             return result
         wait = slot_reserve(broadcast_id=broadcast_id, sends=len(claimed), rate=broadcast.rate)

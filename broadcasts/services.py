@@ -7,7 +7,7 @@ workers are handed the broadcast after commit (`broadcasts.tasks`), by id.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from broadcasts.audience import ConditionError, filter_parse
+from broadcasts.local_time import LocalTimeProblem, earliest_moment, local_date_parse, local_time_parse
 from broadcasts.models import Broadcast, BroadcastRecipient
 from broadcasts.segments import UnknownSegment, segment_check
 from broadcasts.starting import broadcast_begin
@@ -22,12 +23,14 @@ from contacts.categories import TRANSACTIONAL, UnknownCategory, category_get, ca
 from contacts.services import audit_record
 from emails.delivery import EmailDeliveryDeferred, email_deliver
 from emails.models import EmailLog
+from emails.policy import PolicyError, on_cap_check
 from emails.registry import CONFIRMATION_TEMPLATE, UnknownTemplate, get_template
 from emails.services import email_send
 
 Status = Broadcast.Status
 State = BroadcastRecipient.State
 MAX_RATE = 10_000.0
+MAX_PRIORITY = 100  # as a journey's priority
 
 
 class BroadcastError(ValueError):
@@ -57,9 +60,24 @@ def broadcast_validate(
     segment_id: str = "",
     conditions: Any = None,
     rate: float = 50.0,
+    send_at: datetime | None = None,
+    local_time: Any = None,
+    local_date: Any = None,
+    priority: int = 0,
+    on_cap: str = "skip",
 ) -> list[dict[str, Any]]:
     """Check everything a broadcast names; returns the saved filter normalised. Raises
     BroadcastError naming the field and what to do."""
+    _when_check(send_at=send_at, local_time=local_time, local_date=local_date)
+    if isinstance(priority, bool) or not isinstance(priority, int) or abs(priority) > MAX_PRIORITY:
+        raise BroadcastError(
+            f"priority is a whole number from -{MAX_PRIORITY} to {MAX_PRIORITY}; got {priority!r}",
+            field="priority",
+        )
+    try:
+        on_cap_check(on_cap)
+    except PolicyError as error:
+        raise BroadcastError(str(error), field="onCap") from None
     if bool(template) == bool(journey_id):
         raise BroadcastError("a broadcast sends a template or enrolls into a journey: give exactly one",
                              field="template")  # fmt: skip
@@ -105,6 +123,31 @@ def broadcast_validate(
     return normalised
 
 
+def _when_check(
+    *, send_at: datetime | None, local_time: Any, local_date: Any, now: datetime | None = None
+) -> tuple[time, date, datetime] | None:
+    """For a broadcast sent in each recipient's own zone: its wall-clock time, its day, and when it
+    starts (None for one that is not). Without a time it is 00:00 that day; without a day, the
+    first day whose time is still ahead everywhere (after `send_at`, or now); without `send_at`
+    it starts when that time first comes anywhere."""
+    if local_time in (None, "") and local_date in (None, ""):
+        return None
+    try:
+        at = time(0, 0) if local_time in (None, "") else local_time_parse(local_time)
+    except LocalTimeProblem as error:
+        raise BroadcastError(str(error), field="localTime") from None
+    try:
+        day = None if local_date in (None, "") else local_date_parse(local_date)
+    except LocalTimeProblem as error:
+        raise BroadcastError(str(error), field="localDate") from None
+    if day is None:
+        after = send_at or now or timezone.now()
+        day = max(after.date(), date.min + timedelta(days=1)) - timedelta(days=1)
+        while day < date.max and earliest_moment(day, at) <= after:
+            day += timedelta(days=1)
+    return at, day, send_at or earliest_moment(day, at)
+
+
 def broadcast_create(
     *,
     name: str,
@@ -115,12 +158,21 @@ def broadcast_create(
     segment_id: str = "",
     conditions: Any = None,
     send_at: datetime | None = None,
+    local_time: str | time | None = None,
+    local_date: str | date | None = None,
     rate: float = 50.0,
+    priority: int = 0,
+    on_cap: str = "skip",
     actor: Any = None,
     start: bool = True,
 ) -> Broadcast:
     """Create a broadcast; with no `send_at` (or one already past) it starts at once.
 
+    `local_time` ("10:00") with `local_date` ("2026-12-10") sends it at that wall-clock time in
+    each recipient's own zone (broadcasts.local_time; a zone already past it when the broadcast
+    starts is sent at once). It starts at `send_at` if given, else when that time first comes
+    anywhere (UTC+14); see `_when_check` for either part missing.
+    `priority` and `on_cap` ("skip" or "defer") go to every send's frequency-cap decision.
     The workers get it after commit: now, or at `send_at` from the tick (`broadcasts.tick`).
     """
     normalised = broadcast_validate(
@@ -131,7 +183,15 @@ def broadcast_create(
         segment_id=segment_id,
         conditions=conditions,
         rate=rate,
+        send_at=send_at,
+        local_time=local_time,
+        local_date=local_date,
+        priority=priority,
+        on_cap=on_cap,
     )
+    local = _when_check(send_at=send_at, local_time=local_time, local_date=local_date)
+    if local is not None:
+        send_at = local[2]
     if template and not category:
         category = get_template(template).category
     now = timezone.now()
@@ -145,7 +205,11 @@ def broadcast_create(
             segment_id=segment_id,
             filter=normalised,
             send_at=send_at,
+            local_time=local[0] if local else None,
+            local_date=local[1] if local else None,
             rate=rate,
+            priority=priority,
+            on_cap=on_cap,
             created_by=_actor_label(actor),
             created_at=now,
         )

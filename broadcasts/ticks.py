@@ -2,8 +2,10 @@
 
 1. Scheduled broadcasts whose moment came start (their recipients written).
 2. Claims older than BROADCAST_CLAIM_TIMEOUT_SECONDS go back to pending (their worker died).
-3. Running broadcasts with recipients left that no worker drained for BROADCAST_STALL_SECONDS
-   (every drain died with its worker) are handed to new drains; the caller enqueues them.
+3. Running broadcasts with due recipients left that no worker drained for BROADCAST_STALL_SECONDS
+   (every drain died with its worker), or that came due after the last drain (a local-time
+   broadcast's next zone), are handed to new drains; the caller enqueues them. One whose
+   recipients are all due later stays running untouched.
 4. Running broadcasts with nothing left are completed.
 """
 
@@ -14,7 +16,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from broadcasts.models import Broadcast, BroadcastRecipient
@@ -51,11 +53,30 @@ def broadcasts_tick(*, now: datetime | None = None) -> Tick:
     ):
         if broadcast_id in tick.to_drain:
             continue
-        left = BroadcastRecipient.objects.filter(
-            broadcast_id=broadcast_id, state__in=[State.PENDING, State.CLAIMED]
-        ).exists()
-        if not left:
+        todo = _todo(broadcast_id=broadcast_id, now=now)
+        if not todo["left"]:
             tick.completed += broadcast_complete(broadcast_id=broadcast_id)
-        elif drained_at is None or drained_at < stalled_before:
+        elif not todo["due"]:
+            continue  # its recipients come due later (local time): it stays running, nobody drains yet
+        elif (
+            drained_at is None
+            or drained_at < stalled_before
+            or (todo["came_due"] is not None and drained_at < todo["came_due"])
+        ):
             tick.to_drain.append(broadcast_id)
     return tick
+
+
+def _todo(*, broadcast_id: UUID, now: datetime) -> dict:
+    """Whether any recipient is left, whether any is due now, and the last due moment among the
+    pending that came due (a drain that stopped before it left them for the tick)."""
+    todo = BroadcastRecipient.objects.filter(
+        broadcast_id=broadcast_id, state__in=[State.PENDING, State.CLAIMED]
+    )
+    due = todo.filter(state=State.PENDING).filter(Q(due_at__isnull=True) | Q(due_at__lte=now))
+    found = {"left": todo.exists(), "due": False, "came_due": None}
+    if found["left"]:
+        found["due"] = due.exists()
+    if found["due"]:
+        found["came_due"] = due.aggregate(last=Max("due_at"))["last"]
+    return found

@@ -30,7 +30,7 @@ def test_an_operator_creates_a_broadcast_and_reads_its_progress_and_report(admin
     body = created.json()
     assert body["status"] == "running"
     assert body["progress"] | {"rate": 0} == {"total": 2, "sent": 0, "enrolled": 0, "held": 0, "skipped": {},
-                                               "remaining": 2, "rate": 0, "secondsLeft": None}  # fmt: skip
+                                               "remaining": 2, "scheduled": 0, "rate": 0, "secondsLeft": None}  # fmt: skip
     broadcast_drain(broadcast_id=body["id"], seconds=30)
     read = admin.get(f"/v1/admin/broadcasts/{body['id']}").json()
     assert read["status"] == "completed"

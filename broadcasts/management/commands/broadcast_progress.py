@@ -1,6 +1,6 @@
 """`manage.py broadcast_progress [ID] [--once] [--json]`: a broadcast's progress as a live bar
-(sent / held / skipped by reason / remaining, rate, time left), then its report. Without an id, the
-newest broadcast."""
+(sent / held / skipped by reason / remaining and how many of those are not due yet, rate,
+time left), then its report. Without an id, the newest broadcast."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ def progress_line(broadcast: Broadcast) -> str:
     p = broadcast_progress(broadcast=broadcast)
     skipped = ", ".join(f"{reason} {n}" for reason, n in sorted(p.skipped.items())) or "0"
     left = f"{p.seconds_left:.0f}s left" if p.seconds_left is not None else "—"
-    return (f"{broadcast.status}: sent {p.sent}, held {p.held}, skipped {skipped}, remaining {p.remaining}; "
+    return (f"{broadcast.status}: sent {p.sent}, held {p.held}, skipped {skipped}, remaining {p.remaining} "
+            f"(scheduled {p.scheduled}); "
             f"{p.rate:.1f}/s, {left}")  # fmt: skip
 
 
