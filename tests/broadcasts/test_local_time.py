@@ -47,6 +47,8 @@ def tick_and_drain(moment: str) -> list:
 
 def test_each_recipient_gets_it_at_ten_in_its_own_zone(people, smtp_server, settings):
     settings.HOGSEND_DEFAULT_TIMEZONE = "UTC"
+    # No stall rescue: the tick hands it to a drain because recipients came due after the last one.
+    settings.BROADCAST_STALL_SECONDS = 7 * 24 * 3600
     (tokyo,) = people(1, properties={"timezone": "Asia/Tokyo"})
     (berlin,) = people(1, properties={"timezone": "Europe/Berlin"})
     (new_york,) = people(1, properties={"timezone": "America/New_York"})
@@ -109,6 +111,9 @@ def test_zones_already_past_the_time_are_sent_at_once_the_others_at_theirs(peopl
         broadcast_drain(broadcast_id=broadcast.pk, seconds=30)
         assert recipients_of(smtp_server) == sorted([tokyo.email, berlin.email])
         assert broadcast_progress(broadcast=broadcast).scheduled == 1
+        shown = io.StringIO()
+        call_command("broadcast_progress", str(broadcast.pk), "--once", stdout=shown)
+        assert "sent 2, held 0, skipped 0, remaining 1 (scheduled 1)" in shown.getvalue()
 
     tick_and_drain("2026-12-10T15:00:01")
     assert recipients_of(smtp_server) == sorted([tokyo.email, berlin.email, new_york.email])
