@@ -5,9 +5,10 @@ its progress counts them so."""
 from __future__ import annotations
 
 import io
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.core.management import call_command
 
 from broadcasts.models import Broadcast, BroadcastRecipient
@@ -96,3 +97,29 @@ def test_priority_and_on_cap_are_checked_and_shown(admin, people):
                  "2099-01-01T00:00:00+00:00", "--priority", "3", "--on-cap", "defer", stdout=io.StringIO())  # fmt: skip
     made = Broadcast.objects.get(name="From the shell")
     assert (made.priority, made.on_cap) == (3, "defer")
+
+
+def test_a_higher_priority_broadcast_takes_the_slot_of_a_lower_held_send(people, smtp_server, settings):
+    # Both wait for the end of quiet hours (13:00 UTC), where one send a day fits: the broadcast's
+    # higher priority takes that slot and the other send moves to the next free one.
+    settings.HOGSEND_FREQUENCY_CAPS = {"product-updates": [(1, "24h")]}
+    settings.HOGSEND_QUIET_HOURS = {"product-updates": ("11:00", "13:00")}
+    (contact,) = people(1)
+    with time_machine.travel(datetime(2026, 12, 10, 12, 0, tzinfo=UTC), tick=True):
+        waiting = email_send(to=contact.email, template=ANNOUNCEMENT, props=ANNOUNCEMENT_PROPS,
+                             user_id=contact.user_id, idempotency_key="waiting", on_cap="defer")  # fmt: skip
+        assert (waiting.status, waiting.held_until) == (
+            EmailLog.Status.HELD,
+            datetime(2026, 12, 10, 13, 0, tzinfo=UTC),
+        )
+
+        broadcast = announce(on_cap="defer", priority=5)
+        broadcast_drain(broadcast_id=broadcast.pk, seconds=30)
+
+    taken = EmailLog.objects.get(idempotency_key=f"broadcast:{broadcast.pk}:{contact.pk}")
+    waiting.refresh_from_db()
+    assert (taken.status, taken.held_until) == (
+        EmailLog.Status.HELD,
+        datetime(2026, 12, 10, 13, 0, tzinfo=UTC),
+    )
+    assert waiting.held_until == datetime(2026, 12, 11, 13, 0, tzinfo=UTC)
