@@ -6,7 +6,6 @@ workers are handed the broadcast after commit (`broadcasts.tasks`), by id.
 
 from __future__ import annotations
 
-import uuid
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
@@ -19,13 +18,12 @@ from broadcasts.local_time import LocalTimeProblem, earliest_moment, local_date_
 from broadcasts.models import Broadcast, BroadcastRecipient
 from broadcasts.segments import UnknownSegment, segment_check
 from broadcasts.starting import broadcast_begin
-from contacts.categories import TRANSACTIONAL, UnknownCategory, category_get, category_resends_if_uncertain
+from contacts.categories import UnknownCategory, category_get, category_resends_if_uncertain
 from contacts.services import audit_record
-from emails.delivery import EmailDeliveryDeferred, email_deliver
+from emails.actions import template_test_send
 from emails.models import EmailLog
 from emails.policy import PolicyError, on_cap_check
 from emails.registry import CONFIRMATION_TEMPLATE, UnknownTemplate, get_template
-from emails.services import email_send
 
 Status = Broadcast.Status
 State = BroadcastRecipient.State
@@ -332,29 +330,9 @@ def broadcast_test_send(*, actor: Any, template: str, props: dict[str, Any] | No
     provider is called after that commit. Raises BroadcastError for an unknown template or
     missing props."""
     broadcast_validate(template=template, props=props)
-    spec = get_template(template)
-    with transaction.atomic():
-        log = email_send(
-            deliver=False,
-            to=to,
-            template=spec.key,
-            props=dict(props or {}),
-            subject=f"[test] {spec.subject}",
-            category=TRANSACTIONAL,
-            skip_preference_check=True,
-            idempotency_key=f"broadcast-test:{uuid.uuid4()}",
-        )
-        audit_record(
-            actor=actor,
-            action="broadcast.test_send",
-            target_type="email_template",
-            target_id=spec.key,
-            detail={"to": to, "email_id": str(log.pk)},
-        )
-    try:
-        return email_deliver(email_id=log.pk)
-    except EmailDeliveryDeferred:
-        return EmailLog.objects.get(pk=log.pk)  # queued with the reason; the sweep retries it
+    return template_test_send(
+        actor=actor, template=template, to=to, props=dict(props or {}), action="broadcast.test_send"
+    )
 
 
 def _actor_label(actor: Any) -> str:

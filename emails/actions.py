@@ -15,8 +15,15 @@ from emails.registry import get_template
 from emails.services import email_send
 
 
-def template_test_send(*, actor: Any, template: str, to: str) -> EmailLog:
-    """Send a template with its example props to an operator's address, marked [test].
+def template_test_send(
+    *,
+    actor: Any,
+    template: str,
+    to: str,
+    props: dict[str, Any] | None = None,
+    action: str = "template.test_send",
+) -> EmailLog:
+    """Send a template with its example props (or `props`) to an operator's address, marked [test].
 
     Operator mail: transactional, it skips the preference check (it goes to the operator, never to
     a contact) and is audited in the same transaction as its log row; the provider is called
@@ -28,7 +35,7 @@ def template_test_send(*, actor: Any, template: str, to: str) -> EmailLog:
             deliver=False,
             to=to,
             template=spec.key,
-            props=dict(spec.example_props),
+            props=dict(spec.example_props if props is None else props),
             subject=f"[test] {spec.subject}",
             category=TRANSACTIONAL,
             skip_preference_check=True,
@@ -36,7 +43,7 @@ def template_test_send(*, actor: Any, template: str, to: str) -> EmailLog:
         )
         audit_record(
             actor=actor,
-            action="template.test_send",
+            action=action,
             target_type="email_template",
             target_id=spec.key,
             detail={"to": to, "email_id": str(log.pk)},
