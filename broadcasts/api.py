@@ -11,7 +11,7 @@ from uuid import UUID
 from django.http import HttpRequest
 from ninja import Query, Router, Schema
 from ninja.errors import HttpError
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from broadcasts import services
 from broadcasts.local_time import LOCAL_TIME_PATTERN
@@ -21,7 +21,7 @@ from broadcasts.selectors import broadcast_progress, broadcast_report
 from contacts.actions import api_key_actor
 from contacts.auth import admin_auth
 from contacts.categories import all_categories, category_resends_if_uncertain
-from contacts.schemas import CleanText, Identifier, Properties
+from contacts.schemas import NO_NUL_PATTERN, CleanText, Identifier, Properties, ScheduleTime, json_problem
 from emails.registry import CONFIRMATION_TEMPLATE, all_templates
 from emails.schemas import template_props_rules
 from journeys.conditions import OPERATORS, ORDERINGS
@@ -37,6 +37,15 @@ class ConditionIn(Schema):
     property: Identifier = Field(min_length=1, max_length=200)
     operator: str = Field(description="eq neq gt gte lt lte exists not_exists contains")
     value: Any = None
+
+    @field_validator("value")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        # The filter is stored as jsonb, which refuses NUL and lone surrogates: say so as a 422.
+        problem = json_problem(value, "value")
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class BroadcastIn(Schema):
@@ -55,7 +64,7 @@ class BroadcastIn(Schema):
     filter: list[ConditionIn] | None = Field(
         default=None, description="Or: conditions over contact properties"
     )
-    sendAt: datetime | None = Field(default=None, description="When to start; now if absent")
+    sendAt: ScheduleTime = Field(default=None, description="When to start; now if absent")
     # Not nullable (a default of None is "absent"): the schema then says exactly what is accepted.
     localTime: str = Field(
         default=None,
@@ -263,7 +272,14 @@ def broadcast_in_schema_complete(component: dict[str, Any], condition: dict[str,
     ]
     component["not"] = {"required": ["segment", "filter"]}
     component["allOf"] = template_props_rules(templates)
-    scalar = {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]}
+    scalar = {
+        "anyOf": [
+            {"type": "string", "pattern": NO_NUL_PATTERN},
+            {"type": "number"},
+            {"type": "boolean"},
+            {"type": "null"},
+        ]
+    }
     condition["properties"]["operator"] = {"type": "string", "enum": list(OPERATORS)}
     condition["properties"]["value"] = scalar
     condition["allOf"] = [

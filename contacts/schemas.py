@@ -178,6 +178,28 @@ EventTime = Annotated[
 ]
 
 
+def _schedulable_time(value: datetime | None) -> datetime | None:
+    """A moment to do something at (past ones mean now): an explicit offset PostgreSQL reads, in a
+    year every offset keeps inside the calendar."""
+    if value is None:
+        return None
+    offset = value.utcoffset()
+    if offset is None:
+        raise ValueError("must include a timezone offset, e.g. 2026-06-18T15:00:00Z")
+    if abs(offset) > MAX_UTC_OFFSET:
+        raise ValueError("timezone offset is out of range; use one between -15:59 and +15:59, or Z")
+    if not 1900 <= value.year <= 9998:
+        raise ValueError("year must be between 1900 and 9998")
+    return value
+
+
+# An RFC 3339 time from 1900 to 9998, its offset within what PostgreSQL reads (±15:59).
+SCHEDULE_PATTERN = r"^(19[0-9]{2}|[2-9][0-9]{3})-.*(Z|z|[+-](0[0-9]|1[0-5]):[0-5][0-9])$"
+ScheduleTime = Annotated[
+    datetime | None, AfterValidator(_schedulable_time), Field(json_schema_extra={"pattern": SCHEDULE_PATTERN})
+]
+
+
 class EventIn(BaseModel):
     """An event in the shape clients of the original product send (camelCase).
 

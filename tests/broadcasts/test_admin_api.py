@@ -77,3 +77,30 @@ def test_what_a_broadcast_names_must_exist_or_it_is_a_422_naming_it(admin, chang
 
 def test_only_admin_keys_reach_broadcasts(ingest_only):
     assert ingest_only.post("/v1/admin/broadcasts", BODY).status_code in (401, 403)
+
+
+@pytest.mark.parametrize("value", ["pro\u0000", {"nested": "a\u0000"}])
+def test_a_filter_value_postgresql_cannot_store_is_a_422_naming_it(admin, value):
+    response = admin.post(
+        "/v1/admin/broadcasts", {**BODY, "filter": [{"property": "plan", "operator": "eq", "value": value}]}
+    )
+    assert response.status_code == 422
+    (error,) = response.json()["errors"]
+    assert error["field"].startswith("filter") and "NUL" in error["message"]
+    assert not Broadcast.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("send_at", "message"),
+    [
+        ("3639-05-08T07:14:59-17:24", "offset is out of range"),
+        ("2026-12-10T10:00:00", "must include a timezone offset"),
+        ("9999-12-31T23:59:59-15:00", "year must be between"),
+    ],
+)
+def test_a_send_time_postgresql_cannot_store_is_a_422_naming_it(admin, send_at, message):
+    response = admin.post("/v1/admin/broadcasts", {**BODY, "sendAt": send_at})
+    assert response.status_code == 422
+    (error,) = response.json()["errors"]
+    assert error["field"] == "sendAt" and message in error["message"]
+    assert not Broadcast.objects.exists()
