@@ -97,6 +97,8 @@ async def send_email(
             held_out=ctx.held_out,
             priority=ctx.journey.priority,
             on_cap=ctx.journey.on_cap,
+            # A backend that stops sends short of the provider (the backtest's) delivers none.
+            deliver=getattr(ctx.backend, "delivers_email", True),
         )
 
     # The send and its record are one unit of database work: one hop to a database thread.
