@@ -1,19 +1,20 @@
 """The broadcast worker: claim recipients in batches, pace them, send each through the pipeline.
 
-Every send goes through `emails.services.email_send` with the idempotency key
-`broadcast:<broadcast id>:<contact id>`, so consent, categories, suppression and idempotency are
-those of every other send, and a recipient gets at most one email however often its batch is
-retried. A batch:
+A batch's emails are written by `emails.services.email_send_batch` with the idempotency key
+`broadcast:<broadcast id>:<contact id>`, each decided by the rules of a single send, so consent,
+categories, suppression, the send-time policy and idempotency are those of every other send, and
+a recipient gets at most one email however often its batch is retried. A batch:
 
 1. Claim up to `size` pending recipients of a running broadcast that are due (`FOR UPDATE SKIP LOCKED`, so
    workers never share one), marking them claimed; commit.
 2. Reserve the batch's slot in the broadcast's pace (one conditional UPDATE every worker shares)
    and sleep until it starts.
 3. In one transaction holding the broadcast's row `FOR SHARE` (a cancel takes it `FOR UPDATE`),
-   check it is still running and write each recipient's email row (`deliver=False`); record the
-   email ids on the recipients; commit.
-4. Hand each queued row to the provider, outside any transaction, one SMTP connection for the
-   batch; a cancel that committed meanwhile has suppressed the rows not yet claimed.
+   check it is still running and write the batch's email rows (set-based, nothing delivered);
+   record the email ids on the recipients; commit.
+4. Hand the queued rows to the provider, outside any transaction, over one SMTP connection, the
+   template rendered once (`emails.batch.emails_deliver_batch`); a cancel that committed meanwhile
+   has suppressed the rows not yet claimed.
 5. Record each recipient's outcome (one UPDATE).
 
 A worker killed anywhere leaves recipients claimed; after BROADCAST_CLAIM_TIMEOUT_SECONDS the tick
@@ -32,15 +33,15 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.core.mail import get_connection
 from django.db import connection, transaction
 from django.utils import timezone
 
 from broadcasts.models import Broadcast, BroadcastRecipient
 from contacts.addresses import EmailError
-from emails.delivery import EmailDeliveryDeferred, email_deliver, email_transmit
+from emails.batch import emails_deliver_batch
+from emails.delivery import EmailDeliveryDeferred, email_deliver
 from emails.models import EmailLog
-from emails.services import email_send
+from emails.services import BatchRecipient, email_send_batch
 
 logger = logging.getLogger(__name__)
 Status = Broadcast.Status
@@ -155,32 +156,35 @@ def batch_send(*, broadcast: Broadcast, claimed: list[Claimed]) -> dict[str, int
     """Steps 3 to 5 for one claimed batch; None if the broadcast stopped before its emails were written."""
     if broadcast.journey_id:
         return _batch_enroll(broadcast=broadcast, claimed=claimed)
-    logs: list[tuple[Claimed, EmailLog | None, str]] = []
     started = timezone.now()
+    error = ""
     with transaction.atomic():
         if not _still_running(broadcast.pk):
             _release(claimed)
             return None
-        for person in claimed:
-            try:
-                log = email_send(
-                    to=person.email,
+        try:
+            logs: list[EmailLog | None] = list(
+                email_send_batch(
+                    recipients=[
+                        BatchRecipient(
+                            user_id=person.user_id,
+                            to=person.email,
+                            idempotency_key=idempotency_key(broadcast.pk, person.contact_id),
+                        )
+                        for person in claimed
+                    ],
                     template=broadcast.template,
                     props=broadcast.props,
                     category=broadcast.category or None,
-                    user_id=person.user_id,
-                    idempotency_key=idempotency_key(broadcast.pk, person.contact_id),
-                    deliver=False,
                     priority=broadcast.priority,
                     on_cap=broadcast.on_cap,
                 )
-            except EmailError as error:
-                logs.append((person, None, str(error)))
-                continue
-            logs.append((person, log, ""))
-        with connection.cursor() as cursor:
-            written = [(p.recipient_id, log.pk) for p, log, _ in logs if log is not None]
-            if written:
+            )
+        except EmailError as refused:  # the template or category refused: the whole batch's
+            logs, error = [None] * len(claimed), str(refused)
+        written = [(p.recipient_id, log.pk) for p, log in zip(claimed, logs, strict=True) if log is not None]
+        if written:
+            with connection.cursor() as cursor:
                 cursor.execute(
                     """
                     UPDATE broadcasts_broadcastrecipient r SET email_id = o.email_id
@@ -188,47 +192,40 @@ def batch_send(*, broadcast: Broadcast, claimed: list[Claimed]) -> dict[str, int
                     """,
                     [[w[0] for w in written], [w[1] for w in written]],
                 )
+    logs = _batch_deliver(logs, started=started)
     outcomes: list[tuple[int, str, str, UUID | None]] = []
     counts: dict[str, int] = {}
-    smtp = get_connection()  # one session for the batch's provider calls
-    try:
-        smtp.open()
-    except Exception:  # the first send reports the failure with its own outcome
-        smtp = None
-    try:
-        _batch_deliver(logs, outcomes, counts, smtp=smtp, started=started)
-    finally:
-        if smtp is not None:
-            try:
-                smtp.close()
-            except Exception:
-                logger.info("broadcast batch: closing the provider connection failed", exc_info=True)
-    _outcomes_record(outcomes)
-    return counts
-
-
-def _batch_deliver(logs, outcomes, counts, *, smtp: Any, started: Any) -> None:
-    for person, log, error in logs:
+    for person, log in zip(claimed, logs, strict=True):
         if log is None:
             outcomes.append((person.recipient_id, "failed", error[:2000], None))
             counts["failed"] = counts.get("failed", 0) + 1
             continue
-        if log.status == EmailLog.Status.QUEUED:
-            log = _deliver(log, written_before=log.created_at < started, smtp=smtp)
         outcomes.append((person.recipient_id, log.status, log.status_reason, log.pk))
         counts[log.status] = counts.get(log.status, 0) + 1
+    _outcomes_record(outcomes)
+    return counts
 
 
-def _deliver(log: EmailLog, *, written_before: bool, smtp: Any = None) -> EmailLog:
-    """Step 4 for one row: claim, provider call, record. A row an earlier, dead worker wrote is
-    delivered as any row that waited (consent checked again). A transient failure leaves the row
-    queued for the email task's retries (the recipient's outcome says `queued`)."""
+def _batch_deliver(logs: list[EmailLog | None], *, started: Any) -> list[EmailLog | None]:
+    """Step 4: the rows this batch wrote, over one provider connection (emails.batch); a queued row
+    an earlier, dead worker wrote is delivered as any row that waited (consent checked again)."""
+    fresh = [i for i, log in enumerate(logs) if log is not None and log.status == EmailLog.Status.QUEUED
+             and log.created_at >= started]  # fmt: skip
+    for i, log in zip(fresh, emails_deliver_batch(logs=[logs[i] for i in fresh]), strict=True):
+        logs[i] = log
+    for i, log in enumerate(logs):
+        if log is not None and log.status == EmailLog.Status.QUEUED and log.created_at < started:
+            logs[i] = _deliver_waited(log)
+    return logs
+
+
+def _deliver_waited(log: EmailLog) -> EmailLog:
+    """A row that waited: claim, provider call, record. A transient failure leaves the row queued
+    for the email task's retries (the recipient's outcome says `queued`)."""
     from emails.tasks import email_deliver_task
 
     try:
-        if written_before:
-            return email_deliver(email_id=log.pk)
-        return email_transmit(log=log, connection=smtp)
+        return email_deliver(email_id=log.pk)
     except EmailDeliveryDeferred:
         email_deliver_task.apply_async(args=[str(log.pk)], countdown=settings.EMAIL_RETRY_FIRST_DELAY_SECONDS)
         return EmailLog.objects.get(pk=log.pk)

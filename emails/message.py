@@ -7,6 +7,7 @@ idempotency key for providers that dedupe on it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import make_msgid, parseaddr
 from uuid import UUID
@@ -20,7 +21,7 @@ from contacts.models import Contact
 from emails.answers import EMAIL_ID_CONTEXT_KEY
 from emails.backends import IDEMPOTENCY_ATTR
 from emails.models import EmailLog, SentMessage
-from emails.render import email_render
+from emails.render import RenderedEmail, email_render
 
 
 @dataclass
@@ -36,7 +37,11 @@ def _message_domain() -> str:
     return address.rpartition("@")[2] or "hogsend.local"
 
 
-def email_message_build(*, log: EmailLog, contact: Contact | None) -> BuiltEmail:
+def email_message_build(
+    *, log: EmailLog, contact: Contact | None, render: Callable[..., RenderedEmail] = email_render
+) -> BuiltEmail:
+    """The message for one row. `render` is `email_render` or one with its signature (a batch's,
+    which renders the template once for all its rows)."""
     from contacts.preferences import preference_center_url, unsubscribe_url
     from emails.tracking import html_links_track
 
@@ -57,7 +62,7 @@ def email_message_build(*, log: EmailLog, contact: Contact | None) -> BuiltEmail
 
         context["confirm_url"] = confirmation_url(request_id=int(log.props["confirmation_id"]))
         consent_prefixes = (*consent_prefixes, context["confirm_url"])
-    rendered = email_render(template=log.template, props=log.props, subject=log.subject, context=context)
+    rendered = render(template=log.template, props=log.props, subject=log.subject, context=context)
     tracked = html_links_track(html_body=rendered.html, email_id=log.id, skip_prefixes=consent_prefixes)
     message_id = make_msgid(idstring=log.id.hex[:12], domain=_message_domain())
     headers["Message-ID"] = message_id

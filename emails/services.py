@@ -9,6 +9,7 @@ complaints) and emails/tracking.py (opens and clicks).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -31,7 +32,14 @@ from emails.delivery import (
 )
 from emails.liveness import liveness
 from emails.models import EmailLog
-from emails.policy import CAPPED_REASON, QUEUE, PolicyError, on_cap_check, send_policy_decide
+from emails.policy import (
+    CAPPED_REASON,
+    QUEUE,
+    PolicyDecision,
+    PolicyError,
+    on_cap_check,
+    send_policy_decide,
+)
 from emails.registry import CONFIRMATION_TEMPLATE, get_template
 from emails.status import Status, email_status_advance
 from emails.tasks import email_deliver_task, email_release_task
@@ -79,21 +87,9 @@ def email_send(
        is handed to `emails.email_release` with its `held_until` as the eta.
     """
     props = props or {}
-    spec = get_template(template)
-    category = category or spec.category
-    try:
-        category_get(category)
-    except UnknownCategory as error:
-        raise EmailError(str(error)) from None
-    if (category == CONFIRMATION) != (template == CONFIRMATION_TEMPLATE):
-        raise EmailError(f"only the {CONFIRMATION_TEMPLATE!r} template is sent as {CONFIRMATION!r} mail")
-    if skip_preference_check and category != TRANSACTIONAL:
-        raise EmailError("only transactional (operator) mail may skip the preference check")
-    try:
-        on_cap_check(on_cap)
-    except PolicyError as error:
-        raise EmailError(str(error)) from None
-
+    spec, category = _send_checked(
+        template=template, category=category, operator=skip_preference_check, on_cap=on_cap
+    )
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -112,22 +108,16 @@ def email_send(
                 if run_id is not None:
                     liveness().held(run_id=run_id, status=facts.run_status)
                 contact = facts.contact
-                hold = (
-                    None
-                    if skip_preference_check
-                    else send_hold_reason(contact=contact, category=category, held_out=held_out)
+                status, block, decision = _send_decide(
+                    to=to,
+                    facts=facts,
+                    category=category,
+                    operator=skip_preference_check,
+                    held_out=held_out,
+                    now=now,
+                    priority=priority,
+                    on_cap=on_cap,
                 )
-                block, status = (
-                    (hold, Status.SKIPPED)
-                    if hold
-                    else _block(to=to, facts=facts, category=category, operator=skip_preference_check)
-                )
-                decision = QUEUE
-                if status == Status.QUEUED:
-                    decision = send_policy_decide(
-                        category=category, contact=contact, to=to, now=now, priority=priority, on_cap=on_cap
-                    )
-                    status, block = decision.status, decision.reason or None
                 log = EmailLog.objects.create(
                     idempotency_key=idempotency_key,
                     to_email=to or "",
@@ -169,6 +159,52 @@ def email_send(
     except EmailDeliveryDeferred:
         _enqueue_retry(str(log.pk))
         return log
+
+
+def _send_checked(*, template: str, category: str | None, operator: bool, on_cap: str) -> tuple[Any, str]:
+    """The send's template spec and category, or an EmailError saying what the caller got wrong."""
+    spec = get_template(template)
+    category = category or spec.category
+    try:
+        category_get(category)
+    except UnknownCategory as error:
+        raise EmailError(str(error)) from None
+    if (category == CONFIRMATION) != (template == CONFIRMATION_TEMPLATE):
+        raise EmailError(f"only the {CONFIRMATION_TEMPLATE!r} template is sent as {CONFIRMATION!r} mail")
+    if operator and category != TRANSACTIONAL:
+        raise EmailError("only transactional (operator) mail may skip the preference check")
+    try:
+        on_cap_check(on_cap)
+    except PolicyError as error:
+        raise EmailError(str(error)) from None
+    return spec, category
+
+
+def _send_decide(
+    *,
+    to: str,
+    facts: _SendFacts,
+    category: str,
+    operator: bool,
+    held_out: bool,
+    now: Any,
+    priority: int,
+    on_cap: str,
+) -> tuple[str, str | None, PolicyDecision]:
+    """What becomes of a send with no row yet: (status, reason, policy decision). Inside the
+    transaction that inserts its row (a frequency cap's lock lasts until that commit)."""
+    contact = facts.contact
+    hold = None if operator else send_hold_reason(contact=contact, category=category, held_out=held_out)
+    block, status = (
+        (hold, Status.SKIPPED) if hold else _block(to=to, facts=facts, category=category, operator=operator)
+    )
+    decision = QUEUE
+    if status == Status.QUEUED:
+        decision = send_policy_decide(
+            category=category, contact=contact, to=to, now=now, priority=priority, on_cap=on_cap
+        )
+        status, block = decision.status, decision.reason or None
+    return status, block, decision
 
 
 @dataclass(frozen=True)
@@ -236,6 +272,108 @@ def _send_facts(
         recent_in_window=bool(recent),
         contact=contact,
     )
+
+
+@dataclass(frozen=True)
+class BatchRecipient:
+    """One recipient of a batch send: the contact's user id, the address, the send's key."""
+
+    user_id: str
+    to: str
+    idempotency_key: str
+
+
+def email_send_batch(
+    *,
+    recipients: Sequence[BatchRecipient],
+    template: str,
+    props: dict[str, Any],
+    category: str | None = None,
+    priority: int = 0,
+    on_cap: str = "skip",
+) -> list[EmailLog]:
+    """`email_send(..., deliver=False)` for many recipients of one template and props (a broadcast's
+    batch): one row per recipient, in the order given, each decided by the rules of a single send.
+
+    Call it inside the caller's transaction; it delivers nothing (the caller hands the queued rows
+    to `emails.batch.emails_deliver_batch` after its commit).
+
+    1. Template, category and on_cap are checked once: an EmailError is the whole batch's.
+    2. Three statements read what every send decides on: the rows already under their keys (a
+       repeat returns its row, as email_send does), their addresses' suppressions, their contacts.
+    3. Each recipient without a row is decided by `_send_decide`, as a single send is: control
+       group, consent, then the send-time policy (a category with quiet hours needs no statement;
+       one with frequency caps takes its lock and reads its slots per recipient, as email_send does).
+    4. One INSERT of the new rows; a key a concurrent writer committed meanwhile keeps theirs (one
+       read by key tells them apart).
+    """
+    spec, category = _send_checked(template=template, category=category, operator=False, on_cap=on_cap)
+    if not recipients:
+        return []
+    now = timezone.now()
+    keys = [r.idempotency_key for r in recipients]
+    existing = {log.idempotency_key: log for log in EmailLog.objects.filter(idempotency_key__in=keys)}
+    addresses = {r.to.upper() for r in recipients if r.to}
+    suppressions: dict[str, str] = {}
+    if addresses:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT UPPER(email::text), reason FROM contacts_suppression WHERE UPPER(email::text) = ANY(%s)",
+                [list(addresses)],
+            )
+            for address, reason in cursor.fetchall():
+                suppressions.setdefault(address, reason)
+    user_ids = [r.user_id for r in recipients if r.user_id]
+    contacts = {c.user_id: c for c in Contact.objects.filter(user_id__in=user_ids)}
+    rows: list[EmailLog] = []
+    for person in recipients:
+        if person.idempotency_key in existing:
+            continue
+        contact = contacts.get(person.user_id) if person.user_id else None
+        facts = _SendFacts(
+            existing_id=None,
+            run_status=None,
+            suppression=suppressions.get((person.to or "").upper()),
+            recent_in_window=False,
+            contact=contact,
+        )
+        status, block, decision = _send_decide(
+            to=person.to, facts=facts, category=category, operator=False, held_out=False,
+            now=now, priority=priority, on_cap=on_cap,
+        )  # fmt: skip
+        if decision.bumped:
+            _bumped_apply(decision.bumped)
+        log = EmailLog(
+            idempotency_key=person.idempotency_key, to_email=person.to or "", contact=contact,
+            template=template, subject=spec.subject, category=category, props=props, status=status,
+            status_reason=block or "", held_until=decision.held_until, priority=priority,
+            on_cap=on_cap, operator_mail=False, created_at=now,
+        )  # fmt: skip
+        rows.append(log)
+    if rows:
+        EmailLog.objects.bulk_create(rows, ignore_conflicts=True)
+        ours = {log.pk for log in rows}
+        theirs = [
+            key
+            for pk, key in EmailLog.objects.filter(
+                idempotency_key__in=[r.idempotency_key for r in rows]
+            ).values_list("pk", "idempotency_key")
+            if pk not in ours
+        ]
+        if theirs:  # a concurrent send of the same key committed first: theirs is the one
+            existing.update(
+                {log.idempotency_key: log for log in EmailLog.objects.filter(idempotency_key__in=theirs)}
+            )
+        from contacts.lifecycle import email_emit
+
+        for log in rows:
+            if log.idempotency_key in existing:
+                continue
+            existing[log.idempotency_key] = log
+            email_emit(email_id=log.pk, status=log.status)
+            if log.status == Status.HELD:
+                _release_after_commit(str(log.pk), log.held_until)
+    return [existing[key] for key in keys]
 
 
 def _decoded(row: list[Any]) -> list[Any]:

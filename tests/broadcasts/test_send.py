@@ -147,14 +147,14 @@ def test_emails_written_but_not_yet_handed_over_when_cancelled_are_never_sent(
     broadcast = announce()
     from broadcasts import send
 
-    real = send._deliver
+    real = send.emails_deliver_batch
 
-    def cancel_first(log, **kwargs):
+    def cancel_first(**kwargs):
         if Broadcast.objects.get(pk=broadcast.pk).status == Broadcast.Status.RUNNING:
             broadcast_cancel(broadcast_id=broadcast.pk)
-        return real(log, **kwargs)
+        return real(**kwargs)
 
-    monkeypatch.setattr(send, "_deliver", cancel_first)
+    monkeypatch.setattr(send, "emails_deliver_batch", cancel_first)
     broadcast_drain(broadcast_id=broadcast.pk, seconds=5)
 
     assert smtp_server.envelopes == []

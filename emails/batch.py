@@ -1,0 +1,241 @@
+"""Batch delivery: many committed queued rows of one template handed to the provider over one
+connection, with no transaction open (a broadcast's batch; emails.services.email_send_batch wrote them).
+
+The rules are a single send's (emails.delivery.email_transmit): the same message builder, the same
+claim and kept copy, the same outcome records. What a batch shares is the rendering (the template
+and its CSS inlining once for all its rows, `RenderOnce`), the provider connection, and the round
+trips: one statement per row records the previous row's `sent` and claims this one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import get_connection
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection as db
+from django.utils import timezone
+
+from contacts.addresses import EmailError, email_address_check
+from contacts.lifecycle import email_emit
+from emails.delivery import EmailDeliveryDeferred, _failure, _fault_point, _finish, _set
+from emails.message import BuiltEmail, email_message_build, sent_message_kept
+from emails.models import EmailLog
+from emails.render import RenderedEmail, email_render
+from emails.status import Status
+
+logger = logging.getLogger(__name__)
+
+# What HTML escaping would change: a value holding one of these is rendered for its row alone.
+_ESCAPED = re.compile(r"""[&<>"']""")
+
+
+class RenderOnce:
+    """`email_render` for many rows of one template and props: rendered (CSS inlined) once with a
+    stand-in for each per-recipient value (the consent links, the email id), which each row fills in.
+
+    A template is rendered that way only if it passes its values through untouched: rendered twice
+    with stand-ins of different lengths, the second must be the first with the stand-ins swapped.
+    One that does anything else with them (a filter, a test of their length) is rendered per row,
+    as is a row whose values HTML escaping would change.
+    """
+
+    def __init__(self) -> None:
+        self._shapes: dict[tuple[Any, ...], tuple[dict[str, str], RenderedEmail] | None] = {}
+
+    def __call__(
+        self,
+        *,
+        template: str,
+        props: dict[str, Any],
+        subject: str | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> RenderedEmail:
+        values = {name: str(value) for name, value in (context or {}).items()}
+        if any(_ESCAPED.search(value) for value in values.values()):
+            return email_render(template=template, props=props, subject=subject, context=context)
+        key = (
+            template,
+            subject,
+            tuple(sorted(values)),
+            json.dumps(props, sort_keys=True, cls=DjangoJSONEncoder),
+        )
+        if key not in self._shapes:
+            self._shapes[key] = self._shape(
+                template=template, props=props, subject=subject, names=sorted(values)
+            )
+        shape = self._shapes[key]
+        if shape is None:
+            return email_render(template=template, props=props, subject=subject, context=context)
+        stand_ins, rendered = shape
+        return RenderedEmail(
+            subject=_fill(rendered.subject, stand_ins, values),
+            text=_fill(rendered.text, stand_ins, values),
+            html=_fill(rendered.html, stand_ins, values),
+        )
+
+    @staticmethod
+    def _shape(
+        *, template: str, props: dict[str, Any], subject: str | None, names: list[str]
+    ) -> tuple[dict[str, str], RenderedEmail] | None:
+        first = {name: f"hogsendslot{i}x{secrets.token_hex(8)}" for i, name in enumerate(names)}
+        second = {name: f"hogsendslot{i}y{secrets.token_hex(13)}" for i, name in enumerate(names)}
+        one = email_render(template=template, props=props, subject=subject, context=first)
+        two = email_render(template=template, props=props, subject=subject, context=second)
+        for part in ("subject", "text", "html"):
+            if _fill(getattr(one, part), first, second) != getattr(two, part):
+                return None
+        return first, one
+
+
+def _fill(text: str, stand_ins: dict[str, str], values: dict[str, str]) -> str:
+    for name, stand_in in stand_ins.items():
+        text = text.replace(stand_in, values[name])
+    return text
+
+
+# The previous row's `sent` (as emails.delivery records a single send's), and this row's claim and
+# kept copy (as emails.status.email_claim_keeping), in one round trip.
+_HANDOVER_SQL = """
+WITH recorded AS (
+    UPDATE emails_emaillog SET status = 'sent', status_reason = '', updated_at = %(now)s,
+        sent_at = %(sent_at)s, provider_message_id = %(sent_message_id)s
+    WHERE id = %(sent)s AND status = 'sending'
+    RETURNING id
+), claimed AS (
+    UPDATE emails_emaillog SET status = 'sending', status_reason = '', updated_at = %(now)s,
+        attempts = attempts + 1, links = %(links)s::jsonb, provider = %(provider)s,
+        provider_message_id = %(message_id)s
+    WHERE id = %(email)s AND status = 'queued'
+    RETURNING id
+), kept AS (
+    INSERT INTO emails_sentmessage (email_id, from_email, subject, headers, text, html, recorded_at)
+    SELECT id, %(from_email)s, %(subject)s, %(headers)s::jsonb, %(text)s, %(html)s, %(now)s FROM claimed
+    ON CONFLICT (email_id) DO UPDATE SET from_email = EXCLUDED.from_email, subject = EXCLUDED.subject,
+        headers = EXCLUDED.headers, text = EXCLUDED.text, html = EXCLUDED.html,
+        recorded_at = EXCLUDED.recorded_at
+    RETURNING email_id
+)
+SELECT (SELECT count(*) FROM recorded), (SELECT count(*) FROM kept)
+"""
+
+
+def emails_deliver_batch(*, logs: Sequence[EmailLog]) -> list[EmailLog]:
+    """Deliver committed queued rows (fresh ones: a row that waited goes through
+    `emails.delivery.email_deliver`, which checks consent again) over one provider connection.
+    Returns the rows as they ended, in order; a transient failure's row is left queued with the
+    Celery retry scheduled, as for a single send. Call it with no transaction open.
+
+    1. Build every message first (one rendering for the batch); a row that cannot be built fails.
+    2. For each row, one statement records the previous row's `sent` and claims this one (queued →
+       sending, attempts + 1, the kept copy); a row another deliverer holds, or a cancel suppressed
+       meanwhile, is returned as it is. A row is `sending` only during its own provider call, so a
+       worker killed anywhere leaves at most one row whose outcome is unknown.
+    3. The provider call, on the batch's connection. A failure is recorded at once, as a single
+       send's (permanent → failed, transient → queued and retried), and the connection reopened.
+    4. The last row's `sent` is recorded by itself.
+    """
+    render = RenderOnce()
+    provider = getattr(settings, "EMAIL_PROVIDER", "")
+    ready: list[tuple[int, EmailLog, BuiltEmail]] = []
+    done: dict[int, EmailLog] = {}
+    for index, log in enumerate(logs):
+        try:
+            email_address_check(log.to_email)
+            ready.append((index, log, email_message_build(log=log, contact=log.contact, render=render)))
+        except EmailError as error:
+            done[index] = _finish(log, Status.FAILED, reason=str(error))
+    smtp = _open()
+    pending: tuple[EmailLog, dict[str, Any]] | None = None  # sent, its record not yet written
+    try:
+        for index, log, built in ready:
+            pending, done[index], smtp = _hand_over(log, built, pending=pending, provider=provider, smtp=smtp)
+    finally:
+        if pending is not None:
+            _finish(pending[0], Status.SENT, reason="", **pending[1])
+        _close(smtp)
+    return [done[index] for index in range(len(logs))]
+
+
+def _hand_over(
+    log: EmailLog,
+    built: BuiltEmail,
+    *,
+    pending: tuple[EmailLog, dict[str, Any]] | None,
+    provider: str,
+    smtp: Any,
+) -> tuple[tuple[EmailLog, dict[str, Any]] | None, EmailLog, Any]:
+    """Steps 2 and 3 for one row: (the row whose `sent` is still to record, this row, the connection)."""
+    from emails.tasks import email_deliver_task
+
+    kept = sent_message_kept(email_id=log.pk, built=built)
+    now = timezone.now()
+    params = {
+        "now": now,
+        "sent": pending[0].pk if pending else None,
+        "sent_at": pending[1]["sent_at"] if pending else None,
+        "sent_message_id": pending[1]["provider_message_id"] if pending else "",
+        "email": log.pk,
+        "links": json.dumps(built.links),
+        "provider": provider,
+        "message_id": built.message_id,
+        "from_email": kept.from_email,
+        "subject": kept.subject,
+        "headers": json.dumps(kept.headers, cls=DjangoJSONEncoder),
+        "text": kept.text,
+        "html": kept.html,
+    }
+    with db.cursor() as cursor:
+        cursor.execute(_HANDOVER_SQL, params)
+        recorded, claimed = cursor.fetchone()
+    if pending is not None:
+        if recorded:
+            _set(pending[0], Status.SENT, reason="", **pending[1])
+            email_emit(email_id=pending[0].pk, status=Status.SENT)
+        else:  # only the sweep takes a claim away, and only one older than any provider call lasts
+            logger.warning("email %s left sending before its outcome (sent) was recorded", pending[0].pk)
+    if not claimed:
+        return None, EmailLog.objects.get(pk=log.pk), smtp
+    claim = {"links": built.links, "provider": provider, "provider_message_id": built.message_id}
+    log = _set(log, Status.SENDING, reason="", attempts=log.attempts + 1, **claim)
+    try:
+        (smtp or get_connection()).send_messages([built.message])
+    except Exception as error:
+        _close(smtp)
+        try:
+            log = _failure(log, error, final_attempt=False)
+        except EmailDeliveryDeferred:
+            email_deliver_task.apply_async(
+                args=[str(log.pk)], countdown=settings.EMAIL_RETRY_FIRST_DELAY_SECONDS
+            )
+        return None, log, _open()
+    _fault_point()
+    anymail_status = getattr(built.message, "anymail_status", None)
+    provider_id = getattr(anymail_status, "message_id", None) or built.message_id
+    return (log, {"sent_at": timezone.now(), "provider_message_id": str(provider_id)}), log, smtp
+
+
+def _open() -> Any:
+    """The batch's provider connection; None if it will not open (each send then reports its own failure)."""
+    smtp = get_connection()
+    try:
+        smtp.open()
+    except Exception:
+        logger.info("batch delivery: the provider connection did not open", exc_info=True)
+        return None
+    return smtp
+
+
+def _close(smtp: Any) -> None:
+    if smtp is None:
+        return
+    try:
+        smtp.close()
+    except Exception:
+        logger.info("batch delivery: closing the provider connection failed", exc_info=True)
