@@ -42,6 +42,7 @@ from journeys.backtest_data import (
     Window,
     consent_apply,
     inputs_seed,
+    isolation_analyze,
     isolation_create,
     recorded_events,
     run_end_apply,
@@ -58,6 +59,8 @@ EXAMPLES = 10
 # Reasons the send-time policy gives a send it holds or drops (emails.policy).
 POLICY_REASONS = ("quiet_hours", "frequency_capped")
 SENT = EmailLog.Status.SENT
+# The isolation's statistics are renewed after this many replayed events, then at each doubling.
+ANALYZE_FIRST = 256
 
 
 class RecordingEmailBackend(BaseEmailBackend):
@@ -339,13 +342,18 @@ def _replay(
     with _replay_world(subject, window.since, render=render) as harness:
         events = recorded_events(isolation=isolation, journey_id=journey.id, names=names, window=window)
         batch: list[RecordedEvent] = []
+        replayed, analyze_at = 0, ANALYZE_FIRST
         for at, kind, item in timeline(events, inputs.consent_changes, inputs.run_ends):
             if batch and (
                 kind != "event" or item.received_at != batch[0].received_at or item.source != batch[0].source
             ):
                 _ingest(harness, batch)
                 progress(len(batch))
+                replayed += len(batch)
                 batch = []
+                if replayed >= analyze_at:  # the replay's tables doubled: plans for their size
+                    isolation_analyze(isolation)
+                    analyze_at *= 2
             now = timezone.now()
             if at > now:
                 harness.advance(at - now)
@@ -457,6 +465,7 @@ def journey_backtest(
             window=window,
             limit=limit_contacts,
         )
+        isolation_analyze(isolation)
         if on_total is not None:
             on_total(inputs.events * len(versions))
         for label, version in versions:

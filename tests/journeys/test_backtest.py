@@ -380,3 +380,23 @@ def test_what_production_did_in_the_period_does_not_change_the_replay(history):
     assert report["current"]["sends"]["activation/welcome"] == 5
     real.refresh_from_db()
     assert real.status == "waiting" and EmailLog.objects.count() == 1
+
+
+def test_the_isolation_has_statistics_once_analyzed(history):
+    """Tables of a transaction never committed are out of autovacuum's sight: without ANALYZE the
+    planner takes them for empty ones, whatever they hold."""
+    from django.db import transaction
+
+    from journeys.backtest_data import isolation_analyze, isolation_create
+
+    with transaction.atomic():
+        isolation = isolation_create()
+        sql = "SELECT c.reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = 'contacts_contact'"
+        with connection.cursor() as cursor:
+            cursor.execute("INSERT INTO contacts_contact SELECT * FROM public.contacts_contact")
+            cursor.execute(sql, [isolation.schema])
+            assert cursor.fetchone()[0] == -1  # never analyzed
+            isolation_analyze(isolation)
+            cursor.execute(sql, [isolation.schema])
+            assert cursor.fetchone()[0] == Contact.objects.using("default").count()
+        transaction.set_rollback(True)
