@@ -32,6 +32,7 @@ def run_broadcast(*, recipients: int, workdir: Path, sink, env: dict[str, str], 
     from bench.run import BENCH_APP_NAME, DB, PG_PORT, ROOT, VENV_BIN, reset_database, say, wait_until
 
     reset_database()
+    concurrency = int(os.environ.get("BENCH_BROADCAST_DRAINS", concurrency))
     env = {**env, "BROADCAST_DRAINS": str(concurrency)}
     os.environ.update(env)
     os.environ["PGAPPNAME"] = BENCH_APP_NAME
