@@ -36,6 +36,7 @@ from contacts.lifecycle import install_lifecycle
 from emails.models import EmailLog
 from emails.services import email_send
 from journeys.backtest_data import (
+    HistoryAside,
     Inputs,
     Isolation,
     RecordedEvent,
@@ -49,7 +50,7 @@ from journeys.backtest_data import (
     timeline,
 )
 from journeys.definition import Journey
-from journeys.journey_lint import journey_event_names
+from journeys.journey_lint import journey_event_uses
 from journeys.models import EnrollmentSkip, JourneyRun, RunStep
 from journeys.registry import registry
 from journeys.testing import HarnessBackend, JourneyHarness
@@ -291,7 +292,9 @@ def difference_between(current: VersionReport, changed: VersionReport) -> Differ
 
 
 @contextlib.contextmanager
-def _replay_world(journey: Journey, since: datetime, *, render: bool) -> Iterator[JourneyHarness]:
+def _replay_world(
+    journey: Journey, since: datetime, *, render: bool, before_wake: Callable[[], None] | None = None
+) -> Iterator[JourneyHarness]:
     """The journey alone in the registry, mail counted, destinations silent, the harness as the
     engine and the clock at `since`."""
     previous = install_lifecycle(None)
@@ -299,16 +302,19 @@ def _replay_world(journey: Journey, since: datetime, *, render: bool) -> Iterato
         with (
             registry.isolated(journey),
             override_settings(EMAIL_BACKEND="journeys.backtest.RecordingEmailBackend", ENABLED_JOURNEYS="*"),
-            JourneyHarness(start=since, backend=_CountingSends(render=render)) as harness,
+            JourneyHarness(
+                start=since, backend=_CountingSends(render=render), before_wake=before_wake
+            ) as harness,
         ):
             yield harness
     finally:
         install_lifecycle(previous)
 
 
-def _ingest(harness: JourneyHarness, batch: list[RecordedEvent]) -> None:
+def _ingest(harness: JourneyHarness, batch: list[RecordedEvent], aside: HistoryAside) -> None:
     """One recorded batch (events received at the same moment), ingested as it was and routed
-    with the stored rows in hand."""
+    with the stored rows in hand; the history kept aside until now is stored first."""
+    aside.store()
     results = events_ingest(
         drafts=[
             EventDraft(name=e.name, user_id=e.user_id, properties=e.properties, occurred_at=e.occurred_at)
@@ -334,12 +340,19 @@ def _replay(
     isolation: Isolation,
     inputs: Inputs,
     names: set[str],
+    history_only: set[str],
     window: Window,
     progress: Callable[[int], None],
     render: bool,
 ) -> VersionReport:
+    """The timeline, in order, through the harness. An event of a name in `history_only` (one
+    nothing in the run reacts to: no trigger, exit or wait of either version reads it, only a
+    history lookup does) is kept aside rather than ingested one by one, and stored set-based
+    before anything could read it: before the next ingest, and before the clock wakes a run (then
+    only what was received before that moment)."""
     subject = replace(journey, enabled=True)  # the code is what is tested, whatever the Studio says
-    with _replay_world(subject, window.since, render=render) as harness:
+    aside = HistoryAside(isolation)
+    with _replay_world(subject, window.since, render=render, before_wake=aside.store_before_now) as harness:
         events = recorded_events(isolation=isolation, journey_id=journey.id, names=names, window=window)
         batch: list[RecordedEvent] = []
         replayed, analyze_at = 0, ANALYZE_FIRST
@@ -347,13 +360,19 @@ def _replay(
             if batch and (
                 kind != "event" or item.received_at != batch[0].received_at or item.source != batch[0].source
             ):
-                _ingest(harness, batch)
+                _ingest(harness, batch, aside)
                 progress(len(batch))
                 replayed += len(batch)
                 batch = []
                 if replayed >= analyze_at:  # the replay's tables doubled: plans for their size
+                    aside.store()
                     isolation_analyze(isolation)
                     analyze_at *= 2
+            if kind == "event" and item.name in history_only:
+                aside.keep(item)
+                progress(1)
+                replayed += 1
+                continue
             now = timezone.now()
             if at > now:
                 harness.advance(at - now)
@@ -368,9 +387,10 @@ def _replay(
                 run_id, status, reason = item
                 run_end_apply(run_id=run_id, status=status, reason=reason, at=at)
         if batch:
-            _ingest(harness, batch)
+            _ingest(harness, batch, aside)
             progress(len(batch))
         harness.advance(window.until - timezone.now())
+        aside.store()
     return _collect(journey=subject, label=label, window=window)
 
 
@@ -427,14 +447,20 @@ def _collect(*, journey: Journey, label: str, window: Window) -> VersionReport:
         waits[row["label"]][outcome] += row["n"]
     report.waits = {label: dict(c) for label, c in waits.items()}
     sequences: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for user_id, template, at in (
-        emails.filter(status=SENT)
-        .order_by("created_at", "id")
-        .values_list("run__contact__user_id", "template", "created_at")
-    ):
+    sent = emails.filter(status=SENT).values_list(
+        "run__contact__user_id", "template", "created_at", "run__entered_at", "idempotency_key"
+    )
+    # Sends of one moment in the order their runs made them (a run's key ends in its step's
+    # position), never by their random ids: the same replay gives the same sequence.
+    for user_id, template, at, _, _ in sorted(sent, key=lambda r: (r[2], r[3], _position(r[4]), r[4])):
         sequences[user_id].append((template, at.astimezone(UTC).isoformat()))
     report.sequences = dict(sequences)
     return report
+
+
+def _position(key: str) -> int:
+    tail = key.rpartition(":")[2]
+    return int(tail) if tail.isdigit() else 0
 
 
 def journey_backtest(
@@ -447,12 +473,20 @@ def journey_backtest(
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
     render: bool = False,
+    history_in_bulk: bool = True,
 ) -> BacktestReport:
     """Replay the period through `journey` (and `against`, if given) in isolation; see the module
-    docstring. `on_total` hears how many events will be replayed, `progress` each batch done."""
+    docstring. `on_total` hears how many events will be replayed, `progress` each batch done.
+    `history_in_bulk=False` ingests every event one by one, the history-only ones too (the same
+    report, slower)."""
     started = time.perf_counter()
     window = Window(since=since, until=until)
-    names = journey_event_names(journey) | (journey_event_names(against) if against else set())
+    uses: dict[str, set[str]] = defaultdict(set)
+    for version in (journey, against) if against else (journey,):
+        for name, how in journey_event_uses(version).items():
+            uses[name] |= how
+    names = set(uses)
+    history_only = {name for name, how in uses.items() if how == {"history"}} if history_in_bulk else set()
     versions = [("current", journey)] + ([("changed", against)] if against else [])
     reports: list[VersionReport] = []
     with transaction.atomic():
@@ -477,6 +511,7 @@ def journey_backtest(
                         isolation=isolation,
                         inputs=inputs,
                         names=names,
+                        history_only=history_only,
                         window=window,
                         progress=progress or (lambda n: None),
                         render=render,

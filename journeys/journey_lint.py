@@ -151,14 +151,22 @@ def journey_event_names(journey: Journey) -> set[str]:
     """Every event name the journey reacts to or reads: its trigger, its `exit_on` events, and the
     events its code waits for or looks up in history (`wait_for_event`, `history.has_event`) where
     the name is a literal or a constant. What a backtest must replay for it."""
-    names = {journey.trigger.event, *(rule.event for rule in journey.exit_on)}
+    return set(journey_event_uses(journey))
+
+
+def journey_event_uses(journey: Journey) -> dict[str, set[str]]:
+    """`journey_event_names` with how each name is used: "trigger", "exit", "wait"
+    (`wait_for_event`) or "history" (`history.has_event`)."""
+    uses: dict[str, set[str]] = {journey.trigger.event: {"trigger"}}
+    for rule in journey.exit_on:
+        uses.setdefault(rule.event, set()).add("exit")
     fn = journey.run
     try:
         closure = inspect.getclosurevars(fn)
         namespace = {**closure.globals, **getattr(fn, "__globals__", {}), **closure.nonlocals}
         tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
     except (TypeError, ValueError, OSError, SyntaxError):
-        return names
+        return uses
     for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
         name = _called(call)
         if name not in ("wait_for_event", "has_event") or not isinstance(call.func, ast.Attribute):
@@ -166,5 +174,5 @@ def journey_event_names(journey: Journey) -> set[str]:
         node = _argument(call, _EVENT_ARGUMENT[name], 1 if name == "has_event" else 0)
         event = _resolve(node, namespace)[0] if node is not None else None
         if isinstance(event, str):
-            names.add(event)
-    return names
+            uses.setdefault(event, set()).add("wait" if name == "wait_for_event" else "history")
+    return uses

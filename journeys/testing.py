@@ -198,7 +198,11 @@ class JourneyHarness:
         start: datetime = DEFAULT_START,
         journeys: Iterable[str] | None = None,
         backend: HarnessBackend | None = None,
+        before_wake: Callable[[], None] | None = None,
     ) -> None:
+        """`before_wake` is called whenever the clock's move is about to wake a run or release a
+        held send (a caller that keeps events aside brings them in before anything reads them)."""
+        self._before_wake = before_wake
         self._traveller = time_machine.travel(start, tick=False)
         self._clock = self._traveller.start()
         self._previous_dispatcher = install_dispatcher(self)
@@ -448,6 +452,8 @@ class JourneyHarness:
             if held is not None:  # a held send goes out before a run that wakes at its moment
                 email_id, held_until = held
                 self._clock.move_to(max(held_until, timezone.now()))
+                if self._before_wake is not None:
+                    self._before_wake()
                 with transaction.atomic():
                     email_held_release(email_id=email_id)
                 continue
@@ -455,6 +461,8 @@ class JourneyHarness:
                 break
             deadline, _, _, _, run = heapq.heappop(heap)
             self._clock.move_to(max(deadline, timezone.now()))
+            if self._before_wake is not None:
+                self._before_wake()
             self._step(run, None)
         self._clock.move_to(target)
 

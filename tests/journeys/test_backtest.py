@@ -400,3 +400,109 @@ def test_the_isolation_has_statistics_once_analyzed(history):
             cursor.execute(sql, [isolation.schema])
             assert cursor.fetchone()[0] == Contact.objects.using("default").count()
         transaction.set_rollback(True)
+
+
+# --- history only: events nothing reacts to are stored set-based, with the same report ----------
+
+HISTORY_V1 = """
+from journeys.definition import define_journey
+from journeys.durations import days, hours
+from journeys.send import send_email
+from journeys.shipped.constants import Templates
+
+
+@define_journey(id="bt-history", name="Backtest history", trigger="bt.started", exit_on=["bt.left"])
+async def bt_history(user, ctx):
+    await send_email(to=user.email, template=Templates.ACTIVATION_WELCOME)
+    paid = await ctx.wait_for_event("bt.paid", timeout=days(2), label="await-payment")
+    await ctx.sleep(hours(12), label="settle")
+    if (await ctx.history.has_event(user.id, "bt.viewed")).found:
+        await send_email(to=user.email, template=Templates.ACTIVATION_ADVANCED)
+    elif paid.timed_out:
+        await send_email(to=user.email, template=Templates.ACTIVATION_NUDGE)
+    if (await ctx.history.has_event(user.id, "bt.clicked", within=hours(6))).count >= 2:
+        await send_email(to=user.email, template=Templates.ACTIVATION_NUDGE)
+
+
+JOURNEYS = [bt_history]
+"""
+
+# The change: a shorter wait, and it waits for a view where the first reads it from history.
+HISTORY_V2 = HISTORY_V1.replace("timeout=days(2)", "timeout=days(1)").replace(
+    'wait_for_event("bt.paid"', 'wait_for_event("bt.viewed"'
+)
+
+
+@pytest.fixture
+def history_stream(db, tmp_path, monkeypatch, journey_register):
+    """A mixed stream: triggers, payments, exits, and views and clicks that only history reads,
+    some before the period, some at the very moment a run wakes (which comes first) or starts,
+    in the same received batch as a trigger, and from another source."""
+    (tmp_path / "bt_history_v1.py").write_text(textwrap.dedent(HISTORY_V1))
+    (tmp_path / "bt_history_v2.py").write_text(textwrap.dedent(HISTORY_V2))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("bt_history_v1", None)
+    journey_register(*importlib.import_module("bt_history_v1").JOURNEYS)
+    for n in range(12):
+        user, start = f"h{n:02d}", at(n % 4, 9 + n)
+        if n % 3 == 0:
+            record(user, "bt.viewed", at(-3, 10))  # before the period
+        record(user, "bt.started", start)
+        if n % 2:
+            record(user, "bt.viewed", start + timedelta(days=2))  # the moment the wait times out
+        if n % 4 == 1:
+            record(user, "bt.paid", start + timedelta(hours=5))
+        if n % 5 == 2:
+            record(user, "bt.viewed", start + timedelta(days=2, hours=11))
+        if n % 6 == 3:
+            record(user, "bt.viewed", start)  # the trigger's moment and batch
+        if n in (8, 10):  # the moment the history is read (the wake comes first), and just after
+            record(user, "bt.viewed", start + timedelta(days=2, hours=12, minutes=30 * (n == 10)))
+        if n % 7 == 4:
+            record(user, "bt.left", start + timedelta(days=1))
+        for c in range(n % 3):
+            record(user, "bt.clicked", start + timedelta(days=2, hours=6 + c))
+        if n == 5:
+            event = record(user, "bt.clicked", start + timedelta(days=2, hours=10))
+            Event.objects.filter(pk=event.pk).update(source="webhook")
+        record(user, "bt.viewed", start + timedelta(days=4))  # after every run's reads
+    consent("h07", ConsentChange.Kind.UNSUBSCRIBED, at(3, 22))
+    yield tmp_path
+    sys.modules.pop("bt_history_v1", None)
+
+
+def _comparable(report) -> dict:
+    found = report.as_dict()
+    found.pop("elapsed_seconds"), found.pop("events_per_second")
+    sequences = [r.sequences for r in (report.current, report.changed) if r is not None]
+    return {**found, "sequences": sequences}
+
+
+@pytest.mark.parametrize("changed", [False, True])
+def test_history_stored_in_bulk_gives_the_event_by_event_report(history_stream, changed):
+    from django.test.utils import CaptureQueriesContext
+
+    from journeys.backtest import journey_backtest
+    from journeys.management.commands.journey_backtest import load_changed
+
+    journey = registry.get("bt-history")
+    against = load_changed(str(history_stream / "bt_history_v2.py"), "bt-history") if changed else None
+    reports, statements = [], []
+    for in_bulk in (False, True):
+        with CaptureQueriesContext(connection) as captured:
+            reports.append(
+                journey_backtest(
+                    journey=journey,
+                    since=datetime(2026, 3, 1, tzinfo=UTC),
+                    until=datetime(2026, 3, 31, tzinfo=UTC),
+                    against=against,
+                    history_in_bulk=in_bulk,
+                )
+            )
+        statements.append(len(captured.captured_queries))
+    one_by_one, in_bulk = reports
+    assert _comparable(in_bulk) == _comparable(one_by_one)
+    current = one_by_one.current
+    assert current.sends.get("activation/advanced") and current.sends.get("activation/nudge")
+    assert current.exits and (not changed or one_by_one.difference.contacts)
+    assert statements[1] < statements[0]  # the views (and, in the change, the clicks) skipped ingest
