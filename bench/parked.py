@@ -25,8 +25,17 @@ import sys
 import time
 
 from bench.cpu import CpuMeter
-from bench.ingest import load_average
-from bench.run import BENCH_APP_NAME, DB, DB_URL, PG_PORT, ROOT, percentiles, reset_database, say
+from bench.run import (
+    BENCH_APP_NAME,
+    DB,
+    DB_URL,
+    PG_PORT,
+    ROOT,
+    load_average,
+    percentiles,
+    reset_database,
+    say,
+)
 
 SEED_BATCH = 50_000
 
