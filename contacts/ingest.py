@@ -20,6 +20,7 @@ from uuid import UUID, uuid4
 import psycopg
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.utils import timezone
 
 from contacts.conversions import conversions_apply, goal_rules
@@ -279,6 +280,15 @@ class _PreparedStatementCursor(psycopg.Cursor):
         return super().execute(query, params, prepare=True, binary=binary)
 
 
+class _PreparedDebugCursor(CursorDebugWrapper):
+    """Django's query log (tests, DEBUG) for the prepared statement: a prepared execution leaves
+    psycopg without the query text Django logs, so the statement is logged as written."""
+
+    def execute(self, sql: Any, params: Any = None) -> Any:
+        with self.debug_sql(sql, params):
+            return CursorWrapper.execute(self, sql, params)
+
+
 def _prepared_cursor():
     """A cursor for the ingest statement, wrapped as Django wraps its own (errors translated,
     queries counted); Django's usual cursor interpolates parameters client-side, which cannot be
@@ -289,7 +299,7 @@ def _prepared_cursor():
         return connection.cursor()
     connection.ensure_connection()
     raw = _PreparedStatementCursor(connection.connection)
-    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+    return _PreparedDebugCursor(raw, connection) if connection.queries_logged else connection.make_cursor(raw)
 
 
 def _json(value: Any) -> str:

@@ -96,6 +96,12 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
 # pooler that cannot keep prepared statements (PgBouncer before 1.21, or without
 # max_prepared_statements, in transaction mode) needs false.
 DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
+if DB_PREPARED_STATEMENTS:
+    # Django leaves psycopg's prepare_threshold at None, which turns preparing off for every
+    # statement, even one that asks for it. Django's own queries are bound client-side and are
+    # never prepared whatever the threshold, so this reaches only the statements that ask
+    # (prepare=True: ingest's); the threshold is never met by anything else.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 2**31 - 1
 # No ping before each request or journey step (a round trip each): a connection found dead is
 # replaced (the journey worker retries a unit that failed on its first statement; the web answers
 # that one request 503 and reconnects).

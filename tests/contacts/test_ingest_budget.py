@@ -103,3 +103,21 @@ def test_a_batch_over_the_api_costs_one_statement_beyond_authentication(warm, ap
     assert response.status_code == 202 and response.json()["accepted"] == 1000
     statements = _statements(captured)
     assert len(statements) == STATEMENTS_PER_CALL, _report(statements)
+
+
+def test_the_ingest_statement_is_planned_once_per_connection(warm):
+    """Planning the statement costs more than running it for one event: it is prepared on the
+    connection and, after PostgreSQL's few trial plans, runs on its one generic plan."""
+    for n in range(10):
+        events_ingest(drafts=[EventDraft(name="page.viewed", user_id=f"p{n}")])
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE %s",
+            ["%INSERT INTO contacts_event%"],
+        )
+        plans = cursor.fetchall()
+    assert len(plans) == 1, "the ingest statement is not prepared on this connection"
+    generic, custom = plans[0]
+    assert generic >= 5 and custom <= 5, plans
