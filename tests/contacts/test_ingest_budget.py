@@ -113,8 +113,7 @@ def test_the_ingest_statement_is_planned_once_per_connection(warm):
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
-            "WHERE statement LIKE %s",
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE %s",
             ["%INSERT INTO contacts_event%"],
         )
         plans = cursor.fetchall()
