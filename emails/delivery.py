@@ -21,13 +21,13 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.core.mail import get_connection
 from django.utils import timezone
 
 from contacts.addresses import EmailError, email_address_check
 from contacts.categories import CONFIRMATION, category_allows
 from contacts.models import Contact, Suppression
 from emails.backends import error_is_transient
+from emails.connections import provider_send
 from emails.liveness import liveness
 from emails.message import email_message_build, sent_message_kept
 from emails.models import EmailLog
@@ -130,7 +130,8 @@ def email_transmit(*, log: EmailLog, final_attempt: bool = False, connection: An
        a retry (failed instead when `final_attempt`).
 
     `connection`: an open backend connection a caller sending many reuses (one SMTP session for a
-    broadcast's batch); by default each send opens its own.
+    broadcast's batch); by default the send goes out on this thread's kept connection
+    (emails.connections).
     """
     try:
         email_address_check(log.to_email)
@@ -147,7 +148,10 @@ def email_transmit(*, log: EmailLog, final_attempt: bool = False, connection: An
         return EmailLog.objects.get(pk=log.pk)
     log = _set(log, Status.SENDING, reason="", attempts=log.attempts + 1, **claim)
     try:
-        (connection or get_connection()).send_messages([built.message])
+        if connection is not None:
+            connection.send_messages([built.message])
+        else:
+            provider_send(built.message)
     except Exception as error:
         return _failure(log, error, final_attempt=final_attempt)
     _fault_point()

@@ -199,6 +199,10 @@ EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Hogsend <hello@example.com>")
 ANYMAIL = {**_provider_anymail, **env.json("ANYMAIL", default={})}
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+# Each sending thread keeps its provider connection open between sends (emails/connections.py):
+# reused while used within this many seconds and for up to this many messages.
+EMAIL_CONNECTION_MAX_IDLE_SECONDS = env.float("EMAIL_CONNECTION_MAX_IDLE_SECONDS", default=30.0)
+EMAIL_CONNECTION_MAX_MESSAGES = env.int("EMAIL_CONNECTION_MAX_MESSAGES", default=100)
 # Permanent bounces (since the address last took a delivery) that suppress an address.
 EMAIL_BOUNCE_SUPPRESS_THRESHOLD = env.int("EMAIL_BOUNCE_SUPPRESS_THRESHOLD", default=3)
 # First retry of a transiently failed send; later ones back off exponentially (Celery task).
