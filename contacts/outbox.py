@@ -215,7 +215,7 @@ FROM contacts_event e JOIN contacts_contact c ON c.id = e.contact_id
 WHERE e.dispatch_state = 'pending'
 ORDER BY e.received_at
 LIMIT %s
-FOR UPDATE OF e SKIP LOCKED
+FOR NO KEY UPDATE OF e SKIP LOCKED
 """
 
 _AWAITED_SQL = """
@@ -236,7 +236,10 @@ def outbox_relay_batch(
 ) -> RelayBatch:
     """Claim up to `limit` pending events and settle each one; returns what happened.
 
-    1. Claim rows with `FOR UPDATE SKIP LOCKED`: two relays never hold the same event.
+    1. Claim rows with `FOR NO KEY UPDATE SKIP LOCKED`: two relays never hold the same event, and
+       a run the push starts may reference its event at once (the foreign key's check takes a
+       key-share lock, which a no-key claim lets through; `FOR UPDATE` would make every
+       enrollment of the batch wait for the relay's commit).
     2. A row Python cannot read (a timestamp beyond datetime's range) is quarantined and logged,
        never a stall for the rows behind it.
     3. An event is delivered when `wanted(name)` (a trigger or a custom task listens) or a parked

@@ -166,3 +166,39 @@ def test_two_relays_at_once_never_push_the_same_event():
     assert first.delivered and second.delivered, "both relays should have taken a share"
     assert not set(first.delivered) & set(second.delivered)
     assert sorted(first.delivered + second.delivered) == sorted(e.id for e in events)
+
+
+def test_a_run_the_push_starts_can_reference_its_event_while_the_relay_holds_the_claim():
+    """The engine may start a journey before the relay commits: its enrollment inserts a row that
+    references the claimed event, and must not wait for the relay (which waits for the push)."""
+    from journeys.models import JourneyRun
+
+    event = ingest("user.created")
+    inserted: list = []
+
+    class Pushing(Recorder):
+        def deliver(self, items) -> None:
+            def enroll() -> None:
+                try:
+                    with connection.cursor() as cursor:
+                        cursor.execute("SET lock_timeout = '5s'")
+                    JourneyRun.objects.create(
+                        journey_id="activation-welcome",
+                        contact_id=items[0].contact_id,
+                        trigger_event_id=items[0].id,
+                        status=JourneyRun.Status.ACTIVE,
+                        entered_at=timezone.now(),
+                    )
+                    inserted.append(items[0].id)
+                finally:
+                    connection.close()
+
+            worker = threading.Thread(target=enroll)
+            worker.start()
+            worker.join()
+            super().deliver(items)
+
+    result = Pushing().batch()
+
+    assert result.pushed == 1 and not result.error
+    assert inserted == [event.id]
