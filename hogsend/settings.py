@@ -271,6 +271,10 @@ HOGSEND_READOUT_MIN_CONVERSIONS = env.int("HOGSEND_READOUT_MIN_CONVERSIONS", def
 # Empty token: the embedded engine (bin/engine) writes its connection to HOGSEND_ENGINE_FILE.
 HATCHET_CLIENT_TOKEN = env("HATCHET_CLIENT_TOKEN", default="")
 HOGSEND_ENGINE_FILE = Path(env("HOGSEND_ENGINE_FILE", default=str(RUN_DIR / "engine.json")))
+# The Hatchet SDK's logger ("hatchet") logs lines at INFO for every task run a worker starts and
+# finishes; HATCHET_TASK_LOG=true keeps them (by default the engine client drops them when it is
+# made: journeys/runtime/engine.py, journeys/runtime/sdk_logging.py).
+HATCHET_TASK_LOG = env.bool("HATCHET_TASK_LOG", default=False)
 
 LOGGING = {
     "version": 1,

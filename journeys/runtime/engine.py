@@ -52,6 +52,9 @@ def _connect():
     from hatchet_sdk import ClientConfig, Hatchet
     from hatchet_sdk.config import ClientTLSConfig
 
+    from journeys.runtime.sdk_logging import sdk_logging_configure
+
+    sdk_logging_configure(task_lines=settings.HATCHET_TASK_LOG)
     if settings.HATCHET_CLIENT_TOKEN or os.environ.get("HATCHET_CLIENT_TOKEN"):
         return Hatchet()
     if (
