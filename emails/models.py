@@ -32,8 +32,9 @@ class EmailLog(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     to_email = models.EmailField(max_length=320)
+    # No index of its own: email_contact_idx leads with it.
     contact = models.ForeignKey(
-        Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="emails"
+        Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="emails", db_index=False
     )
     run = models.ForeignKey(
         "journeys.JourneyRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="emails"

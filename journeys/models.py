@@ -30,7 +30,10 @@ class JourneyRun(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     journey_id = models.CharField(max_length=100)
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="journey_runs")
+    # No index of its own: run_contact_journey_idx and the live-run constraint lead with it.
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="journey_runs", db_index=False
+    )
     trigger_event = models.ForeignKey(
         Event, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -135,7 +138,8 @@ class RunStep(models.Model):
         VARIANT = "variant"
         DIGEST = "digest"
 
-    run = models.ForeignKey(JourneyRun, on_delete=models.CASCADE, related_name="steps")
+    # No index of its own: the (run, seq) constraint leads with it.
+    run = models.ForeignKey(JourneyRun, on_delete=models.CASCADE, related_name="steps", db_index=False)
     seq = models.PositiveIntegerField()
     kind = models.CharField(max_length=16, choices=Kind.choices)
     label = models.CharField(max_length=200, blank=True)
