@@ -108,14 +108,32 @@ def main() -> None:
         backend = cursor.fetchone()[0]
     cpu_before, pg_before = tree_seconds([os.getpid()]), _own_stat(backend) or 0.0
     started = time.perf_counter()
+    done = [0, 0]  # events replayed, the next to report at
+
+    def progress(n: int) -> None:  # a line per 10,000 events, for a long run's partial figures
+        done[0] += n
+        if done[0] >= done[1]:
+            done[1] += 10_000
+            cpu_ms = 1000 * (tree_seconds([os.getpid()]) - cpu_before) / done[0]
+            pg_ms = 1000 * ((_own_stat(backend) or 0.0) - pg_before) / done[0]
+            print(
+                f"  … {done[0]} events in {time.perf_counter() - started:.0f} s: "
+                f"{done[0] / (time.perf_counter() - started):.0f} events/s, "
+                f"{cpu_ms:.2f} + {pg_ms:.2f} ms CPU per event",
+                file=sys.stderr,
+                flush=True,
+            )
+
     if args.profile:
         import cProfile
 
         profiler = cProfile.Profile()
-        report = profiler.runcall(journey_backtest, journey=journey, since=SINCE, until=UNTIL)
+        report = profiler.runcall(
+            journey_backtest, journey=journey, since=SINCE, until=UNTIL, progress=progress
+        )
         profiler.dump_stats(args.profile)
     else:
-        report = journey_backtest(journey=journey, since=SINCE, until=UNTIL)
+        report = journey_backtest(journey=journey, since=SINCE, until=UNTIL, progress=progress)
     wall = time.perf_counter() - started
     cpu = tree_seconds([os.getpid()]) - cpu_before
     pg = (_own_stat(backend) or 0.0) - pg_before

@@ -9,6 +9,10 @@ mail handed to a backend that only counts it, the lifecycle announcer (destinati
 and the harness playing the engine; Celery and engine hand-offs happen only after a commit that
 never comes. Nothing is sent and nothing outside the isolation is written.
 
+An event only a history lookup reads (no trigger, exit or wait of the run's versions) needs no
+ingest and no routing: it is stored set-based, as ingest would have stored it, before anything
+could read it (`HistoryAside`); `history_in_bulk=False` ingests it one by one, with the same report.
+
 With a changed version (`against`) both replay the same seeded inputs, each in a savepoint of
 its own, and the report adds the difference: the contacts whose emails would differ, the counts
 per template, and examples side by side.

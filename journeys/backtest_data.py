@@ -75,6 +75,17 @@ def isolation_create() -> Isolation:
         statements.append(
             f'CREATE TABLE "{schema}".{CONTACTS_TABLE} (contact_id uuid PRIMARY KEY, first_at timestamptz)'
         )
+        # The journey map's edge counters (the Studio's, not the report's) are not kept: every
+        # step would add a version of its edge's row that a transaction never committed cannot
+        # prune, and each later step of any run would walk them all.
+        statements.append(
+            f'CREATE FUNCTION "{schema}".backtest_row_dropped() RETURNS trigger LANGUAGE plpgsql '
+            "AS $$ BEGIN RETURN NULL; END $$"
+        )
+        statements.append(
+            f'CREATE TRIGGER map_edges_not_kept BEFORE INSERT ON "{schema}".journeys_journeymapedge '
+            f'FOR EACH ROW EXECUTE FUNCTION "{schema}".backtest_row_dropped()'
+        )
         cursor.execute(";\n".join(statements))
         cursor.execute(f'SET LOCAL search_path TO "{schema}", "{source}"')
     return Isolation(schema=schema, source=source)

@@ -506,3 +506,24 @@ def test_history_stored_in_bulk_gives_the_event_by_event_report(history_stream, 
     assert current.sends.get("activation/advanced") and current.sends.get("activation/nudge")
     assert current.exits and (not changed or one_by_one.difference.contacts)
     assert statements[1] < statements[0]  # the views (and, in the change, the clicks) skipped ingest
+
+
+def test_the_isolation_keeps_no_journey_map_edges(history):
+    """Each step would update its edge's row again, and a transaction never committed cannot prune
+    the versions: the map (the Studio's, not the report's) is not kept, so no step walks them."""
+    from django.db import transaction
+
+    from journeys.backtest_data import isolation_create
+
+    with transaction.atomic():
+        isolation_create()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO journeys_journeymapedge (journey_id, source, target, runs) "
+                "VALUES ('bt-demo', '', 'send:x', 1)"
+            )
+            cursor.execute("SELECT count(*) FROM journeys_journeymapedge")
+            assert cursor.fetchone()[0] == 0
+        transaction.set_rollback(True)
+    report, _ = backtest()
+    assert report["current"]["sends"]["activation/welcome"] == 5
