@@ -695,7 +695,8 @@ class Run:
         self.figure(
             f"{rate:.0f} user.created/s for {seconds}s: accepted",
             f"{trig.codes.get('202', 0)}/{trig.requests}",
-            f"goal all; first emails sent {len(lat)}, missing {missing}",
+            f"goal all; first emails sent {len(lat)}, missing {missing}; codes {trig.codes}"
+            f" (0: no answer within vegeta's 60 s; request p99 {trig.p99_ms:.0f} ms)",
         )
         self.figure("  event -> first email p50 / p99, ms", f"{p50 * 1000:.0f} / {p99 * 1000:.0f}", goal)
         self.figure("  outbox pending every 5 s during the load", str(backlog), "goal: not growing")
