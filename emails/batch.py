@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,78 +25,10 @@ from contacts.lifecycle import email_emit
 from emails.delivery import EmailDeliveryDeferred, _failure, _fault_point, _finish, _set
 from emails.message import BuiltEmail, email_message_build, sent_message_kept
 from emails.models import EmailLog
-from emails.render import RenderedEmail, email_render
+from emails.render import RenderOnce
 from emails.status import Status
 
 logger = logging.getLogger(__name__)
-
-# What HTML escaping would change: a value holding one of these is rendered for its row alone.
-_ESCAPED = re.compile(r"""[&<>"']""")
-
-
-class RenderOnce:
-    """`email_render` for many rows of one template and props: rendered (CSS inlined) once with a
-    stand-in for each per-recipient value (the consent links, the email id), which each row fills in.
-
-    A template is rendered that way only if it passes its values through untouched: rendered twice
-    with stand-ins of different lengths, the second must be the first with the stand-ins swapped.
-    One that does anything else with them (a filter, a test of their length) is rendered per row,
-    as is a row whose values HTML escaping would change.
-    """
-
-    def __init__(self) -> None:
-        self._shapes: dict[tuple[Any, ...], tuple[dict[str, str], RenderedEmail] | None] = {}
-
-    def __call__(
-        self,
-        *,
-        template: str,
-        props: dict[str, Any],
-        subject: str | None = None,
-        context: dict[str, Any] | None = None,
-    ) -> RenderedEmail:
-        values = {name: str(value) for name, value in (context or {}).items()}
-        if any(_ESCAPED.search(value) for value in values.values()):
-            return email_render(template=template, props=props, subject=subject, context=context)
-        key = (
-            template,
-            subject,
-            tuple(sorted(values)),
-            json.dumps(props, sort_keys=True, cls=DjangoJSONEncoder),
-        )
-        if key not in self._shapes:
-            self._shapes[key] = self._shape(
-                template=template, props=props, subject=subject, names=sorted(values)
-            )
-        shape = self._shapes[key]
-        if shape is None:
-            return email_render(template=template, props=props, subject=subject, context=context)
-        stand_ins, rendered = shape
-        return RenderedEmail(
-            subject=_fill(rendered.subject, stand_ins, values),
-            text=_fill(rendered.text, stand_ins, values),
-            html=_fill(rendered.html, stand_ins, values),
-        )
-
-    @staticmethod
-    def _shape(
-        *, template: str, props: dict[str, Any], subject: str | None, names: list[str]
-    ) -> tuple[dict[str, str], RenderedEmail] | None:
-        first = {name: f"hogsendslot{i}x{secrets.token_hex(8)}" for i, name in enumerate(names)}
-        second = {name: f"hogsendslot{i}y{secrets.token_hex(13)}" for i, name in enumerate(names)}
-        one = email_render(template=template, props=props, subject=subject, context=first)
-        two = email_render(template=template, props=props, subject=subject, context=second)
-        for part in ("subject", "text", "html"):
-            if _fill(getattr(one, part), first, second) != getattr(two, part):
-                return None
-        return first, one
-
-
-def _fill(text: str, stand_ins: dict[str, str], values: dict[str, str]) -> str:
-    for name, stand_in in stand_ins.items():
-        text = text.replace(stand_in, values[name])
-    return text
-
 
 # The previous row's `sent` (as emails.delivery records a single send's), and this row's claim and
 # kept copy (as emails.status.email_claim_keeping), in one round trip.

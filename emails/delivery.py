@@ -31,6 +31,7 @@ from emails.connections import provider_send
 from emails.liveness import liveness
 from emails.message import email_message_build, sent_message_kept
 from emails.models import EmailLog
+from emails.render import RenderOnce
 from emails.status import Status, email_claim_keeping, email_status_advance
 
 logger = logging.getLogger(__name__)
@@ -119,6 +120,19 @@ def email_release(*, email_id: UUID | str, now: datetime | None = None) -> Email
     return email_deliver(email_id=email_id)
 
 
+_single_render: Any = None
+
+
+def single_render() -> Any:
+    """The single sends' renderer: emails.render.RenderOnce kept for the process, so the template
+    and its CSS inlining are rendered once per template and props, not once per email (a
+    journey's sends to many contacts mostly share both); each email fills in its own links."""
+    global _single_render
+    if _single_render is None:
+        _single_render = RenderOnce(max_shapes=settings.EMAIL_RENDER_SHAPES)
+    return _single_render
+
+
 def email_transmit(*, log: EmailLog, final_attempt: bool = False, connection: Any = None) -> EmailLog:
     """Claim a committed queued row, call the provider, record the outcome.
 
@@ -135,7 +149,7 @@ def email_transmit(*, log: EmailLog, final_attempt: bool = False, connection: An
     """
     try:
         email_address_check(log.to_email)
-        built = email_message_build(log=log, contact=log.contact)
+        built = email_message_build(log=log, contact=log.contact, render=single_render())
     except EmailError as error:
         return _finish(log, Status.FAILED, reason=str(error))
     provider = getattr(settings, "EMAIL_PROVIDER", "")

@@ -203,6 +203,9 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
 # reused while used within this many seconds and for up to this many messages.
 EMAIL_CONNECTION_MAX_IDLE_SECONDS = env.float("EMAIL_CONNECTION_MAX_IDLE_SECONDS", default=30.0)
 EMAIL_CONNECTION_MAX_MESSAGES = env.int("EMAIL_CONNECTION_MAX_MESSAGES", default=100)
+# Single sends render each template and props once, then fill in each email's links
+# (emails.delivery.single_render); this many renderings are kept per process.
+EMAIL_RENDER_SHAPES = env.int("EMAIL_RENDER_SHAPES", default=256)
 # Permanent bounces (since the address last took a delivery) that suppress an address.
 EMAIL_BOUNCE_SUPPRESS_THRESHOLD = env.int("EMAIL_BOUNCE_SUPPRESS_THRESHOLD", default=3)
 # First retry of a transiently failed send; later ones back off exponentially (Celery task).
