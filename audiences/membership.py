@@ -17,8 +17,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
 from uuid import UUID
 
+import psycopg
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -46,32 +50,31 @@ class Change:
 Pairs = Mapping[str, Iterable[UUID]]  # segment id -> contact ids to re-check
 
 
-def _statement(segments: Sequence[Segment], pairs: Pairs, now: datetime) -> tuple[str, list]:
-    selects, params = [], []
-    seg_ids: list[str] = []
-    contact_ids: list[UUID] = []
-    for segment in segments:
-        ids = list(dict.fromkeys(pairs[segment.id]))
-        selects.append(
-            "SELECT %s::text AS segment_id, c.id AS contact_id FROM contacts_contact c "
-            f"WHERE c.id = ANY(%s::uuid[]) AND c.erased_at IS NULL AND ({segment.sql_text})"
-        )
-        params += [segment.id, ids, *bind_now(list(segment.sql_params), now)]
-        seg_ids += [segment.id] * len(ids)
-        contact_ids += ids
-    sql = f"""
-WITH q AS ({" UNION ALL ".join(selects)}),
+@lru_cache(maxsize=256)
+def _statement_text(segments: tuple[Segment, ...], one_contact: bool) -> str:
+    """One statement for these segments: which pairs qualify, and the changes applied. The text
+    depends only on the segments, so it can be prepared; for one contact (an ingested event) it
+    names the contact as a scalar, so once prepared PostgreSQL's estimate for the generic plan is
+    the custom plan's and it stops planning the statement after its fifth run."""
+    contact = "c.id = %s::uuid" if one_contact else "c.id = ANY(%s::uuid[])"
+    selects = [
+        "SELECT %s::text AS segment_id, c.id AS contact_id, "
+        f"(c.erased_at IS NULL AND ({segment.sql_text})) AS qualifies, "
+        "EXISTS (SELECT 1 FROM audiences_segmentmembership m "
+        f"WHERE m.segment_id = %s AND m.contact_id = c.id) AS member FROM contacts_contact c WHERE {contact}"
+        for segment in segments
+    ]
+    return f"""
+WITH q AS MATERIALIZED ({" UNION ALL ".join(selects)}),
 ins AS (
     INSERT INTO audiences_segmentmembership (segment_id, contact_id, entered_at)
-    SELECT segment_id, contact_id, %s FROM q
+    SELECT segment_id, contact_id, %s FROM q WHERE qualifies AND NOT member
     ON CONFLICT (segment_id, contact_id) DO NOTHING
     RETURNING segment_id, contact_id
 ),
 del AS (
-    DELETE FROM audiences_segmentmembership m
-    USING unnest(%s::text[], %s::uuid[]) AS p(segment_id, contact_id)
-        LEFT JOIN q ON q.segment_id = p.segment_id AND q.contact_id = p.contact_id
-    WHERE m.segment_id = p.segment_id AND m.contact_id = p.contact_id AND q.contact_id IS NULL
+    DELETE FROM audiences_segmentmembership m USING q
+    WHERE member AND NOT qualifies AND m.segment_id = q.segment_id AND m.contact_id = q.contact_id
     RETURNING m.segment_id, m.contact_id
 )
 SELECT x.entered, x.segment_id, x.contact_id, c.user_id
@@ -79,29 +82,43 @@ FROM (SELECT true AS entered, segment_id, contact_id FROM ins
       UNION ALL SELECT false, segment_id, contact_id FROM del) x
 JOIN contacts_contact c ON c.id = x.contact_id
 """
-    return sql, [*params, now, seg_ids, contact_ids]
 
 
-def _differing(segments: Sequence[Segment], pairs: Pairs, now: datetime) -> dict[str, set[UUID]]:
-    """The pairs whose membership disagrees with the condition: one read, and in the common case
-    (an event that changes nothing) the only statement."""
-    selects, params = [], []
-    for segment in segments:
-        selects.append(
-            "SELECT %s::text AS segment_id, c.id AS contact_id, "
-            f"(c.erased_at IS NULL AND ({segment.sql_text})) AS qualifies, "
-            "EXISTS (SELECT 1 FROM audiences_segmentmembership m "
-            "WHERE m.segment_id = %s AND m.contact_id = c.id) AS member "
-            "FROM contacts_contact c WHERE c.id = ANY(%s::uuid[])"
-        )
-        params += [segment.id, *bind_now(list(segment.sql_params), now), segment.id, list(pairs[segment.id])]
-    sql = f"SELECT segment_id, contact_id FROM ({' UNION ALL '.join(selects)}) x WHERE qualifies <> member"
-    found: dict[str, set[UUID]] = defaultdict(set)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        for segment_id, contact_id in cursor.fetchall():
-            found[segment_id].add(contact_id)
-    return found
+def _evaluate(segments: Sequence[Segment], pairs: Pairs, now: datetime) -> list[Change]:
+    """Evaluate these segments for their contacts and apply what changed, in one statement; an
+    evaluation that changes nothing writes nothing."""
+    contacts = [list(pairs[segment.id]) for segment in segments]
+    one_contact = all(len(ids) == 1 for ids in contacts)
+    params: list = []
+    for segment, ids in zip(segments, contacts, strict=True):
+        params += [
+            segment.id,
+            *bind_now(list(segment.sql_params), now),
+            segment.id,
+            ids[0] if one_contact else ids,
+        ]
+    params.append(now)
+    with _cursor() as cursor:
+        cursor.execute(_statement_text(tuple(segments), one_contact), params)
+        return [Change(*row) for row in cursor.fetchall()]
+
+
+class _PreparedCursor(psycopg.Cursor):
+    def execute(
+        self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: bool | None = None
+    ):
+        return super().execute(query, params, prepare=True, binary=binary)
+
+
+def _cursor():
+    """Server-side binding, prepared once per connection (planning the statement costs more than
+    running it for one contact); Django's usual cursor where prepared statements cannot be kept
+    (`DB_PREPARED_STATEMENTS=false`)."""
+    if not settings.DB_PREPARED_STATEMENTS:
+        return connection.cursor()
+    connection.ensure_connection()
+    raw = _PreparedCursor(connection.connection)
+    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
 
 
 def memberships_apply(*, pairs: Pairs, now: datetime | None = None, announce: bool = True) -> list[Change]:
@@ -124,13 +141,7 @@ def memberships_apply(*, pairs: Pairs, now: datetime | None = None, announce: bo
         current = {s.id: todo.pop(s.id) for s in batch}
         for segment_id in [s for s in todo if registry.get(s) is None]:
             todo.pop(segment_id)
-        differing = _differing(batch, current, now)
-        found: list[Change] = []
-        if differing:
-            sql, params = _statement([s for s in batch if s.id in differing], differing, now)
-            with connection.cursor() as cursor:
-                cursor.execute(sql, params)
-                found = [Change(*row) for row in cursor.fetchall()]
+        found = _evaluate(batch, current, now)
         changes += found
         changed_by_segment: dict[str, set[UUID]] = defaultdict(set)
         for change in found:
@@ -203,6 +214,9 @@ class LiveMembership:
     def keeps_any(self) -> bool:
         return bool(registry.all())
 
+    def watches(self, *, event_name: str, property_keys: Iterable[str] = ()) -> bool:
+        return registry.reads_event(event_name) or any(registry.reads_property(k) for k in property_keys)
+
     def after_ingest(
         self,
         *,
@@ -223,10 +237,10 @@ class LiveMembership:
         for event in events:
             names[event.contact_id].add(event.name)
         for contact_id in names.keys() | property_keys.keys():
-            event_names, keys = names.get(contact_id, ()), property_keys.get(contact_id, ())
-            for segment in segments:
-                if segment.watches(event_names=event_names, property_keys=keys):
-                    pairs[segment.id].add(contact_id)
+            for segment in registry.watching(
+                event_names=names.get(contact_id, ()), property_keys=property_keys.get(contact_id, ())
+            ):
+                pairs[segment.id].add(contact_id)
         if pairs:
             # The moment is read now, under the contacts' locks, not when the ingest began: one
             # contact's enter and exit events then occur in the order they were decided.

@@ -90,6 +90,8 @@ class SegmentRegistry:
     def __init__(self) -> None:
         self._segments: dict[str, Segment] = {}
         self._levels: dict[str, int] = {}
+        self._by_event: dict[str, tuple[Segment, ...]] = {}
+        self._by_property: dict[str, tuple[Segment, ...]] = {}
 
     def register(self, *segments: Segment) -> None:
         for segment in segments:
@@ -139,7 +141,40 @@ class SegmentRegistry:
 
         for segment_id in self._segments:
             depth(segment_id, ())
+        self._index()
         return levels
+
+    def _index(self) -> None:
+        """Which segments read each event name and each contact property key: ingest looks an
+        event up here, so one that no segment reads costs nothing."""
+        by_event: dict[str, list[Segment]] = {}
+        by_property: dict[str, list[Segment]] = {}
+        for segment in self._segments.values():
+            for name in segment.references.event_names:
+                by_event.setdefault(name, []).append(segment)
+            for key in segment.references.property_keys:
+                by_property.setdefault(key, []).append(segment)
+        self._by_event = {k: tuple(v) for k, v in by_event.items()}
+        self._by_property = {k: tuple(v) for k, v in by_property.items()}
+
+    def watching(
+        self, *, event_names: Iterable[str] = (), property_keys: Iterable[str] = ()
+    ) -> list[Segment]:
+        """The segments that read any of these event names or contact property keys."""
+        found: dict[str, Segment] = {}
+        for name in event_names:
+            for segment in self._by_event.get(name, ()):
+                found[segment.id] = segment
+        for key in property_keys:
+            for segment in self._by_property.get(key, ()):
+                found[segment.id] = segment
+        return list(found.values())
+
+    def reads_event(self, name: str) -> bool:
+        return name in self._by_event
+
+    def reads_property(self, key: str) -> bool:
+        return key in self._by_property
 
     def all(self) -> list[Segment]:
         return list(self._segments.values())

@@ -314,7 +314,7 @@ def _wants_confirmation(draft: EventDraft) -> bool:
 
 def _one_statement_suffices(draft: EventDraft, *, dispatch: bool) -> bool:
     """A single event that nothing else must hear in its transaction (no exit rule, goal, digest
-    or segment for it, no double opt-in, no destination listening to contacts, the default
+    or segment that reads it, no double opt-in, no destination listening to contacts, the default
     dispatcher): its one statement is its transaction, and BEGIN and COMMIT are two round trips
     saved."""
     from contacts.lifecycle import contacts_listened
@@ -325,7 +325,10 @@ def _one_statement_suffices(draft: EventDraft, *, dispatch: bool) -> bool:
         and draft.name not in exit_rules().event_names()
         and draft.name not in goal_rules().event_names()
         and draft.name not in event_collector().event_names()
-        and not membership().keeps_any()
+        and not membership().watches(
+            event_name=draft.name,
+            property_keys=[*draft.contact_properties, *(["$email"] if draft.email else [])],
+        )
         and not contacts_listened()
     )
 
@@ -351,6 +354,10 @@ def _store(
     contacts, created, inserted = _contacts_and_events_store(
         drafts, events, now=now, source=source, channel=channel
     )
+    if alone and created and membership().keeps_any():
+        # A new contact may already be in a segment ("never did …"): checked once the statement
+        # commits, under its lock, as any other change to a contact outside ingest is.
+        membership().contacts_changed(contact_ids=[c.id for c in created], created=True)
     if not alone:
         _confirmations_request([c for c in created if c.confirmation_required and c.email], source=source)
         from contacts.lifecycle import contacts_upserted_emit  # contact.created/updated, rows only

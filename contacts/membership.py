@@ -32,7 +32,13 @@ class MembershipKeeper(Protocol):
         ...
 
     def keeps_any(self) -> bool:
-        """Whether any segment is kept: with none, a single event needs no transaction for it."""
+        """Whether any segment is kept (a new contact may be in any of them)."""
+        ...
+
+    def watches(self, *, event_name: str, property_keys: Iterable[str] = ()) -> bool:
+        """Whether an event of this name, setting these contact properties (`$email` for the
+        address), can change a known contact's membership: if not, a single event needs no
+        transaction for it."""
         ...
 
     def contacts_changed(
@@ -50,6 +56,9 @@ class MembershipKeeper(Protocol):
 
 class NoMembership:
     def keeps_any(self) -> bool:
+        return False
+
+    def watches(self, *, event_name: str, property_keys: Iterable[str] = ()) -> bool:
         return False
 
     def after_ingest(
