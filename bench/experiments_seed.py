@@ -1,8 +1,9 @@
 """Seed runs, exposures and conversions of a journey for readouts (tests, the Studio bench).
 
 `readout_seed(journey_id="welcome", version="abc123def456", arms={"key": {...}})` writes, set-based,
-one contact and one completed run per entrant: `arms` maps an arm to (entrants, conversions) and
-`holdout` is (entrants, conversions) of held-out runs (which draw the first arm).
+one contact and one completed run per entrant: `arms` maps an arm to (entrants, conversions),
+`holdout` is (entrants, conversions) of held-out runs and `control_group` of runs in the global
+control group, one such tuple per arm (both draw an arm, but are sent nothing).
 """
 
 from __future__ import annotations
@@ -23,20 +24,22 @@ def readout_seed(
     key: str = "subject",
     arms: dict[str, tuple[int, int]],
     holdout: tuple[int, int] = (0, 0),
+    control_group: dict[str, tuple[int, int]] | None = None,
     prefix: str = "seed",
 ) -> int:
     """Write the runs; returns how many."""
     now = timezone.now()
     names = list(arms)
-    groups = [(arm, index, False, *arms[arm]) for index, arm in enumerate(names)]
-    groups.append((names[0], 0, True, *holdout))
+    groups = [(arm, index, "t", *arms[arm]) for index, arm in enumerate(names)]
+    groups.append((names[0], 0, "h", *holdout))
+    groups += [(arm, names.index(arm), "c", *counts) for arm, counts in (control_group or {}).items()]
     contacts, runs, exposures, conversions = [], [], [], []
-    for arm, index, held_out, entrants, converted in groups:
+    for arm, index, kind, entrants, converted in groups:
         for i in range(entrants):
             contact = Contact(
                 id=uuid.uuid4(),
-                user_id=f"{prefix}-{version}-{arm}-{held_out:d}-{i}",
-                email=f"{prefix}-{arm}-{held_out:d}-{i}@example.com",
+                user_id=f"{prefix}-{version}-{arm}-{kind}-{i}",
+                email=f"{prefix}-{arm}-{kind}-{i}@example.com",
             )
             run = JourneyRun(
                 id=uuid.uuid4(),
@@ -46,7 +49,8 @@ def readout_seed(
                 entered_at=now - timedelta(days=3),
                 ended_at=now - timedelta(days=1),
                 version=version,
-                held_out=held_out,
+                held_out=kind == "h",
+                control_group=kind == "c",
             )
             contacts.append(contact)
             runs.append(run)

@@ -62,6 +62,7 @@ def email_send(
     skip_preference_check: bool = False,
     deliver: bool = True,
     held_out: bool = False,
+    control_group: bool | None = None,
     priority: int = 0,
     on_cap: str = "skip",
 ) -> EmailLog:
@@ -114,6 +115,7 @@ def email_send(
                     category=category,
                     operator=skip_preference_check,
                     held_out=held_out,
+                    control_group=control_group,
                     now=now,
                     priority=priority,
                     on_cap=on_cap,
@@ -187,6 +189,7 @@ def _send_decide(
     category: str,
     operator: bool,
     held_out: bool,
+    control_group: bool | None = None,
     now: Any,
     priority: int,
     on_cap: str,
@@ -194,7 +197,13 @@ def _send_decide(
     """What becomes of a send with no row yet: (status, reason, policy decision). Inside the
     transaction that inserts its row (a frequency cap's lock lasts until that commit)."""
     contact = facts.contact
-    hold = None if operator else send_hold_reason(contact=contact, category=category, held_out=held_out)
+    hold = (
+        None
+        if operator
+        else send_hold_reason(
+            contact=contact, category=category, held_out=held_out, control_group=control_group
+        )
+    )
     block, status = (
         (hold, Status.SKIPPED) if hold else _block(to=to, facts=facts, category=category, operator=operator)
     )

@@ -122,6 +122,10 @@ class ReadoutOut(Schema):
     everyone: GroupOut
     treated: GroupOut
     holdout: GroupOut | None
+    controlGroup: GroupOut | None = Field(
+        description="Runs enrolled in the global control group (HOGSEND_CONTROL_GROUP_PERCENT): sent "
+        "no marketing mail, so counted apart from the treated and every arm; null when there are none"
+    )
     againstHoldout: ComparisonOut | None
     experiments: list[ExperimentOut]
     warnings: list[str]

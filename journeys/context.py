@@ -251,16 +251,20 @@ class JourneyContext:
         backend: DurableBackend,
         recorded: dict[int, RunStep] | None = None,
         held_out: bool = False,
+        control_group: bool = False,
     ) -> None:
         """`recorded` is the run's step log when the caller knows it (`{}` for a run enrollment just
         created); otherwise it is read once, at the first position. `held_out`: the run is in its
-        journey's holdout, so its sends are recorded as skipped (`held_out`), never sent."""
+        journey's holdout, so its sends are recorded as skipped (`held_out`), never sent;
+        `control_group`: it enrolled in the global control group, so its marketing sends are
+        skipped as `control_group`."""
         self.journey = journey
         self.run_id = run_id
         self.contact_id = contact_id
         self.user = user
         self.backend = backend
         self.held_out = held_out
+        self.control_group = control_group
         self.guard = _Guard(self)
         self.history = _History(self)
         self._seq = 0

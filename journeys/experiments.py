@@ -2,7 +2,8 @@
 
 Every assignment is a pure function of ids, so it is the same in every process and on every
 replay: an arm is a weighted bucket of the hash of (journey, key, contact); the holdout is the
-bucket of (journey, contact) below the journey's `holdout` share. A run records the arm it got
+bucket of (journey, contact) below the journey's `holdout` share; a run that is not held out but
+whose contact is in the global control group (emails.control_group) is marked so. A run records the arm it got
 as a step, so a replay returns it even after the weights change, and an exposure row once per
 run and key, which the readouts (journeys.readouts) count.
 """
@@ -18,7 +19,9 @@ from uuid import UUID
 
 from django.db import connection
 
+from contacts.categories import UnknownCategory, category_get
 from contacts.models import Event
+from emails.control_group import in_control_group
 from journeys.definition import Journey
 from journeys.durations import journey_time
 
@@ -85,6 +88,19 @@ def variant_pick(
 def is_held_out(*, journey: Journey, contact_id: UUID | str) -> bool:
     """Whether the contact is in the journey's holdout (the same answer at every entry)."""
     return bool(journey.holdout) and unit_hash("holdout", journey.id, str(contact_id)) < journey.holdout
+
+
+def run_in_control_group(*, journey: Journey, contact_id: UUID | str) -> bool:
+    """Whether a run of this journey enrolls in the global control group: the contact is in it
+    and the journey's mail is marketing mail the group is held out of. Decided at enrollment, like
+    the holdout, and carried to every send of the run, so the readout's control group is exactly
+    the runs whose sends were skipped as `control_group`."""
+    if not in_control_group(contact_id=contact_id):
+        return False
+    try:
+        return category_get(journey.category).user_manageable
+    except UnknownCategory:  # the send refuses it anyway; the run is not a control-group run
+        return False
 
 
 # --- goals -------------------------------------------------------------------------------------

@@ -52,6 +52,9 @@ class JourneyRun(models.Model):
     version = models.CharField(max_length=16, blank=True, default="", db_default="")
     # In the journey's holdout (journeys.experiments): the run goes on, but nothing is sent.
     held_out = models.BooleanField(default=False, db_default=False)
+    # In the global control group at enrollment (emails.control_group), not held out: its
+    # marketing sends are skipped as `control_group`, so readouts count it apart from the arms.
+    control_group = models.BooleanField(default=False, db_default=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -6,7 +6,10 @@ arm (the baseline): the difference in conversion rate with its 95 % confidence i
 unpooled) and the two-sided p-value of the pooled two-proportion z-test, both from statsmodels.
 A comparison is only conclusive when both groups have at least `HOGSEND_READOUT_MIN_CONVERSIONS`
 conversions and at least 5 non-conversions (where the z-test's normal approximation holds); until
-then it carries a warning saying what is missing. Three grouped queries, at any number of runs.
+then it carries a warning saying what is missing. Runs enrolled in the global control group
+(`HOGSEND_CONTROL_GROUP_PERCENT`: their marketing sends were skipped) got no treatment, so they
+are neither treated nor in any arm: they are a group of their own. Held-out runs are the holdout
+whether or not their contact is in the control group. Three grouped queries, at any number of runs.
 """
 
 from __future__ import annotations
@@ -105,6 +108,7 @@ class Readout:
     everyone: Group
     treated: Group
     holdout: Group | None
+    control_group: Group | None
     against_holdout: Comparison | None
     experiments: list[Experiment]
     warnings: list[str] = field(default_factory=list)
@@ -119,6 +123,7 @@ class Readout:
             "everyone": self.everyone.as_dict(),
             "treated": self.treated.as_dict(),
             "holdout": self.holdout.as_dict() if self.holdout else None,
+            "controlGroup": self.control_group.as_dict() if self.control_group else None,
             "againstHoldout": self.against_holdout.as_dict() if self.against_holdout else None,
             "experiments": [e.as_dict() for e in self.experiments],
             "warnings": self.warnings,
@@ -200,29 +205,45 @@ def journey_versions(*, journey_id: str) -> list[dict[str, Any]]:
     return [{"version": r["version"], "since": r["first"], "runs": r["runs"]} for r in rows[:50]]
 
 
+def _group_of(held_out: bool, control_group: bool) -> str:
+    if held_out:
+        return "holdout"
+    return "control group" if control_group else "treated"
+
+
 def journey_readout(*, journey: Journey, version: str | None = None) -> Readout:
     runs = JourneyRun.objects.filter(journey_id=journey.id)
     exposures = VariantExposure.objects.filter(journey_id=journey.id)
     if version:
         runs, exposures = runs.filter(version=version), exposures.filter(version=version)
-    by_flag = {False: [0, 0], True: [0, 0]}
-    for row in runs.order_by().values("held_out").annotate(n=Count("pk"), converted=Count("conversion")):
-        by_flag[row["held_out"]] = [row["n"], row["converted"]]
-    treated = Group("treated", *by_flag[False])
-    held = Group("holdout", *by_flag[True])
-    everyone = Group("everyone", treated.entrants + held.entrants, treated.conversions + held.conversions)
+    counts = {"treated": [0, 0], "holdout": [0, 0], "control group": [0, 0]}
+    for row in (
+        runs.order_by()
+        .values("held_out", "control_group")
+        .annotate(n=Count("pk"), converted=Count("conversion"))
+    ):
+        group = counts[_group_of(row["held_out"], row["control_group"])]
+        group[0], group[1] = group[0] + row["n"], group[1] + row["converted"]
+    treated = Group("treated", *counts["treated"])
+    held = Group("holdout", *counts["holdout"])
+    control = Group("control group", *counts["control group"])
+    everyone = Group(
+        "everyone",
+        treated.entrants + held.entrants + control.entrants,
+        treated.conversions + held.conversions + control.conversions,
+    )
     has_holdout = bool(journey.holdout) or held.entrants > 0
 
     arms: dict[str, dict[str, list[int]]] = {}
     order: dict[tuple[str, str], int] = {}
     rows = (
-        exposures.order_by()
-        .values("key", "arm", "run__held_out")
+        # Held-out and control-group runs drew an arm too, but were sent none of it.
+        exposures.filter(run__held_out=False, run__control_group=False)
+        .order_by()
+        .values("key", "arm")
         .annotate(n=Count("pk"), converted=Count("run__conversion"), position=Min("arm_index"))
     )
     for row in rows:
-        if row["run__held_out"]:  # held-out runs are the holdout, whatever arm they drew
-            continue
         arms.setdefault(row["key"], {})[row["arm"]] = [row["n"], row["converted"]]
         order[(row["key"], row["arm"])] = row["position"]
     experiments = []
@@ -252,6 +273,7 @@ def journey_readout(*, journey: Journey, version: str | None = None) -> Readout:
         everyone=everyone,
         treated=treated,
         holdout=held if has_holdout else None,
+        control_group=control if control.entrants else None,
         against_holdout=compare(treated, held) if has_holdout else None,
         experiments=experiments,
         warnings=notes,

@@ -94,6 +94,7 @@ async def journey_execute(
         backend=backend,
         recorded=None if enrollment.resumed else {},  # a run just created has recorded nothing
         held_out=run.held_out,
+        control_group=run.control_group,
     )
     token = current_context.set(ctx)
     try:

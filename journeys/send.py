@@ -95,6 +95,7 @@ async def send_email(
             suppress_seconds=journey_time(ctx.journey.suppress).total_seconds(),
             idempotency_key=idempotency_key or f"journey-run:{ctx.run_id}:{seq}",
             held_out=ctx.held_out,
+            control_group=ctx.control_group,
             priority=ctx.journey.priority,
             on_cap=ctx.journey.on_cap,
             # A backend that stops sends short of the provider (the backtest's) delivers none.

@@ -19,7 +19,7 @@ from contacts.models import Contact, Event
 from journeys.conditions import all_match
 from journeys.definition import EntryLimit, Journey
 from journeys.durations import journey_time
-from journeys.experiments import conversion_at_entry, is_held_out
+from journeys.experiments import conversion_at_entry, is_held_out, run_in_control_group
 from journeys.journey_map import map_end
 from journeys.models import EnrollmentSkip, JourneyRun, JourneySetting
 from journeys.versions import journey_version
@@ -192,9 +192,9 @@ WITH exit_candidates AS (
 ), inserted AS (
     INSERT INTO journeys_journeyrun
         (id, journey_id, contact_id, trigger_event_id, properties, status, current_node,
-         entered_at, exit_reason, error, engine_run_id, version, held_out, updated_at)
+         entered_at, exit_reason, error, engine_run_id, version, held_out, control_group, updated_at)
     VALUES (%(id)s, %(journey)s, %(contact)s, %(trigger)s, %(properties)s::jsonb, 'active', '',
-            %(now)s, '', '', %(engine_run_id)s, %(version)s, %(held_out)s, %(now)s)
+            %(now)s, '', '', %(engine_run_id)s, %(version)s, %(held_out)s, %(control_group)s, %(now)s)
     ON CONFLICT DO NOTHING
     RETURNING id
 )
@@ -215,6 +215,7 @@ def _run_insert(
     """Insert the run (None if a unique constraint refused it), exited at once if an `exit_on`
     event of the contact occurred at or after the trigger (a tie counts as after, so a batch sent
     without timestamps exits)."""
+    held_out = is_held_out(journey=journey, contact_id=contact_id)
     run = JourneyRun(
         id=uuid4(),
         journey_id=journey.id,
@@ -225,7 +226,8 @@ def _run_insert(
         entered_at=now,
         engine_run_id=engine_run_id,
         version=journey_version(journey),
-        held_out=is_held_out(journey=journey, contact_id=contact_id),
+        held_out=held_out,
+        control_group=not held_out and run_in_control_group(journey=journey, contact_id=contact_id),
         updated_at=now,
     )
     with connection.cursor() as cursor:
@@ -240,6 +242,7 @@ def _run_insert(
                 "engine_run_id": engine_run_id,
                 "version": run.version,
                 "held_out": run.held_out,
+                "control_group": run.control_group,
                 "now": now,
                 "exit_names": sorted({rule.event for rule in journey.exit_on}),
             },

@@ -24,6 +24,7 @@ from journeys.registry import registry
 _VERSION = re.compile(r"^[0-9a-f]{12}$")
 BAR_COLOURS = ["#417690", "#2e7d32", "#8e44ad", "#e39b1b", "#00838f", "#6d4c41"]
 HOLDOUT_COLOUR = "#9e9e9e"
+CONTROL_GROUP_COLOUR = "#bdbdbd"
 
 
 def readout_svg(groups: list[tuple[Group, str]], *, label: str) -> SafeString:
@@ -73,20 +74,23 @@ def readout_svg(groups: list[tuple[Group, str]], *, label: str) -> SafeString:
 
 
 def readout_chart(readout: Readout) -> list[dict[str, Any]]:
-    """One chart per experiment key (its arms and the holdout), or one of treated vs holdout."""
+    """One chart per experiment key (its arms, the holdout and the control group), or one of
+    treated vs holdout (and the control group)."""
+    untreated = [(readout.holdout, HOLDOUT_COLOUR)] if readout.holdout is not None else []
+    if readout.control_group is not None:
+        untreated.append((readout.control_group, CONTROL_GROUP_COLOUR))
     charts = []
     for experiment in readout.experiments:
         groups = [(arm, BAR_COLOURS[i % len(BAR_COLOURS)]) for i, arm in enumerate(experiment.arms)]
-        if readout.holdout is not None:
-            groups.append((readout.holdout, HOLDOUT_COLOUR))
+        groups += untreated
         charts.append(
             {
                 "key": experiment.key,
                 "svg": readout_svg(groups, label=f"Conversion by arm of {experiment.key}"),
             }
         )
-    if not readout.experiments and readout.holdout is not None:
-        groups = [(readout.treated, BAR_COLOURS[0]), (readout.holdout, HOLDOUT_COLOUR)]
+    if not readout.experiments and untreated:
+        groups = [(readout.treated, BAR_COLOURS[0]), *untreated]
         charts.append({"key": "", "svg": readout_svg(groups, label="Conversion, treated against holdout")})
     return charts
 
@@ -148,8 +152,11 @@ def journey_readout_view(request: HttpRequest, journey_id: str) -> HttpResponse:
             "experiments": [
                 {"key": e.key, "arms": [group_row(a) for a in e.arms]} for e in readout.experiments
             ],
-            "overall": [group_row(readout.treated)]
-            + ([group_row(readout.holdout)] if readout.holdout is not None else []),
+            "overall": [
+                group_row(g)
+                for g in (readout.treated, readout.holdout, readout.control_group)
+                if g is not None
+            ],
             "runs_url": reverse("admin:journeys_journeyrun_changelist"),
             "min_conversions": min_conversions(),
             "inconclusive": sum(1 for c in comparisons if c.warning),

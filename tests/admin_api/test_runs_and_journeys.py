@@ -214,13 +214,19 @@ def test_the_readout_endpoint_answers_per_version_and_refuses_a_malformed_versio
 
     journey_register(api_readout)
     readout_seed(
-        journey_id="api-readout", version="0123456789ab", arms={"a": (50, 15), "b": (50, 25)}, holdout=(20, 2)
+        journey_id="api-readout",
+        version="0123456789ab",
+        arms={"a": (50, 15), "b": (50, 25)},
+        holdout=(20, 2),
+        control_group={"a": (6, 1), "b": (4, 1)},
     )
 
     body = admin.get("/v1/admin/journeys/api-readout/readout?version=0123456789ab").json()
     assert body["version"] == "0123456789ab" and body["goal"] == {"event": "x.done", "within": "3d"}
     assert body["treated"] == {"name": "treated", "entrants": 100, "conversions": 40, "rate": 0.4}
     assert body["holdout"]["entrants"] == 20
+    assert body["controlGroup"] == {"name": "control group", "entrants": 10, "conversions": 2, "rate": 0.2}
+    assert body["everyone"]["entrants"] == 130
     (experiment,) = body["experiments"]
     assert [a["name"] for a in experiment["arms"]] == ["a", "b"]
     b_vs_a = next(c for c in experiment["comparisons"] if (c["group"], c["against"]) == ("b", "a"))
@@ -237,4 +243,4 @@ def test_the_readout_endpoint_answers_per_version_and_refuses_a_malformed_versio
     assert bad.status_code == 422 and "version" in bad.text
     assert admin.get("/v1/admin/journeys/nope/readout").status_code == 404
     runs = admin.get("/v1/admin/runs?journey=api-readout&version=0123456789ab&limit=500").json()["items"]
-    assert len(runs) == 120 and sum(r["heldOut"] for r in runs) == 20
+    assert len(runs) == 130 and sum(r["heldOut"] for r in runs) == 20

@@ -260,3 +260,72 @@ def test_goal_events_cost_ingest_one_statement_per_batch_and_other_events_none(
     plain = cost("exp.viewed")
     assert cost("exp.bought") == plain + 1
     assert GoalConversion.objects.count() == events
+
+
+# --- the global control group ------------------------------------------------------------------
+
+
+def test_a_run_is_marked_in_the_control_group_at_enrollment_and_its_sends_follow_that(
+    journey_harness, register, settings
+):
+    from emails.control_group import in_control_group
+    from journeys.readouts import journey_readout
+
+    settings.HOGSEND_CONTROL_GROUP_PERCENT = 30
+    settings.HOGSEND_CONTROL_GROUP_SALT = "readout-test"
+    register(holdout_test)
+    users = _users(60)
+    for user in users:
+        journey_harness.start("exp-holdout", user_id=user)
+    runs = {user: journey_harness.run("exp-holdout", user) for user in users}
+    for user in users[::2]:  # every other contact converts
+        journey_harness.emit("exp.bought", user_id=user, properties={"value": 50})
+    # A new salt draws a new group, but a run keeps what it enrolled with.
+    settings.HOGSEND_CONTROL_GROUP_SALT = "another-draw"
+    journey_harness.advance(days(2))
+
+    kinds: dict[str, str] = {}
+    for user, run in runs.items():
+        held = is_held_out(journey=holdout_test, contact_id=run.contact_id)
+        settings.HOGSEND_CONTROL_GROUP_SALT = "readout-test"
+        control = not held and in_control_group(contact_id=run.contact_id)
+        settings.HOGSEND_CONTROL_GROUP_SALT = "another-draw"
+        assert (run.held_out, run.control_group) == (held, control)
+        kinds[user] = "holdout" if held else "control" if control else "treated"
+        reasons = {(log.status, log.status_reason) for log in journey_harness.emails(f"{user}@example.com")}
+        assert (
+            reasons
+            == {
+                "holdout": {("skipped", "held_out")},
+                "control": {("skipped", "control_group")},
+                "treated": {("sent", "")},
+            }[kinds[user]]
+        ), user
+    assert set(kinds.values()) == {"holdout", "control", "treated"}
+
+    # The readout counts by hand: each kind's runs and the converted (even-numbered) ones.
+    converted = set(users[::2])
+    expected = {
+        kind: (sum(1 for u in users if kinds[u] == kind), sum(1 for u in converted if kinds[u] == kind))
+        for kind in ("treated", "holdout", "control")
+    }
+    readout = journey_readout(journey=holdout_test)
+    assert (readout.treated.entrants, readout.treated.conversions) == expected["treated"]
+    assert (readout.holdout.entrants, readout.holdout.conversions) == expected["holdout"]
+    assert (readout.control_group.entrants, readout.control_group.conversions) == expected["control"]
+    (experiment,) = readout.experiments
+    assert sum(a.entrants for a in experiment.arms) == expected["treated"][0]
+    assert sum(a.conversions for a in experiment.arms) == expected["treated"][1]
+
+
+def test_a_transactional_journeys_runs_are_never_in_the_control_group(journey_harness, register, settings):
+    settings.HOGSEND_CONTROL_GROUP_PERCENT = 100
+
+    @define_journey(id="exp-receipt", name="Receipt", trigger="exp.paid", category="transactional")
+    async def receipt(user, ctx):
+        await send_email(to=user.email, user_id=user.id, template=WELCOME)
+
+    register(receipt)
+    run = journey_harness.start("exp-receipt", user_id="ada")
+    assert run.control_group is False
+    assert journey_harness.templates_sent_to("ada@example.com") == [WELCOME]

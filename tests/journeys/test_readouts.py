@@ -126,3 +126,55 @@ def test_a_journey_without_a_goal_says_so(journey_register):
     readout = journey_readout(journey=no_goal)
     assert readout.holdout is None and readout.experiments == []
     assert any("names no goal" in w for w in readout.warnings)
+
+
+def test_the_control_group_is_its_own_group_and_dilutes_no_arm_nor_the_treated(journey_register):
+    journey_register(readout_demo)
+    readout_seed(
+        journey_id="readout-demo",
+        version="dddddddddddd",
+        arms={"plain": (300, 45), "bold": (300, 60)},
+        holdout=(150, 15),
+        control_group={"plain": (40, 4), "bold": (60, 6)},  # drew an arm, were sent nothing
+    )
+
+    readout = journey_readout(journey=readout_demo, version="dddddddddddd")
+
+    assert (readout.treated.entrants, readout.treated.conversions) == (600, 105)
+    assert (readout.holdout.entrants, readout.holdout.conversions) == (150, 15)
+    assert (
+        readout.control_group.name,
+        readout.control_group.entrants,
+        readout.control_group.conversions,
+    ) == (
+        "control group",
+        100,
+        10,
+    )
+    assert (readout.everyone.entrants, readout.everyone.conversions) == (850, 130)
+    (experiment,) = readout.experiments
+    assert [(a.name, a.entrants, a.conversions) for a in experiment.arms] == [
+        ("plain", 300, 45),
+        ("bold", 300, 60),
+    ]
+    got = {(c.group, c.against): c for c in experiment.comparisons}
+    # bold 20 % against plain 15 % (not 66/360 against 49/340 with the control group mixed in)
+    diff, low, high, p_value = _by_hand(60, 300, 45, 300)
+    bold = got[("bold", "plain")]
+    assert (bold.difference, bold.ci_low, bold.ci_high, bold.p_value) == pytest.approx(
+        (diff, low, high, p_value)
+    )
+    assert bold.difference == pytest.approx(0.05, abs=1e-12)
+    diff, low, high, p_value = _by_hand(105, 600, 15, 150)  # treated 17.5 % against holdout 10 %
+    treated = readout.against_holdout
+    assert (treated.difference, treated.ci_low, treated.ci_high, treated.p_value) == pytest.approx(
+        (diff, low, high, p_value)
+    )
+    assert readout.as_dict()["controlGroup"] == {
+        "name": "control group",
+        "entrants": 100,
+        "conversions": 10,
+        "rate": 0.1,
+    }
+    # without control-group runs there is no such group
+    assert journey_readout(journey=readout_demo, version="eeeeeeeeeeee").control_group is None

@@ -23,6 +23,7 @@ def test_an_operator_reads_an_experiment_per_version_with_its_chart_and_warnings
         key="reminder",
         arms={"plain": (400, 60), "discount": (400, 80)},
         holdout=(200, 20),
+        control_group={"plain": (30, 3), "discount": (20, 2)},
     )
     readout_seed(
         journey_id=JOURNEY,
@@ -57,7 +58,13 @@ def test_an_operator_reads_an_experiment_per_version_with_its_chart_and_warnings
     assert rows[("discount", "plain")][2:5] == ["+5.0 pp", "-0.3 pp to +10.3 pp", "0.0627"]
     assert "no clear difference" in rows[("discount", "plain")][5]
     assert "a difference" in rows[("discount", "holdout")][5]
-    assert page.locator("svg.readout-chart rect").count() == 3  # plain, discount, holdout
+    overall = [r.inner_text().split("\t") for r in page.locator("#readout-overall tbody tr").all()]
+    assert overall == [
+        ["treated", "800", "140", "17.5%"],
+        ["holdout", "200", "20", "10.0%"],
+        ["control group", "50", "5", "10.0%"],
+    ]
+    assert page.locator("svg.readout-chart rect").count() == 4  # plain, discount, holdout, control group
     assert page.locator("#readout-too-small").count() == 0
 
     page.select_option("#version", "bbbbbbbbbbbb")
