@@ -123,8 +123,28 @@ ON CONFLICT (run_id) DO NOTHING
 """
 
 
+# Enrollment locks the contact's row before it inserts the run and looks for goal events already
+# stored (journeys.services.journey_enroll); the attribution takes the same lock first, so
+# whichever of the two commits second sees the other's row: a goal event racing its run's
+# enrollment converts it exactly once, from one side or the other. Ingest's contact upsert holds
+# these locks already (ON CONFLICT DO UPDATE locks a row it leaves unchanged); taking them here
+# keeps the seam exact whatever its caller did, at the cost of one statement. In ingest's order
+# (user id), so two batches never wait on each other in a circle.
+_LOCK_SQL = """
+SELECT c.id FROM contacts_contact c WHERE c.id = ANY(%(contacts)s::uuid[]) ORDER BY c.user_id
+FOR NO KEY UPDATE
+"""
+
+
 def conversions_record(*, pairs: Sequence[tuple[Event, Journey]]) -> int:
-    """Attribute goal events to runs, in one statement; returns how many runs converted."""
+    """Attribute goal events to runs: the contacts' row locks, then one statement; returns how
+    many runs converted.
+
+    1. Lock the contacts' rows (as enrollment does): a run enrolling concurrently either commits
+       first, and the next statement, with a new snapshot, sees it; or waits for this transaction,
+       and then its own look for goal events sees ours.
+    2. Insert the conversions; a run that already has one keeps it (ON CONFLICT DO NOTHING).
+    """
     if not pairs:
         return 0
     params = {
@@ -135,6 +155,7 @@ def conversions_record(*, pairs: Sequence[tuple[Event, Journey]]) -> int:
         "occurred": [e.occurred_at for e, _ in pairs],
     }
     with connection.cursor() as cursor:
+        cursor.execute(_LOCK_SQL, {"contacts": sorted({str(c) for c in params["contacts"]})})
         cursor.execute(_CONVERT_SQL, params)
         return cursor.rowcount
 

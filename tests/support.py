@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,25 @@ def wait_until(predicate, *, timeout: float, interval: float = 0.1, what: str = 
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def in_thread(fn, errors: list) -> threading.Thread:
+    """Run `fn` on a thread of its own (its own database connection, closed after); an exception
+    it raises lands in `errors` for the test to assert on."""
+
+    def run():
+        from django.db import connections
+
+        try:
+            fn()
+        except Exception as error:  # surfaced by the test
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
 
 
 @contextmanager
