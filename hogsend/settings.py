@@ -136,6 +136,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "operations.outbox_reconcile",
         "schedule": env.float("OUTBOX_RECONCILE_EVERY_SECONDS", default=60.0),
     },
+    # Digests whose opener never enrolled: handed on or discarded (journeys/digests.py).
+    "digests-sweep": {
+        "task": "journeys.digests_sweep",
+        "schedule": env.float("DIGESTS_SWEEP_SECONDS", default=300.0),
+    },
     # Operations (operations/tasks.py): a beat heartbeat the doctor reads, alert rules, retention.
     "operations-beat-heartbeat": {"task": "operations.beat_heartbeat", "schedule": 30.0},
     "operations-alerts": {
@@ -311,6 +316,9 @@ OUTBOX_RELAY_POLL_SECONDS = env.float("OUTBOX_RELAY_POLL_SECONDS", default=1.0)
 # recorded its effect, this long after the push is pushed again, at most this many times.
 OUTBOX_RECONCILE_AFTER_SECONDS = env.int("OUTBOX_RECONCILE_AFTER_SECONDS", default=600)
 OUTBOX_RECONCILE_MAX_REDISPATCHES = env.int("OUTBOX_RECONCILE_MAX_REDISPATCHES", default=3)
+# How long past its window an open digest may wait for its run to start before the sweep hands
+# it on or discards it (journeys.digests.digests_sweep).
+DIGEST_START_GRACE_SECONDS = env.float("DIGEST_START_GRACE_SECONDS", default=600.0)
 # Without a mark from an earlier pass (a new deployment, a flushed cache), look back this far.
 OUTBOX_RECONCILE_LOOKBACK_SECONDS = env.int("OUTBOX_RECONCILE_LOOKBACK_SECONDS", default=86400)
 # How long `runworker` lets in-flight steps finish after SIGTERM before it leaves; parked journeys

@@ -22,12 +22,17 @@ The life of a digest:
 4. **End.** When a digest journey's run ends, a digest it still held open is discarded (an exit
    mid-window sends nothing), and a digest that opened while the run was still live (its opener
    was skipped as `already_active`) gets its opener pushed again, so it starts its own run.
+5. **Sweep.** A digest whose opener never enrolled (its start failed until the reconciler gave
+   up, or the event is gone) would collect every later event and start nothing: Celery beat
+   (`journeys.digests_sweep`) hands it on to the oldest event it collected, or discards it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -48,6 +53,7 @@ from journeys.steps import run_park, run_resume
 OPENER = "opener"
 COLLECTED = "collected"
 NOT_COLLECTED = "not_collected"
+logger = logging.getLogger(__name__)
 
 
 class DigestNotFound(RuntimeError):
@@ -323,6 +329,96 @@ def digest_run_ended(*, run_id: UUID) -> list[UUID]:
         if pending:
             dispatcher().after_ingest(event_ids=pending, exited_run_ids=[])
     return openers
+
+
+# --- 5. the sweep: a digest whose opener never enrolled ----------------------------------------
+
+# Open digests no run holds, past their window by the grace, whose opener will never enroll: it
+# is gone (retention), was set aside as `unsettled` (the reconciler re-pushed it as often as
+# allowed), or was decided without a run (a guard's skip, or a run that ended before it bound
+# the digest). An opener still on its way (pending, or pushed and not yet given up on) is left
+# to the relay and the reconciler. For each, the oldest other event it collected, if any.
+_STRANDED_SQL = """
+SELECT d.id, d.journey_id,
+       (SELECT i.event_id FROM journeys_digestitem i JOIN contacts_event e ON e.id = i.event_id
+        WHERE i.digest_id = d.id AND i.event_id IS DISTINCT FROM d.opened_by_id
+          AND e.dispatch_state <> 'unsettled'
+        ORDER BY e.occurred_at, e.received_at, i.id LIMIT 1) AS next_opener
+FROM journeys_digest d
+LEFT JOIN contacts_event o ON o.id = d.opened_by_id
+WHERE d.status = 'open' AND d.run_id IS NULL AND d.closes_at < %(before)s
+  AND d.journey_id = ANY(%(journeys)s::text[])
+  AND (o.id IS NULL OR o.dispatch_state = 'unsettled'
+       OR EXISTS (SELECT 1 FROM journeys_enrollmentskip s
+                  WHERE s.trigger_event_id = o.id AND s.journey_id = d.journey_id)
+       OR EXISTS (SELECT 1 FROM journeys_journeyrun r
+                  WHERE r.trigger_event_id = o.id AND r.journey_id = d.journey_id
+                    AND r.status NOT IN ('active', 'waiting')))
+ORDER BY d.closes_at
+LIMIT %(limit)s
+FOR UPDATE OF d SKIP LOCKED
+"""
+
+
+@dataclass
+class DigestSweep:
+    handed_on: list[UUID] = field(default_factory=list)  # digests given a new opener
+    discarded: list[UUID] = field(default_factory=list)  # digests with nothing left to start
+
+
+def digests_sweep(*, now: datetime | None = None, grace: timedelta | None = None, limit: int = 1000) -> DigestSweep:
+    """Close or hand on the open digests whose opener never enrolled (its run failed to start).
+
+    1. Lock the stranded digests (above), past their window by `grace`
+       (`DIGEST_START_GRACE_SECONDS`), so a start still under way is not raced.
+    2. A digest that collected other events is handed on: the oldest becomes its opener, its
+       `digest_collected` skip is dropped (so the reconciler treats it as undecided and pushes it
+       again if this push is lost too) and it is pushed again; its run binds the digest, which is
+       past its window, so it closes at once and sends every event collected.
+    3. A digest with none is discarded: nothing was collected that a run could send, and the
+       contact's next event opens a fresh digest instead of being collected into this one.
+    """
+    from django.conf import settings
+
+    now = now or timezone.now()
+    grace = grace if grace is not None else timedelta(seconds=settings.DIGEST_START_GRACE_SECONDS)
+    journeys = [j.id for j in digest_journeys()]
+    result = DigestSweep()
+    if not journeys:
+        return result
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(_STRANDED_SQL, {"before": now - grace, "journeys": journeys, "limit": limit})
+            rows = cursor.fetchall()
+        handed = [(digest_id, journey_id, nxt) for digest_id, journey_id, nxt in rows if nxt is not None]
+        result.discarded = [digest_id for digest_id, _, nxt in rows if nxt is None]
+        for digest_id, journey_id, next_opener in handed:
+            Digest.objects.filter(pk=digest_id).update(opened_by_id=next_opener)
+            EnrollmentSkip.objects.filter(
+                journey_id=journey_id,
+                trigger_event_id=next_opener,
+                reason=EnrollmentSkip.Reason.DIGEST_COLLECTED,
+            ).delete()
+            result.handed_on.append(digest_id)
+        Digest.objects.filter(pk__in=result.discarded).update(status=Digest.Status.DISCARDED, closed_at=now)
+        openers = [nxt for _, _, nxt in handed]
+        # Pushed before: back to the outbox. Still pending: on its way, or routed in-process.
+        pending = list(
+            Event.objects.filter(pk__in=openers, dispatch_state=Event.DispatchState.PENDING).values_list(
+                "pk", flat=True
+            )
+        )
+        events_redispatch(event_ids=openers, now=now)
+        if pending:
+            dispatcher().after_ingest(event_ids=pending, exited_run_ids=[])
+    if rows:
+        logger.warning(
+            "digests: %d digests whose opener never enrolled: %d handed on, %d discarded",
+            len(rows),
+            len(result.handed_on),
+            len(result.discarded),
+        )
+    return result
 
 
 # --- reads ------------------------------------------------------------------------------------------

@@ -13,3 +13,12 @@ def outbox_sweep() -> int:
 
     awaited_events_expire()
     return OutboxRelay().drain()
+
+
+@shared_task(name="journeys.digests_sweep", ignore_result=True, expires=300)
+def digests_sweep() -> dict[str, int]:
+    """Digests whose opener never enrolled: handed on to their next event, or discarded."""
+    from journeys.digests import digests_sweep as sweep
+
+    result = sweep()
+    return {"handed_on": len(result.handed_on), "discarded": len(result.discarded)}

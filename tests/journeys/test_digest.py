@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from contacts.ingest import event_ingest
@@ -16,7 +16,7 @@ from journeys.digests import digest_close, digest_park
 from journeys.durations import days, hours, minutes
 from journeys.models import Digest, DigestItem, JourneyRun, RunStep
 from journeys.send import send_email
-from tests.support import wait_until
+from tests.support import in_thread, wait_until
 
 COMMENT = "comment.created"
 
@@ -335,20 +335,6 @@ def test_events_no_digest_collects_cost_ingest_nothing_and_a_collected_one_one_s
 # --- real concurrency on PostgreSQL ---------------------------------------------------------------------
 
 
-def _in_thread(fn, errors: list) -> threading.Thread:
-    def run():
-        try:
-            fn()
-        except Exception as error:  # surfaced by the test
-            errors.append(error)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
-
-
 def _a_backend_waits_on_a_lock() -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -369,9 +355,9 @@ def test_two_racing_comments_end_in_one_digest():
             first_stored.set()
             release.wait(30)
 
-    one = _in_thread(first, errors)
+    one = in_thread(first, errors)
     assert first_stored.wait(30)
-    two = _in_thread(
+    two = in_thread(
         lambda: event_ingest(name=COMMENT, user_id="ada", properties={"text": "second"}, dispatch=False),
         errors,
     )
@@ -410,9 +396,9 @@ def test_a_comment_racing_the_close_is_in_exactly_one_digest():
             closing.set()
             release.wait(30)
 
-    closer = _in_thread(close, errors)
+    closer = in_thread(close, errors)
     assert closing.wait(30)
-    late = _in_thread(
+    late = in_thread(
         lambda: event_ingest(name=COMMENT, user_id="ada", properties={"text": "racing"}, dispatch=False),
         errors,
     )
@@ -443,3 +429,82 @@ def test_the_run_page_lists_the_events_a_digest_collected(admin_client, journey_
     journey_harness.advance(hours(1))
     page = admin_client.get(reverse("admin:journeys_journeyrun_change", args=[run.pk])).content.decode()
     assert "closed" in page and "second of the hour" in page
+
+
+# --- the sweep: a digest whose opener never enrolled ------------------------------------------------
+
+
+def _opener_lost(user_id: str, text: str):
+    """A first comment whose start failed until the reconciler gave up on it: stored and opening
+    its digest, never routed to the journey, set aside as `unsettled`."""
+    from contacts.models import Event
+
+    opened = event_ingest(
+        name=COMMENT,
+        user_id=user_id,
+        email=f"{user_id}@example.com",
+        properties={"author": "Grace", "text": text, "on": "Q3 report"},
+        dispatch=False,
+    )
+    Event.objects.filter(pk=opened.event.pk).update(dispatch_state=Event.DispatchState.UNSETTLED)
+    return opened.event
+
+
+def test_a_digest_whose_opener_never_enrolled_is_handed_on_to_its_next_comment(journey_harness):
+    from journeys.digests import digests_sweep
+
+    _opener_lost("ada", "first")
+    comment(journey_harness, "ada", "second", at=minutes(10))
+    comment(journey_harness, "ada", "third", at=minutes(20))
+    journey_harness.advance(hours(2))
+    assert digest_emails(journey_harness, "ada") == []  # collected into a digest no run holds
+    assert journey_harness.digests("comment-digest", "ada")[0][0] == "open"
+
+    swept = digests_sweep()
+
+    (digest,) = Digest.objects.filter(journey_id="comment-digest")
+    assert swept.handed_on == [digest.id] and swept.discarded == []
+    (email,) = digest_emails(journey_harness, "ada")
+    assert email.status == EmailLog.Status.SENT and texts(email) == ["first", "second", "third"]
+    run = journey_harness.run("comment-digest", "ada")
+    assert run.trigger_event.properties["text"] == "second" and run.status == "completed"
+    assert (digest.status, digest.run_id, digest.item_count) == ("closed", run.id, 3)
+    assert journey_harness.skip_reasons("comment-digest", "ada") == ["digest_collected"]  # the third's
+    assert digests_sweep().handed_on == []  # settled: nothing to do again
+
+
+def test_a_stranded_digest_with_nothing_else_collected_is_discarded_and_the_next_comment_starts_afresh(
+    journey_harness,
+):
+    from journeys.digests import digests_sweep
+
+    _opener_lost("ada", "alone")
+    journey_harness.advance(hours(2))
+
+    swept = digests_sweep()
+
+    assert swept.handed_on == [] and len(swept.discarded) == 1
+    comment(journey_harness, "ada", "next day")
+    journey_harness.advance(hours(1))
+    assert [texts(e) for e in digest_emails(journey_harness, "ada")] == [["next day"]]
+    assert [status for status, _ in journey_harness.digests("comment-digest", "ada")] == [
+        "discarded",
+        "closed",
+    ]
+
+
+def test_the_sweep_leaves_a_digest_whose_start_may_still_come(journey_harness, settings):
+    from contacts.models import Event
+    from journeys.digests import digests_sweep
+
+    settings.DIGEST_START_GRACE_SECONDS = 600
+    lost = _opener_lost("ada", "within grace")
+    comment(journey_harness, "ada", "collected")
+    journey_harness.advance(hours(1) + minutes(5))  # closed 5 minutes ago: inside the grace
+    assert digests_sweep().handed_on == []
+    # Past the grace, but the reconciler still re-pushes it (pushed, not given up on).
+    Event.objects.filter(pk=lost.pk).update(dispatch_state=Event.DispatchState.DISPATCHED)
+    journey_harness.advance(hours(1))
+    swept = digests_sweep()
+    assert (swept.handed_on, swept.discarded) == ([], [])
+    assert [status for status, _ in journey_harness.digests("comment-digest", "ada")] == ["open"]
