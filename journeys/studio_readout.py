@@ -1,7 +1,8 @@
 """The Studio's readout page of a journey: conversion per arm and against the holdout, per version.
 
-The chart is inline SVG drawn here (no JavaScript): a bar per group at its conversion rate, with
-its 95 % interval (Wilson) as a whisker; the numbers come from journeys.readouts.
+The chart is inline SVG (no JavaScript), laid out here and drawn with contacts.charts: a bar per
+group at its conversion rate, with its 95 % interval (Wilson) as a whisker; the numbers come from
+journeys.readouts.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.html import escape
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
+from contacts.charts import bar, chart_svg, line, text, whisker
 from journeys.readouts import Comparison, Group, Readout, journey_readout, min_conversions
 from journeys.registry import registry
 
@@ -36,41 +38,40 @@ def readout_svg(groups: list[tuple[Group, str]], *, label: str) -> SafeString:
     axis_max = min(1.0, math.ceil(top_rate * 1.05 / 0.05) * 0.05)  # a round axis: 5 % steps
     scale = plot_w / axis_max
     height = top + row_h * len(groups) + 24
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="readout-chart" role="img" width="100%" '
-        f'style="max-width:{width}px" viewBox="0 0 {width} {height}" aria-label="{escape(label)}">',
-        "<style>text{font:12px sans-serif;fill:#333}.q{fill:#777}</style>",
-        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - 22}" stroke="#999"/>',
-    ]
+    out = [line(left, top, left, height - 22)]
     for i, (group, colour) in enumerate(groups):
         y = top + i * row_h
         rate = group.rate or 0.0
-        bar = rate * scale
-        out.append(f'<text x="{left - 8}" y="{y + 20}" text-anchor="end">{escape(group.name)}</text>')
-        out.append(
-            f'<rect x="{left}" y="{y + 6}" width="{bar:.1f}" height="20" fill="{colour}">'
-            f"<title>{escape(group.name)}: {group.conversions} of {group.entrants} converted</title></rect>"
-        )
+        out.append(text(left - 8, y + 20, group.name, anchor="end"))
+        title = f"{group.name}: {group.conversions} of {group.entrants} converted"
+        out.append(bar(left, y + 6, float(rate * scale), 20, fill=colour, title=title))
         interval = group.rate_interval()
         if interval is not None:
-            lo, hi = left + interval[0] * scale, left + interval[1] * scale
-            out.append(
-                f'<line x1="{lo:.1f}" y1="{y + 16}" x2="{hi:.1f}" y2="{y + 16}" stroke="#222" stroke-width="1.5"/>'
-                f'<line x1="{lo:.1f}" y1="{y + 10}" x2="{lo:.1f}" y2="{y + 22}" stroke="#222"/>'
-                f'<line x1="{hi:.1f}" y1="{y + 10}" x2="{hi:.1f}" y2="{y + 22}" stroke="#222"/>'
-            )
+            out += whisker(left + interval[0] * scale, left + interval[1] * scale, y + 16)
         shown = f"{rate:.1%}" if group.entrants else "—"
-        out.append(
-            f'<text x="{left + plot_w + 12}" y="{y + 20}">{shown} '
-            f'<tspan class="q">({group.conversions} / {group.entrants})</tspan></text>'
+        counts = format_html(
+            '{} <tspan class="q">({} / {})</tspan>', shown, group.conversions, group.entrants
         )
+        out.append(text(left + plot_w + 12, y + 20, counts))
     for fraction in (0.0, 0.5, 1.0):
-        x = left + plot_w * fraction
         out.append(
-            f'<text class="q" x="{x:.1f}" y="{height - 6}" text-anchor="middle">{fraction * axis_max * 100:g}%</text>'
+            text(
+                left + plot_w * fraction,
+                height - 6,
+                f"{fraction * axis_max * 100:g}%",
+                anchor="middle",
+                css_class="q",
+            )
         )
-    out.append("</svg>")
-    return mark_safe("".join(out))  # numbers and escaped names only
+    return chart_svg(
+        out,
+        css_class="readout-chart",
+        label=label,
+        width=width,
+        height=height,
+        max_width=width,
+        style="text{font:12px sans-serif;fill:#333}.q{fill:#777}",
+    )
 
 
 def readout_chart(readout: Readout) -> list[dict[str, Any]]:

@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from django.utils.html import escape
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
+
+from contacts.charts import bar, chart_svg, dot, line, polyline, text, value_axis
 
 WIDTH, HEIGHT, PAD_LEFT, PAD_BOTTOM, PAD_TOP = 760, 200, 48, 22, 10
 # Status colours: delivered-ish greens, trouble in reds, the rest grey.
@@ -32,17 +33,10 @@ STATUS_ORDER = list(STATUS_COLOURS)
 
 def _frame(inner: list[str], *, label: str, y_max: float, y_format: str) -> SafeString:
     plot_h = HEIGHT - PAD_BOTTOM - PAD_TOP
-    axis = [
-        f'<line x1="{PAD_LEFT}" y1="{PAD_TOP + plot_h}" x2="{WIDTH}" y2="{PAD_TOP + plot_h}" stroke="#999"/>',
-        f'<text x="{PAD_LEFT - 6}" y="{PAD_TOP + 8}" text-anchor="end" font-size="10">{escape(y_format.format(y_max))}</text>',
-        f'<text x="{PAD_LEFT - 6}" y="{PAD_TOP + plot_h}" text-anchor="end" font-size="10">0</text>',
-    ]
-    return mark_safe(
-        f'<svg class="ops-chart" role="img" aria-label="{escape(label)}" viewBox="0 0 {WIDTH} {HEIGHT}" '
-        f'width="100%" preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">'
-        + "".join(axis + inner)
-        + "</svg>"
+    axis = value_axis(
+        left=PAD_LEFT, right=WIDTH, top=PAD_TOP, bottom=PAD_TOP + plot_h, top_label=y_format.format(y_max)
     )
+    return chart_svg(axis + inner, css_class="ops-chart", label=label, width=WIDTH, height=HEIGHT)
 
 
 def _x(i: int, n: int) -> tuple[float, float]:
@@ -59,8 +53,7 @@ def _day_labels(days: Sequence[Any], n: int) -> list[str]:
         if i % step == 0:
             x, slot = _x(i, n)
             out.append(
-                f'<text x="{x + slot / 2:.1f}" y="{PAD_TOP + plot_h + 15}" text-anchor="middle" font-size="10">'
-                f"{day:%m-%d}</text>"
+                text(float(x + slot / 2), PAD_TOP + plot_h + 15, f"{day:%m-%d}", anchor="middle", size=10)
             )
     return out
 
@@ -82,9 +75,14 @@ def stacked_bars(rows: list[dict[str, Any]], *, label: str) -> SafeString:
             h = plot_h * count / y_max
             y -= h
             inner.append(
-                f'<rect x="{x + slot * 0.1:.1f}" y="{y:.1f}" width="{slot * 0.8:.1f}" height="{h:.1f}" '
-                f'fill="{STATUS_COLOURS.get(status, "#607d8b")}"><title>{row["day"]:%Y-%m-%d}: {count} '
-                f"{escape(status)}</title></rect>"
+                bar(
+                    float(x + slot * 0.1),
+                    float(y),
+                    float(slot * 0.8),
+                    float(h),
+                    fill=STATUS_COLOURS.get(status, "#607d8b"),
+                    title=f"{row['day']:%Y-%m-%d}: {count} {status}",
+                )
             )
     return _frame(
         inner + _day_labels([r["day"] for r in rows], n), label=label, y_max=y_max, y_format="{:.0f}"
@@ -103,13 +101,22 @@ def rate_lines(rows: list[dict[str, Any]], *, series: dict[str, tuple[str, float
     inner = []
     for key, (colour, threshold) in series.items():
         ty = PAD_TOP + plot_h - plot_h * threshold / y_max
+        name = key.replace("_", " ")
         inner.append(
-            f'<line x1="{PAD_LEFT}" y1="{ty:.1f}" x2="{WIDTH}" y2="{ty:.1f}" stroke="{colour}" '
-            f'stroke-dasharray="5 4"><title>{escape(key)} threshold {threshold:.1%}</title></line>'
+            line(
+                PAD_LEFT,
+                float(ty),
+                WIDTH,
+                float(ty),
+                stroke=colour,
+                dashed=True,
+                title=f"{key} threshold {threshold:.1%}",
+            )
         )
         inner.append(
-            f'<text x="{WIDTH - 4}" y="{ty - 3:.1f}" text-anchor="end" font-size="10" fill="{colour}">'
-            f"{escape(key.replace('_', ' '))} limit {threshold:.1%}</text>"
+            text(
+                WIDTH - 4, float(ty - 3), f"{name} limit {threshold:.1%}", anchor="end", size=10, fill=colour
+            )
         )
         points = []
         for i, row in enumerate(rows):
@@ -117,16 +124,13 @@ def rate_lines(rows: list[dict[str, Any]], *, series: dict[str, tuple[str, float
                 continue
             x, slot = _x(i, n)
             y = PAD_TOP + plot_h - plot_h * row[key] / y_max
-            points.append(f"{x + slot / 2:.1f},{y:.1f}")
-            over = row[key] > threshold
-            marker = 'r="5" fill="#c62828" stroke="#000"' if over else f'r="2.5" fill="{colour}"'
-            inner.append(
-                f'<circle cx="{x + slot / 2:.1f}" cy="{y:.1f}" {marker}><title>{row["day"]:%Y-%m-%d}: '
-                f"{escape(key.replace('_', ' '))} {row[key]:.2%} of {row['sent']} sent</title></circle>"
-            )
-        inner.insert(
-            0, f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{" ".join(points)}"/>'
-        )
+            points.append((x + slot / 2, y))
+            title = f"{row['day']:%Y-%m-%d}: {name} {row[key]:.2%} of {row['sent']} sent"
+            if row[key] > threshold:  # over the limit: a larger red dot
+                inner.append(dot(x + slot / 2, y, r=5, fill="#c62828", stroke="#000", title=title))
+            else:
+                inner.append(dot(x + slot / 2, y, r=2.5, fill=colour, title=title))
+        inner.insert(0, polyline(points, stroke=colour, width=1.5))
     return _frame(
         inner + _day_labels([r["day"] for r in rows], n), label=label, y_max=y_max, y_format="{:.1%}"
     )
@@ -144,8 +148,14 @@ def paired_bars(rows: list[dict[str, Any]], *, keys: dict[str, str], label: str)
         for j, (key, colour) in enumerate(keys.items()):
             h = plot_h * row[key] / y_max
             inner.append(
-                f'<rect x="{x + slot * 0.1 + j * width:.1f}" y="{PAD_TOP + plot_h - h:.1f}" width="{width:.1f}" '
-                f'height="{h:.1f}" fill="{colour}"><title>{row["day"]:%Y-%m-%d}: {row[key]} {escape(key)}</title></rect>'
+                bar(
+                    float(x + slot * 0.1 + j * width),
+                    float(PAD_TOP + plot_h - h),
+                    float(width),
+                    float(h),
+                    fill=colour,
+                    title=f"{row['day']:%Y-%m-%d}: {row[key]} {key}",
+                )
             )
     return _frame(
         inner + _day_labels([r["day"] for r in rows], n), label=label, y_max=y_max, y_format="{:.0f}"
