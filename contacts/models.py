@@ -93,12 +93,15 @@ class Event(models.Model):
         BROWSER = "browser", "A browser, with a publishable key"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="events")
+    # No index of its own: the two indexes that lead with the contact serve every lookup by it.
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="events", db_index=False)
     name = models.CharField(max_length=255)
     properties = models.JSONField(default=dict, blank=True)
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField(auto_now_add=True)
-    idempotency_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    # Unique (event_idempotency_key_uniq), without the pattern index Django adds for unique=True:
+    # keys are only ever looked up whole.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.API)
     dispatch_state = models.CharField(
         max_length=16, choices=DispatchState.choices, default=DispatchState.PENDING
@@ -116,6 +119,11 @@ class Event(models.Model):
     class Meta:
         ordering = ["-occurred_at"]
         indexes = [
+            # Every index here is one more write per ingested event; each serves a named reader.
+            # History reads and exits (a contact's events of a name over time), the timeline and the
+            # Studio's contact page (a contact's events, newest first), segments and backtests (one
+            # name over a period), the Studio's event list (newest first), the relay (pending) and
+            # the reconciler (pushed).
             models.Index(fields=["contact", "name", "occurred_at"], name="event_contact_name_idx"),
             models.Index(fields=["contact", "-occurred_at"], name="event_contact_time_idx"),
             models.Index(fields=["name", "-occurred_at"], name="event_name_time_idx"),
@@ -131,6 +139,10 @@ class Event(models.Model):
                 name="event_dispatched_idx",
                 condition=Q(dispatch_state="dispatched"),
             ),
+        ]
+        constraints = [
+            # Ingest's ON CONFLICT (idempotency_key) relies on it (contacts/ingest.py).
+            models.UniqueConstraint(fields=["idempotency_key"], name="event_idempotency_key_uniq"),
         ]
 
     def __str__(self) -> str:
