@@ -140,14 +140,13 @@ def event_create_batch(request: HttpRequest, payload: BatchIn):
                 "exitedRuns": accepted["exitedRuns"],
                 "errors": [],
             }
-    rejected = sum(r["status"] == "rejected" for r in results)
-    body = {
+    counts = {
         "accepted": sum(r["status"] == "accepted" for r in results),
         "duplicates": sum(r["status"] == "duplicate" for r in results),
-        "rejected": rejected,
-        "results": results,
+        "rejected": sum(r["status"] == "rejected" for r in results),
     }
-    return (207 if rejected else 202), body
+    request.ingest_counts = counts  # type: ignore[attr-defined]  # for the request metrics
+    return (207 if counts["rejected"] else 202), {**counts, "results": results}
 
 
 def _rejected(index: int, errors: list[dict]) -> dict:

@@ -101,7 +101,8 @@ class Event(models.Model):
     received_at = models.DateTimeField(auto_now_add=True)
     # Unique (event_idempotency_key_uniq), without the pattern index Django adds for unique=True:
     # keys are only ever looked up whole.
-    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    # NULL, not "", for no key: the constraint admits any number of NULLs.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.API)
     dispatch_state = models.CharField(
         max_length=16, choices=DispatchState.choices, default=DispatchState.PENDING

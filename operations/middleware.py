@@ -68,10 +68,13 @@ class RequestMetricsMiddleware:
                 EVENTS_REJECTED.labels(str(status)).inc()
             return
         if status in (202, 207):
-            body = json.loads(response.content)
-            EVENTS_INGESTED.labels("accepted").inc(body.get("accepted", 0))
-            EVENTS_INGESTED.labels("duplicate").inc(body.get("duplicates", 0))
-            if body.get("rejected"):
-                EVENTS_REJECTED.labels("422").inc(body["rejected"])
+            # The view leaves its counts on the request: a 1,000-item body is not parsed again.
+            counts = getattr(request, "ingest_counts", None)
+            if counts is None:
+                counts = json.loads(response.content)
+            EVENTS_INGESTED.labels("accepted").inc(counts.get("accepted", 0))
+            EVENTS_INGESTED.labels("duplicate").inc(counts.get("duplicates", 0))
+            if counts.get("rejected"):
+                EVENTS_REJECTED.labels("422").inc(counts["rejected"])
         else:
             EVENTS_REJECTED.labels(str(status)).inc()

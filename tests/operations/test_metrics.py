@@ -105,3 +105,30 @@ async def test_requests_served_over_asgi_are_timed_too(async_client):
 
     assert response.status_code == 401  # no key: answered before any database work
     assert series._sum.get() > before
+
+
+def test_a_batch_counts_each_event_by_its_outcome(api, client):
+    def counts() -> dict[str, float]:
+        got = samples(client.get("/metrics", REMOTE_ADDR="127.0.0.1").content)
+        return {
+            "accepted": got.get(("hogsend_events_ingested_total", (("outcome", "accepted"),)), 0),
+            "duplicate": got.get(("hogsend_events_ingested_total", (("outcome", "duplicate"),)), 0),
+            "rejected": got.get(("hogsend_events_rejected_total", (("status", "422"),)), 0),
+        }
+
+    before = counts()
+    response = api.post(
+        "/v1/events/batch",
+        {
+            "events": [
+                {"name": "page.viewed", "userId": "m1", "idempotencyKey": "m-1"},
+                {"name": "page.viewed", "userId": "m1", "idempotencyKey": "m-1"},
+                {"name": "page.viewed", "userId": "m2"},
+                {"userId": "m3"},
+            ]
+        },
+    )
+
+    assert response.status_code == 207
+    after = counts()
+    assert {k: after[k] - before[k] for k in after} == {"accepted": 2, "duplicate": 1, "rejected": 1}
