@@ -244,11 +244,11 @@ WITH incoming AS (
     -- Only a real change writes the row: repeat events for a known user stay read-only.
     WHERE (EXCLUDED.email <> '' AND EXCLUDED.email <> c.email)
        OR (c.properties || EXCLUDED.properties) IS DISTINCT FROM c.properties
-    RETURNING c.*, (xmax = 0) AS inserted
+    RETURNING @contact_columns, (xmax = 0) AS inserted
 ), known AS (
     SELECT * FROM upserted
     UNION ALL
-    SELECT c.*, false FROM contacts_contact c JOIN incoming i ON i.user_id = c.user_id
+    SELECT @contact_columns, false FROM contacts_contact c JOIN incoming i ON i.user_id = c.user_id
     WHERE NOT EXISTS (SELECT 1 FROM upserted u WHERE u.user_id = c.user_id)
 ), stored AS (
     INSERT INTO contacts_event
@@ -266,7 +266,13 @@ SELECT k.*, coalesce(s.ids, '{}') AS stored_event_ids,
         WHERE %(notify)s) AS notified
 FROM known k
 LEFT JOIN (SELECT contact_id, array_agg(id) AS ids FROM stored GROUP BY contact_id) s ON s.contact_id = k.id
-"""
+""".replace(
+    # The contact's columns by name, not c.*: a column a later migration adds must not change the
+    # prepared statement's result type under the processes still running (PostgreSQL refuses
+    # that: "cached plan must not change result type").
+    "@contact_columns",
+    ", ".join(f"c.{f.column}" for f in Contact._meta.concrete_fields),
+)
 _EXTRA_COLUMNS = ("inserted", "stored_event_ids", "notified")
 
 

@@ -120,3 +120,15 @@ def test_the_ingest_statement_is_planned_once_per_connection(warm):
     assert len(plans) == 1, "the ingest statement is not prepared on this connection"
     generic, custom = plans[0]
     assert generic >= 5 and custom <= 5, plans
+
+
+def test_a_column_added_to_contacts_under_a_running_process_does_not_break_its_statement(warm):
+    """A migration that adds a contact column runs while the web processes still hold the
+    statement prepared: its result names the contact's columns, so their next event still goes in."""
+    events_ingest(drafts=[EventDraft(name="page.viewed", user_id="before")])
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE contacts_contact ADD COLUMN added_later integer")
+
+    [outcome] = events_ingest(drafts=[EventDraft(name="page.viewed", user_id="after")])
+
+    assert outcome.created and outcome.contact.user_id == "after"
