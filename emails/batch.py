@@ -9,14 +9,12 @@ trips: one statement per row records the previous row's `sent` and claims this o
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import get_connection
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection as db
 from django.utils import timezone
 
@@ -26,7 +24,7 @@ from emails.delivery import EmailDeliveryDeferred, _failure, _fault_point, _fini
 from emails.message import BuiltEmail, email_message_build, sent_message_kept
 from emails.models import EmailLog
 from emails.render import RenderOnce
-from emails.status import Status
+from emails.status import Status, email_claim_params
 
 logger = logging.getLogger(__name__)
 
@@ -107,19 +105,17 @@ def _hand_over(
     kept = sent_message_kept(email_id=log.pk, built=built)
     now = timezone.now()
     params = {
-        "now": now,
+        **email_claim_params(
+            email_id=log.pk,
+            now=now,
+            kept=kept,
+            links=built.links,
+            provider=provider,
+            message_id=built.message_id,
+        ),
         "sent": pending[0].pk if pending else None,
         "sent_at": pending[1]["sent_at"] if pending else None,
         "sent_message_id": pending[1]["provider_message_id"] if pending else "",
-        "email": log.pk,
-        "links": json.dumps(built.links),
-        "provider": provider,
-        "message_id": built.message_id,
-        "from_email": kept.from_email,
-        "subject": kept.subject,
-        "headers": json.dumps(kept.headers, cls=DjangoJSONEncoder),
-        "text": kept.text,
-        "html": kept.html,
     }
     with db.cursor() as cursor:
         cursor.execute(_HANDOVER_SQL, params)

@@ -114,16 +114,14 @@ RETURNING email_id
 """
 
 
-def email_claim_keeping(
-    *, email_id: UUID | str, kept: Any, links: list[str], provider: str, message_id: str
-) -> bool:
-    """queued → sending (attempts + 1) and the kept copy of the message (`kept`, an unsaved
-    `SentMessage`) in one conditional statement: of two deliverers, exactly one wins the row
-    (False for the other). `updated_at` becomes the claim's time, which the sweep reads to tell a
-    call in progress from one whose process died."""
-    params = {
+def email_claim_params(
+    *, email_id: UUID | str, now: Any, kept: Any, links: list[str], provider: str, message_id: str
+) -> dict[str, Any]:
+    """The parameters of a claim that keeps the message's copy, for every statement that claims:
+    the single send's and the batch's hand-over (which also records the previous row's `sent`)."""
+    return {
         "email": email_id,
-        "now": timezone.now(),
+        "now": now,
         "links": json.dumps(links),
         "provider": provider,
         "message_id": message_id,
@@ -133,6 +131,23 @@ def email_claim_keeping(
         "text": kept.text,
         "html": kept.html,
     }
+
+
+def email_claim_keeping(
+    *, email_id: UUID | str, kept: Any, links: list[str], provider: str, message_id: str
+) -> bool:
+    """queued → sending (attempts + 1) and the kept copy of the message (`kept`, an unsaved
+    `SentMessage`) in one conditional statement: of two deliverers, exactly one wins the row
+    (False for the other). `updated_at` becomes the claim's time, which the sweep reads to tell a
+    call in progress from one whose process died."""
+    params = email_claim_params(
+        email_id=email_id,
+        now=timezone.now(),
+        kept=kept,
+        links=links,
+        provider=provider,
+        message_id=message_id,
+    )
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM_KEEPING_SQL, params)
         return cursor.fetchone() is not None
