@@ -366,7 +366,9 @@ class DigestSweep:
     discarded: list[UUID] = field(default_factory=list)  # digests with nothing left to start
 
 
-def digests_sweep(*, now: datetime | None = None, grace: timedelta | None = None, limit: int = 1000) -> DigestSweep:
+def digests_sweep(
+    *, now: datetime | None = None, grace: timedelta | None = None, limit: int = 1000
+) -> DigestSweep:
     """Close or hand on the open digests whose opener never enrolled (its run failed to start).
 
     1. Lock the stranded digests (above), past their window by `grace`

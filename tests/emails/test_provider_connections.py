@@ -75,9 +75,7 @@ def test_single_sends_on_one_thread_share_one_smtp_session(inbox, make_contact, 
     assert len(set(inbox.peers)) == 1
 
 
-def test_a_session_the_server_dropped_is_replaced_and_the_email_sent_once(
-    inbox, make_contact, send_welcome
-):
+def test_a_session_the_server_dropped_is_replaced_and_the_email_sent_once(inbox, make_contact, send_welcome):
     inbox.start()
     first = send_welcome(make_contact())
     inbox.stop()  # the server goes away while the kept connection sits idle
