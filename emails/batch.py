@@ -24,31 +24,20 @@ from emails.delivery import EmailDeliveryDeferred, _failure, _fault_point, _fini
 from emails.message import BuiltEmail, email_message_build, sent_message_kept
 from emails.models import EmailLog
 from emails.render import RenderOnce
-from emails.status import Status, email_claim_params
+from emails.status import CLAIM_CTE, KEEP_CLAIMED_SQL, Status, email_claim_params
 
 logger = logging.getLogger(__name__)
 
 # The previous row's `sent` (as emails.delivery records a single send's), and this row's claim and
 # kept copy (as emails.status.email_claim_keeping), in one round trip.
-_HANDOVER_SQL = """
+_HANDOVER_SQL = f"""
 WITH recorded AS (
     UPDATE emails_emaillog SET status = 'sent', status_reason = '', updated_at = %(now)s,
         sent_at = %(sent_at)s, provider_message_id = %(sent_message_id)s
     WHERE id = %(sent)s AND status = 'sending'
     RETURNING id
-), claimed AS (
-    UPDATE emails_emaillog SET status = 'sending', status_reason = '', updated_at = %(now)s,
-        attempts = attempts + 1, links = %(links)s::jsonb, provider = %(provider)s,
-        provider_message_id = %(message_id)s
-    WHERE id = %(email)s AND status = 'queued'
-    RETURNING id
-), kept AS (
-    INSERT INTO emails_sentmessage (email_id, from_email, subject, headers, text, html, recorded_at)
-    SELECT id, %(from_email)s, %(subject)s, %(headers)s::jsonb, %(text)s, %(html)s, %(now)s FROM claimed
-    ON CONFLICT (email_id) DO UPDATE SET from_email = EXCLUDED.from_email, subject = EXCLUDED.subject,
-        headers = EXCLUDED.headers, text = EXCLUDED.text, html = EXCLUDED.html,
-        recorded_at = EXCLUDED.recorded_at
-    RETURNING email_id
+), {CLAIM_CTE}, kept AS (
+{KEEP_CLAIMED_SQL}
 )
 SELECT (SELECT count(*) FROM recorded), (SELECT count(*) FROM kept)
 """

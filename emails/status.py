@@ -97,21 +97,22 @@ def email_status_advance(
 
 # The claim and the copy of the message as handed to the provider, in one statement: the copy is
 # written only when the claim wins (a retry's attempt replaces the earlier copy).
-_CLAIM_KEEPING_SQL = """
-WITH claimed AS (
+# Its two parts are shared with the batch's hand-over (emails.batch), which also records the
+# previous row's `sent` in the same statement.
+CLAIM_CTE = """claimed AS (
     UPDATE emails_emaillog SET status = 'sending', status_reason = '', updated_at = %(now)s,
         attempts = attempts + 1, links = %(links)s::jsonb, provider = %(provider)s,
         provider_message_id = %(message_id)s
     WHERE id = %(email)s AND status = 'queued'
     RETURNING id
-)
-INSERT INTO emails_sentmessage (email_id, from_email, subject, headers, text, html, recorded_at)
+)"""
+KEEP_CLAIMED_SQL = """INSERT INTO emails_sentmessage (email_id, from_email, subject, headers, text, html, recorded_at)
 SELECT id, %(from_email)s, %(subject)s, %(headers)s::jsonb, %(text)s, %(html)s, %(now)s FROM claimed
 ON CONFLICT (email_id) DO UPDATE SET from_email = EXCLUDED.from_email, subject = EXCLUDED.subject,
     headers = EXCLUDED.headers, text = EXCLUDED.text, html = EXCLUDED.html,
     recorded_at = EXCLUDED.recorded_at
-RETURNING email_id
-"""
+RETURNING email_id"""
+_CLAIM_KEEPING_SQL = f"WITH {CLAIM_CTE}\n{KEEP_CLAIMED_SQL}\n"
 
 
 def email_claim_params(
