@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -95,23 +96,28 @@ def recipients_claim(*, broadcast_id: UUID, size: int, now: Any = None) -> list[
     return sorted((Claimed(*row) for row in rows), key=lambda c: c.recipient_id)
 
 
+# The pace is kept on the database's clock, the one every worker shares; a caller that keeps its
+# own (the virtual-time harness) passes its moment instead.
 _SLOT_SQL = """
+WITH clock AS (SELECT coalesce(%(now)s::timestamptz, now()) AS now)
 UPDATE broadcasts_broadcast
-SET next_slot_at = greatest(coalesce(next_slot_at, now()), now()) + %(length)s * interval '1 second',
-    drained_at = now()
+SET next_slot_at = greatest(coalesce(next_slot_at, clock.now), clock.now) + %(length)s * interval '1 second',
+    drained_at = clock.now
+FROM clock
 WHERE id = %(broadcast)s
-RETURNING next_slot_at - %(length)s * interval '1 second', now()
+RETURNING next_slot_at - %(length)s * interval '1 second', clock.now
 """
 
 
-def slot_reserve(*, broadcast_id: UUID, sends: int, rate: float) -> float:
-    """Step 2: reserve `sends` sends in the broadcast's shared pace; seconds to wait before them."""
+def slot_reserve(*, broadcast_id: UUID, sends: int, rate: float, now: datetime | None = None) -> float:
+    """Step 2: reserve `sends` sends in the broadcast's shared pace; seconds to wait before them.
+    `now`: the moment to pace from, the database's clock unless given."""
     if rate <= 0:
-        Broadcast.objects.filter(pk=broadcast_id).update(drained_at=timezone.now())
+        Broadcast.objects.filter(pk=broadcast_id).update(drained_at=now or timezone.now())
         return 0.0
     length = sends / rate
     with connection.cursor() as cursor:
-        cursor.execute(_SLOT_SQL, {"broadcast": broadcast_id, "length": length})
+        cursor.execute(_SLOT_SQL, {"broadcast": broadcast_id, "length": length, "now": now})
         row = cursor.fetchone()
     if row is None:
         return 0.0
@@ -278,33 +284,51 @@ def broadcast_drain(
     deadline = time.monotonic() + seconds
     result = DrainResult()
     while time.monotonic() < deadline:
-        broadcast = Broadcast.objects.filter(pk=broadcast_id).first()
-        if broadcast is None or broadcast.status != Status.RUNNING:
-            result.outcome = "stopped"
+        if not batch_drain(broadcast_id=broadcast_id, result=result, batch_size=batch_size):
             return result
-        size = batch_size or _batch_size(broadcast.rate)
-        claimed = recipients_claim(broadcast_id=broadcast_id, size=size)
-        if not claimed:
-            if broadcast_complete(broadcast_id=broadcast_id):
-                result.outcome = "done"
-            else:
-                # Others hold the rest, or the rest is not due yet: the tick hands it to a drain
-                # when it comes due, and a dead worker's claims come back through the tick too.
-                result.outcome = "idle"
-            return result
-        wait = slot_reserve(broadcast_id=broadcast_id, sends=len(claimed), rate=broadcast.rate)
-        if wait > 0:
-            time.sleep(wait)
-        counts = batch_send(broadcast=broadcast, claimed=claimed)
-        if counts is None:
-            result.outcome = "stopped"
-            return result
-        result.batches += 1
-        for name, n in counts.items():
-            result.outcomes[name] = result.outcomes.get(name, 0) + n
-        result.sent += counts.get(EmailLog.Status.SENT, 0)
     result.outcome = "more"
     return result
+
+
+def batch_drain(
+    *,
+    broadcast_id: UUID,
+    result: DrainResult,
+    batch_size: int | None = None,
+    now: Callable[[], datetime] | None = None,
+    wait: Callable[[float], None] = time.sleep,
+) -> bool:
+    """One batch of a drain (steps 1 to 5), counted into `result`; False once the drain is over
+    (`result.outcome` says why). `now` and `wait` are the clock and the sleep of the pace: the
+    database's and a real one, unless a caller that keeps time itself gives its own."""
+    broadcast = Broadcast.objects.filter(pk=broadcast_id).first()
+    if broadcast is None or broadcast.status != Status.RUNNING:
+        result.outcome = "stopped"
+        return False
+    size = batch_size or _batch_size(broadcast.rate)
+    claimed = recipients_claim(broadcast_id=broadcast_id, size=size, now=now() if now else None)
+    if not claimed:
+        if broadcast_complete(broadcast_id=broadcast_id):
+            result.outcome = "done"
+        else:
+            # Others hold the rest, or the rest is not due yet: the tick hands it to a drain
+            # when it comes due, and a dead worker's claims come back through the tick too.
+            result.outcome = "idle"
+        return False
+    pause = slot_reserve(
+        broadcast_id=broadcast_id, sends=len(claimed), rate=broadcast.rate, now=now() if now else None
+    )
+    if pause > 0:
+        wait(pause)
+    counts = batch_send(broadcast=broadcast, claimed=claimed)
+    if counts is None:
+        result.outcome = "stopped"
+        return False
+    result.batches += 1
+    for name, n in counts.items():
+        result.outcomes[name] = result.outcomes.get(name, 0) + n
+    result.sent += counts.get(EmailLog.Status.SENT, 0)
+    return True
 
 
 def _batch_size(rate: float) -> int:
