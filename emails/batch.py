@@ -130,7 +130,7 @@ def _hand_over(
                 args=[str(log.pk)], countdown=settings.EMAIL_RETRY_FIRST_DELAY_SECONDS
             )
         return None, log, _open()
-    _fault_point()
+    _fault_point(log.to_email)
     anymail_status = getattr(built.message, "anymail_status", None)
     provider_id = getattr(anymail_status, "message_id", None) or built.message_id
     return (log, {"sent_at": timezone.now(), "provider_message_id": str(provider_id)}), log, smtp

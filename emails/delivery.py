@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -168,7 +169,7 @@ def email_transmit(*, log: EmailLog, final_attempt: bool = False, connection: An
             provider_send(built.message)
     except Exception as error:
         return _failure(log, error, final_attempt=final_attempt)
-    _fault_point()
+    _fault_point(log.to_email)
     anymail_status = getattr(built.message, "anymail_status", None)
     provider_id = getattr(anymail_status, "message_id", None) or built.message_id
     return _finish(log, Status.SENT, reason="", sent_at=timezone.now(), provider_message_id=str(provider_id))
@@ -205,14 +206,22 @@ def _set(log: EmailLog, status: str, *, reason: str, **fields: Any) -> EmailLog:
     return log
 
 
-def _fault_point() -> None:
+def _fault_point(to_email: str) -> None:
     """Crash trials: die here, once, between the provider's answer and its record.
 
     EMAIL_FAULT_KILL_AFTER_SEND_FILE names a file; while it exists, the first send to get here
-    removes it and the process SIGKILLs itself, exactly as a crash at this point would.
+    removes it and the process SIGKILLs itself, exactly as a crash at this point would. A file
+    that holds an address fires only on a send to that address, so a run an earlier trial left in
+    the engine (handed to the next worker once the dead one's heartbeats stop) cannot set it off.
     """
     path = settings.EMAIL_FAULT_KILL_AFTER_SEND_FILE
     if not path:
+        return
+    try:
+        target = Path(path).read_text().strip()
+    except FileNotFoundError:
+        return
+    if target and target.lower() != to_email.lower():
         return
     try:
         os.remove(path)

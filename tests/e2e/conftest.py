@@ -142,7 +142,8 @@ def e2e_env(engine, smtp, django_db_setup, django_db_blocker):
 @pytest.fixture
 def kill_after_send(e2e_env):
     """Touch the returned path and the worker's next send SIGKILLs its process between the
-    provider's answer and the record, once (emails.delivery's fault point)."""
+    provider's answer and the record, once (emails.delivery's fault point); write an address
+    into it and only a send to that address does."""
     path = Path(e2e_env["EMAIL_FAULT_KILL_AFTER_SEND_FILE"])
     path.parent.mkdir(exist_ok=True)
     yield path
