@@ -15,6 +15,7 @@ import json
 import sys
 import textwrap
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from django.core import mail
@@ -527,3 +528,102 @@ def test_the_isolation_keeps_no_journey_map_edges(history):
         transaction.set_rollback(True)
     report, _ = backtest()
     assert report["current"]["sends"]["activation/welcome"] == 5
+
+
+# --- a realistic mix: the whole report, kept as it was -------------------------------------------
+
+MIX = """
+from journeys.definition import define_journey
+from journeys.durations import days, hours
+from journeys.send import send_email
+from journeys.shipped.constants import Templates
+
+
+@define_journey(id="bt-mix", name="Backtest mix", trigger="bt.signup", exit_on=["bt.churned"])
+async def bt_mix(user, ctx):
+    await send_email(to=user.email, template=Templates.ACTIVATION_WELCOME)
+    activated = await ctx.wait_for_event("bt.activated", timeout=days(3), label="await-activation")
+    if activated.timed_out:
+        await send_email(to=user.email, template=Templates.ACTIVATION_NUDGE)
+        await send_email(to=user.email, template=Templates.ACTIVATION_ADVANCED)
+        return
+    await ctx.sleep(hours(20), label="after-activation")
+    if (await ctx.history.has_event(user.id, "bt.used")).found:
+        await send_email(to=user.email, template=Templates.ACTIVATION_ADVANCED)
+
+
+JOURNEYS = [bt_mix]
+"""
+MIX_GOLDEN = Path(__file__).with_name("backtest_mix_report.json")
+MIX_POLICY = {
+    "HOGSEND_QUIET_HOURS": {"*": ("22:00", "07:00")},
+    "HOGSEND_FREQUENCY_CAPS": {"journey": [(1, "12h")]},
+}
+
+
+def _mix_record(contacts: int = 90) -> None:
+    """What bin/backtest-bench seeds, by hand and from a fixed seed: per contact a signup, an
+    activation for 60 %, two uses, a churn for 20 %; a few unsubscribe in the ledger, some are in
+    other time zones (quiet hours), a few signed up again (the entry limit), and the caps and quiet
+    hours of MIX_POLICY hold and skip some of the sends."""
+    import random
+
+    rng = random.Random(19)
+    zones = ["UTC", "America/New_York", "Asia/Tokyo", "Europe/Berlin"]
+    for n in range(contacts):
+        user = f"m{n:03d}"
+        signup = at(0, 0) + timedelta(minutes=rng.randrange(20 * 24 * 60))
+        Contact.objects.create(
+            user_id=user, email=f"{user}@example.com", properties={"timezone": zones[n % len(zones)]}
+        )
+        record(user, "bt.signup", signup)
+        if rng.random() < 0.6:
+            record(user, "bt.activated", signup + timedelta(minutes=rng.randrange(90 * 60)))
+        for _ in range(2):
+            record(user, "bt.used", signup + timedelta(minutes=rng.randrange(120 * 60)))
+        if rng.random() < 0.2:
+            record(user, "bt.churned", signup + timedelta(minutes=rng.randrange(200 * 60)))
+        if n % 11 == 3:
+            record(user, "bt.signup", signup + timedelta(days=2, minutes=rng.randrange(600)))
+        if n % 17 == 5:
+            consent(user, ConsentChange.Kind.UNSUBSCRIBED, signup + timedelta(hours=rng.randrange(72)))
+
+
+@pytest.fixture
+def mix(tmp_path, monkeypatch, journey_register):
+    (tmp_path / "bt_mix.py").write_text(textwrap.dedent(MIX))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("bt_mix", None)
+    journey_register(*importlib.import_module("bt_mix").JOURNEYS)
+    yield registry.get("bt-mix")
+    sys.modules.pop("bt_mix", None)
+
+
+def _mix_report(journey, **options) -> dict:
+    from django.test import override_settings
+
+    from journeys.backtest import journey_backtest
+
+    with override_settings(**MIX_POLICY):
+        report = journey_backtest(
+            journey=journey,
+            since=datetime(2026, 3, 1, tzinfo=UTC),
+            until=datetime(2026, 3, 31, tzinfo=UTC),
+            **options,
+        )
+    return json.loads(json.dumps(_comparable(report)))
+
+
+def test_a_realistic_mix_gives_the_report_it_always_gave(db, mix):
+    """The whole report (every count, and every contact's emails with their moments) of a mix
+    like the benchmark's, with quiet hours and a frequency cap, as the replay gave it before it
+    was made faster: what speeds the replay up must not change what it says. The file was written
+    by this test's replay as the backtest first shipped; it changes only with the report."""
+    _mix_record()
+    found = _mix_report(mix)
+    assert found == json.loads(MIX_GOLDEN.read_text())
+    current = found["current"]
+    assert current["policy"].get("frequency_capped")
+    held = [at for sends in found["sequences"][0].values() for _, at in sends if at[11:16] in ("07:00",)]
+    assert held  # sent when the quiet hours ended
+    assert current["not_sent"].get("suppressed:unsubscribed") and current["exits"] and current["skipped"]
