@@ -87,8 +87,30 @@ def isolation_create() -> Isolation:
             f'FOR EACH ROW EXECUTE FUNCTION "{schema}".backtest_row_dropped()'
         )
         cursor.execute(";\n".join(statements))
+        cursor.execute(_STATUS_INDEXES_SQL, [schema])
+        dropped = [row[0] for row in cursor.fetchall()]
+        if dropped:
+            cursor.execute(";\n".join(f'DROP INDEX "{schema}"."{name}"' for name in dropped))
         cursor.execute(f'SET LOCAL search_path TO "{schema}", "{source}"')
     return Isolation(schema=schema, source=source)
+
+
+# The isolation's indexes that lead with a status (after the journey, the same for every run of a
+# replay), partial ones aside: the Studio's and the outbox's, which the replay never needs. In a
+# transaction never committed, such an index keeps an entry for every status every row ever had
+# (none can be pruned), and the planner, told that few runs are active or few emails queued,
+# walks all of them to find one row by its id: each run's completion cost grew with the replay.
+_STATUS_INDEXES_SQL = """
+SELECT i.relname FROM pg_index x
+JOIN pg_class i ON i.oid = x.indexrelid
+JOIN pg_class t ON t.oid = x.indrelid
+JOIN pg_namespace n ON n.oid = t.relnamespace
+LEFT JOIN pg_attribute first ON first.attrelid = t.oid AND first.attnum = x.indkey[0]
+LEFT JOIN pg_attribute second ON second.attrelid = t.oid AND second.attnum = x.indkey[1]
+WHERE n.nspname = %s AND NOT x.indisunique AND x.indpred IS NULL
+  AND (first.attname = 'status' OR (first.attname = 'journey_id' AND second.attname = 'status'))
+ORDER BY 1
+"""
 
 
 def isolation_analyze(isolation: Isolation) -> None:
