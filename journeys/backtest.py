@@ -21,7 +21,9 @@ per template, and examples side by side.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
+import traceback
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -29,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.core.mail.backends.base import BaseEmailBackend
-from django.db import transaction
+from django.db import connection, connections, transaction
 from django.db.models import Count
 from django.db.models.functions import TruncDate
 from django.test import override_settings
@@ -44,8 +46,11 @@ from journeys.backtest_data import (
     Inputs,
     Isolation,
     RecordedEvent,
+    Share,
     Window,
     consent_apply,
+    contacts_created,
+    contacts_to_replay,
     inputs_seed,
     isolation_analyze,
     isolation_create,
@@ -53,6 +58,7 @@ from journeys.backtest_data import (
     run_end_apply,
     timeline,
 )
+from journeys.backtest_savepoints import deferred_savepoints
 from journeys.definition import Journey
 from journeys.journey_lint import journey_event_uses
 from journeys.models import EnrollmentSkip, JourneyRun, RunStep
@@ -66,6 +72,10 @@ POLICY_REASONS = ("quiet_hours", "frequency_capped")
 SENT = EmailLog.Status.SENT
 # The isolation's statistics are renewed after this many replayed events, then at each doubling.
 ANALYZE_FIRST = 256
+# Fewer contacts than this per worker are replayed by one: each worker builds an isolation of its own.
+CONTACTS_PER_WORKER = 250
+# A worker tells the progress bar about its events in steps of at least this many.
+PROGRESS_STEP = 100
 
 
 class RecordingEmailBackend(BaseEmailBackend):
@@ -176,6 +186,11 @@ class BacktestReport:
     current: VersionReport
     changed: VersionReport | None = None
     difference: Difference | None = None
+    # How the replay went (not what it found, so not in the JSON): the processes that replayed,
+    # the statements the replay asked for and the round trips to PostgreSQL they took.
+    workers: int = 1
+    statements: int = 0
+    round_trips: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         replays = 2 if self.changed else 1
@@ -416,12 +431,12 @@ def _collect(*, journey: Journey, label: str, window: Window) -> VersionReport:
         elif row["status"] == JourneyRun.Status.FAILED:
             failures[(row["error"].splitlines() or ["?"])[0][:200]] += row["n"]
     report.enrolled = sum(statuses.values())
-    report.runs, report.exits = dict(statuses.most_common()), dict(exits.most_common())
-    report.waiting_at, report.failures = dict(waiting.most_common()), dict(failures.most_common())
+    report.runs, report.exits = _ordered(statuses), _ordered(exits)
+    report.waiting_at, report.failures = _ordered(waiting), _ordered(failures)
     skips = EnrollmentSkip.objects.filter(journey_id=journey.id, created_at__gte=window.since)
-    report.skipped = {
-        r["reason"]: r["n"] for r in skips.values("reason").annotate(n=Count("id")).order_by("-n", "reason")
-    }
+    report.skipped = _ordered(
+        Counter({r["reason"]: r["n"] for r in skips.values("reason").annotate(n=Count("id"))})
+    )
     emails = EmailLog.objects.filter(run__in=runs)
     sends: Counter[str] = Counter()
     per_day: dict[str, Counter[str]] = defaultdict(Counter)
@@ -438,18 +453,14 @@ def _collect(*, journey: Journey, label: str, window: Window) -> VersionReport:
         for name in POLICY_REASONS:
             if reason.startswith(name):
                 policy[name] += row["n"]
-    report.sends, report.not_sent, report.policy = (
-        dict(sends.most_common()),
-        dict(not_sent.most_common()),
-        dict(policy),
-    )
+    report.sends, report.not_sent, report.policy = _ordered(sends), _ordered(not_sent), _ordered(policy)
     report.sends_per_day = {day: dict(sorted(c.items())) for day, c in sorted(per_day.items())}
     waits: dict[str, Counter[str]] = defaultdict(Counter)
     steps = RunStep.objects.filter(run__in=runs, kind=RunStep.Kind.WAIT)
     for row in steps.values("label", "result__timed_out").annotate(n=Count("id")).order_by("label"):
         outcome = {True: "timed_out", False: "received", None: "unresolved"}[row["result__timed_out"]]
         waits[row["label"]][outcome] += row["n"]
-    report.waits = {label: dict(c) for label, c in waits.items()}
+    report.waits = {label: dict(sorted(c.items())) for label, c in sorted(waits.items())}
     sequences: dict[str, list[tuple[str, str]]] = defaultdict(list)
     sent = emails.filter(status=SENT).values_list(
         "run__contact__user_id", "template", "created_at", "run__entered_at", "idempotency_key"
@@ -462,9 +473,220 @@ def _collect(*, journey: Journey, label: str, window: Window) -> VersionReport:
     return report
 
 
+def _ordered(counts: Counter[str]) -> dict[str, int]:
+    """Most first, ties by name: the same order however the counts were gathered."""
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+def _merged(reports: list[VersionReport]) -> VersionReport:
+    """One version's report from the reports of disjoint shares of its contacts."""
+    first = reports[0]
+    merged = VersionReport(label=first.label, version=first.version)
+    counted = ("skipped", "runs", "exits", "waiting_at", "failures", "sends", "not_sent", "policy")
+    for name in counted:
+        total: Counter[str] = Counter()
+        for report in reports:
+            total.update(getattr(report, name))
+        setattr(merged, name, _ordered(total))
+    per_day: dict[str, Counter[str]] = defaultdict(Counter)
+    waits: dict[str, Counter[str]] = defaultdict(Counter)
+    for report in reports:
+        merged.enrolled += report.enrolled
+        for day, templates in report.sends_per_day.items():
+            per_day[day].update(templates)
+        for label, outcomes in report.waits.items():
+            waits[label].update(outcomes)
+        merged.sequences.update(report.sequences)
+    merged.sends_per_day = {day: dict(sorted(c.items())) for day, c in sorted(per_day.items())}
+    merged.waits = {label: dict(sorted(c.items())) for label, c in sorted(waits.items())}
+    return merged
+
+
 def _position(key: str) -> int:
     tail = key.rpartition(":")[2]
     return int(tail) if tail.isdigit() else 0
+
+
+@dataclass
+class _ShareOutcome:
+    """What replaying one share of the contacts (or all of them) gave."""
+
+    contacts: int
+    events: int
+    consent_changes: int
+    reports: list[VersionReport]
+    contacts_created: int = 0  # contacts the replay ingested events for without having seeded them
+    rendered: int = 0
+    statements: int = 0  # those the replay asked for (savepoints included) ...
+    round_trips: int = 0  # ... and the round trips they took
+
+
+def _replay_share(
+    *,
+    journey: Journey,
+    versions: list[tuple[str, Journey]],
+    names: set[str],
+    history_only: set[str],
+    window: Window,
+    limit: int | None,
+    share: Share | None,
+    progress: Callable[[int], None],
+    on_total: Callable[[int], None] | None,
+    render: bool,
+) -> _ShareOutcome:
+    """Seed an isolation with the contacts (of `share`, or all) and replay every version on it,
+    each in a savepoint of its own; all of it rolled back."""
+    rendered_before = RecordingEmailBackend.sent
+    reports: list[VersionReport] = []
+    created = statements = round_trips = 0
+    with transaction.atomic():
+        isolation = isolation_create()
+        inputs = inputs_seed(
+            isolation=isolation,
+            journey_id=journey.id,
+            trigger=journey.trigger.event,
+            names=names,
+            window=window,
+            limit=limit,
+            share=share,
+        )
+        isolation_analyze(isolation)
+        if on_total is not None:
+            on_total(inputs.events * len(versions))
+        for label, version in versions:
+            with transaction.atomic(), deferred_savepoints() as deferred:  # each from the same inputs
+                reports.append(
+                    _replay(
+                        journey=version,
+                        label=label,
+                        isolation=isolation,
+                        inputs=inputs,
+                        names=names,
+                        history_only=history_only,
+                        window=window,
+                        progress=progress,
+                        render=render,
+                    )
+                )
+                if share is not None:
+                    created += contacts_created(isolation)
+                transaction.set_rollback(True)
+            statements += deferred.statements
+            round_trips += deferred.round_trips
+        transaction.set_rollback(True)
+    return _ShareOutcome(
+        contacts=inputs.contacts,
+        events=inputs.events,
+        consent_changes=len(inputs.consent_changes),
+        reports=reports,
+        contacts_created=created,
+        rendered=RecordingEmailBackend.sent - rendered_before,
+        statements=statements,
+        round_trips=round_trips,
+    )
+
+
+def _worker_count(workers: int | None, *, journey: Journey, window: Window, limit: int | None) -> int:
+    """How many processes replay: `workers` if given, else one per core with enough contacts
+    each. Always one inside a transaction: what it wrote is visible to its own connection only."""
+    if connection.in_atomic_block:
+        return 1
+    if workers is not None:
+        return max(workers, 1)
+    cores = os.cpu_count() or 1
+    if cores < 2:
+        return 1
+    contacts = contacts_to_replay(
+        journey_id=journey.id, trigger=journey.trigger.event, window=window, limit=limit
+    )
+    return max(1, min(cores, contacts // CONTACTS_PER_WORKER))
+
+
+def _replay_in_workers(
+    workers: int,
+    progress: Callable[[int], None],
+    on_total: Callable[[int], None] | None,
+    **replay: Any,
+) -> list[_ShareOutcome]:
+    """Each share of the contacts replayed by a forked process of its own, on a connection and in
+    an isolation of its own (the contacts of one share never meet another's: their replays are
+    independent once their inputs are seeded); the parent relays their progress and gathers
+    their outcomes."""
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    fork = multiprocessing.get_context("fork")
+    connections.close_all()  # each worker opens its own; none inherits this one's socket
+    readers, processes = {}, []
+    for index in range(workers):
+        reader, writer = fork.Pipe(duplex=False)
+        process = fork.Process(
+            target=_worker, args=(writer, Share(index=index, of=workers)), kwargs=replay, daemon=True
+        )
+        process.start()
+        writer.close()
+        readers[reader] = index
+        processes.append(process)
+    outcomes: dict[int, _ShareOutcome] = {}
+    totals: dict[int, int] = {}
+    early: list[int] = []  # progress heard before every worker told its total
+    failure = None
+    try:
+        while readers:
+            for reader in wait(list(readers)):
+                index = readers[reader]
+                try:
+                    kind, value = reader.recv()
+                except EOFError:
+                    failure = failure or f"backtest worker {index} ended without a report"
+                    del readers[reader]
+                    continue
+                if kind == "total":
+                    totals[index] = value
+                    if len(totals) == workers:
+                        if on_total is not None:
+                            on_total(sum(totals.values()))
+                        for n in early:
+                            progress(n)
+                        early.clear()
+                elif kind == "progress":
+                    (progress(value) if len(totals) == workers else early.append(value))
+                elif kind == "done":
+                    outcomes[index] = value
+                    del readers[reader]
+                else:
+                    failure = failure or value
+                    del readers[reader]
+    finally:
+        for process in processes:
+            process.join()
+    if failure is not None:
+        raise RuntimeError(f"the backtest's replay failed in a worker:\n{failure}")
+    return [outcomes[index] for index in range(workers)]
+
+
+def _worker(writer: Any, share: Share, **replay: Any) -> None:
+    """A forked worker: replay one share, send the outcome to the parent, close the connection."""
+    pending = [0]
+
+    def progress(n: int) -> None:
+        pending[0] += n
+        if pending[0] >= PROGRESS_STEP:
+            writer.send(("progress", pending[0]))
+            pending[0] = 0
+
+    try:
+        outcome = _replay_share(
+            share=share, progress=progress, on_total=lambda n: writer.send(("total", n)), **replay
+        )
+        if pending[0]:
+            writer.send(("progress", pending[0]))
+        writer.send(("done", outcome))
+    except BaseException:  # the parent reports it; the worker must end either way
+        writer.send(("error", traceback.format_exc()))
+    finally:
+        connections.close_all()
+        writer.close()
 
 
 def journey_backtest(
@@ -478,11 +700,15 @@ def journey_backtest(
     on_total: Callable[[int], None] | None = None,
     render: bool = False,
     history_in_bulk: bool = True,
+    workers: int | None = None,
 ) -> BacktestReport:
     """Replay the period through `journey` (and `against`, if given) in isolation; see the module
     docstring. `on_total` hears how many events will be replayed, `progress` each batch done.
     `history_in_bulk=False` ingests every event one by one, the history-only ones too (the same
-    report, slower)."""
+    report, slower). `workers` processes replay disjoint shares of the contacts (by default one
+    per core, when there are enough contacts; always one inside a transaction), each in an
+    isolation of its own, and their reports are added up: a journey whose runs ingest events for
+    other contacts (which a share may not hold) is replayed again by one process."""
     started = time.perf_counter()
     window = Window(since=since, until=until)
     uses: dict[str, set[str]] = defaultdict(set)
@@ -492,48 +718,37 @@ def journey_backtest(
     names = set(uses)
     history_only = {name for name, how in uses.items() if how == {"history"}} if history_in_bulk else set()
     versions = [("current", journey)] + ([("changed", against)] if against else [])
-    reports: list[VersionReport] = []
-    with transaction.atomic():
-        isolation = isolation_create()
-        inputs = inputs_seed(
-            isolation=isolation,
-            journey_id=journey.id,
-            trigger=journey.trigger.event,
-            names=names,
-            window=window,
-            limit=limit_contacts,
-        )
-        isolation_analyze(isolation)
-        if on_total is not None:
-            on_total(inputs.events * len(versions))
-        for label, version in versions:
-            with transaction.atomic():  # each version from the same seeded inputs
-                reports.append(
-                    _replay(
-                        journey=version,
-                        label=label,
-                        isolation=isolation,
-                        inputs=inputs,
-                        names=names,
-                        history_only=history_only,
-                        window=window,
-                        progress=progress or (lambda n: None),
-                        render=render,
-                    )
-                )
-                transaction.set_rollback(True)
-        transaction.set_rollback(True)
-    current = reports[0]
-    changed = reports[1] if against else None
+    replay: dict[str, Any] = {
+        "journey": journey,
+        "versions": versions,
+        "names": names,
+        "history_only": history_only,
+        "window": window,
+        "limit": limit_contacts,
+        "render": render,
+    }
+    progress = progress or (lambda n: None)
+    count = _worker_count(workers, journey=journey, window=window, limit=limit_contacts)
+    outcomes = _replay_in_workers(count, progress, on_total, **replay) if count > 1 else []
+    if any(o.contacts_created for o in outcomes):  # the shares were not independent after all
+        outcomes = []
+    RecordingEmailBackend.sent += sum(o.rendered for o in outcomes)  # counted in the workers
+    if not outcomes:
+        outcomes = [_replay_share(share=None, progress=progress, on_total=on_total, **replay)]
+    current = _merged([o.reports[0] for o in outcomes])
+    changed = _merged([o.reports[1] for o in outcomes]) if against else None
     return BacktestReport(
         journey_id=journey.id,
         since=since,
         until=until,
-        contacts=inputs.contacts,
-        events=inputs.events,
-        consent_changes=len(inputs.consent_changes),
+        contacts=sum(o.contacts for o in outcomes),
+        events=sum(o.events for o in outcomes),
+        consent_changes=sum(o.consent_changes for o in outcomes),
         elapsed_seconds=time.perf_counter() - started,
         current=current,
         changed=changed,
         difference=difference_between(current, changed) if changed else None,
+        workers=len(outcomes),
+        statements=sum(o.statements for o in outcomes),
+        round_trips=sum(o.round_trips for o in outcomes),
     )

@@ -152,12 +152,51 @@ class Inputs:
     run_ends: list[tuple[datetime, int, str, Any]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Share:
+    """One of `of` disjoint shares of the replayed contacts, by a hash of the address (or of the
+    contact, without one): contacts that share an address (its suppression, its consent) are
+    always in the same share."""
+
+    index: int
+    of: int
+
+
+_SHARE_SQL = "abs(hashtext(lower(coalesce(nullif(c.email, ''), c.id::text)))::bigint) %% %(shares)s"
+
+
+def contacts_to_replay(*, journey_id: str, trigger: str, window: Window, limit: int | None) -> int:
+    """How many contacts a backtest of the period would replay (read from the current schema)."""
+    params = {"journey": journey_id, "trigger": trigger, "since": window.since, "until": window.until}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_schema()")
+        not_own = _NOT_OWN.format(src=cursor.fetchone()[0])
+        cursor.execute(
+            f"""
+            SELECT count(DISTINCT e.contact_id) FROM contacts_event e
+            WHERE e.name = %(trigger)s AND e.received_at >= %(since)s AND e.received_at < %(until)s
+              AND {not_own}
+            """,
+            params,
+        )
+        found = cursor.fetchone()[0]
+    return found if limit is None else min(found, limit)
+
+
 def inputs_seed(
-    *, isolation: Isolation, journey_id: str, trigger: str, names: set[str], window: Window, limit: int | None
+    *,
+    isolation: Isolation,
+    journey_id: str,
+    trigger: str,
+    names: set[str],
+    window: Window,
+    limit: int | None,
+    share: Share | None = None,
 ) -> Inputs:
-    """Fill the isolation with the contacts, their past and the journey's earlier runs (see the
-    module docstring); returns the timeline's consent changes and run ends, and how many events
-    it holds."""
+    """Fill the isolation with the contacts (those of `share`, if given: the first `limit` are
+    chosen before the share is taken), their past and the journey's earlier runs (see the module
+    docstring); returns the timeline's consent changes and run ends, and how many events it
+    holds."""
     src = isolation.source
     params: dict[str, Any] = {
         "journey": journey_id,
@@ -181,6 +220,15 @@ def inputs_seed(
             params,
         )
         contacts = cursor.rowcount
+        if share is not None:
+            cursor.execute(
+                f"""
+                DELETE FROM {CONTACTS_TABLE} b USING "{src}".contacts_contact c
+                WHERE c.id = b.contact_id AND {_SHARE_SQL} <> %(index)s
+                """,
+                {"shares": share.of, "index": share.index},
+            )
+            contacts -= cursor.rowcount
         cursor.execute(
             f"""
             INSERT INTO contacts_contact SELECT c.* FROM "{src}".contacts_contact c
@@ -291,6 +339,19 @@ def consent_apply(
             ins.append(category)
         contact.category_opt_outs, contact.category_opt_ins = outs, ins
         contact.save(update_fields=["category_opt_outs", "category_opt_ins"])
+
+
+def contacts_created(isolation: Isolation) -> int:
+    """Contacts the replay created (an event ingested for someone it did not seed: a journey's
+    `ctx.trigger` for another contact)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT count(*) FROM "{isolation.schema}".contacts_contact c
+            WHERE NOT EXISTS (SELECT 1 FROM {CONTACTS_TABLE} b WHERE b.contact_id = c.id)
+            """
+        )
+        return cursor.fetchone()[0]
 
 
 def run_end_apply(*, run_id: Any, status: str, reason: str, at: datetime) -> None:

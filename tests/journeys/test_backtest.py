@@ -253,8 +253,11 @@ def _redis_state() -> dict[str, int]:
     }
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
 @pytest.mark.django_db(transaction=True)
-def test_the_backtest_sends_nothing_and_writes_nothing(demo, smtp_server, monkeypatch, settings):  # noqa: F811
+def test_the_backtest_sends_nothing_and_writes_nothing(demo, smtp_server, monkeypatch, settings, workers):  # noqa: F811
+    """With one process, and with two replaying a share of the contacts each (each on its own
+    connection, in an isolation of its own)."""
     settings.CELERY_TASK_ALWAYS_EAGER = False
     record("ada", "bt.started", at(0, 9))
     record("bob", "bt.started", at(0, 10))
@@ -272,7 +275,7 @@ def test_the_backtest_sends_nothing_and_writes_nothing(demo, smtp_server, monkey
     monkeypatch.setattr("journeys.runtime.engine.engine_push", no_engine)
     monkeypatch.setattr("journeys.runtime.engine.engine_cancel_runs", no_engine)
     before, redis_before = _row_counts(), _redis_state()
-    report, _ = backtest()
+    report, _ = backtest("--workers", workers)
     assert report["current"]["sends"] == {
         "activation/welcome": 3,
         "activation/advanced": 1,
@@ -304,6 +307,7 @@ def test_the_backtest_sends_nothing_and_writes_nothing(demo, smtp_server, monkey
         (["bt-demo", "--against", "/nowhere/v2.py"], "no such file"),
         (["bt-demo", "--against", "journeys.shipped.welcome"], "does not define the journey 'bt-demo'"),
         (["bt-demo", "--limit-contacts", "0"], "--limit-contacts must be at least 1"),
+        (["bt-demo", "--workers", "0"], "--workers must be at least 1"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(db, demo, args, message):
@@ -627,3 +631,96 @@ def test_a_realistic_mix_gives_the_report_it_always_gave(db, mix):
     held = [at for sends in found["sequences"][0].values() for _, at in sends if at[11:16] in ("07:00",)]
     assert held  # sent when the quiet hours ended
     assert current["not_sent"].get("suppressed:unsubscribed") and current["exits"] and current["skipped"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_mix_replayed_by_two_workers_gives_the_same_report(mix):
+    """Two processes, each replaying a share of the contacts in an isolation of its own: their
+    reports added up are the report of one."""
+    _mix_record(contacts=40)
+    one = _mix_report(mix, workers=1)
+    two = _mix_report(mix, workers=2)
+    assert two == one
+    assert one["contacts"] == 40 and one["current"]["sends"]
+
+
+def test_inside_a_transaction_one_process_replays(db, mix):
+    """What the caller's transaction holds is visible to its connection alone."""
+    from django.db import connection
+
+    from journeys.backtest import _worker_count
+    from journeys.backtest_data import Window
+
+    window = Window(since=datetime(2026, 3, 1, tzinfo=UTC), until=datetime(2026, 3, 31, tzinfo=UTC))
+    assert connection.in_atomic_block
+    assert _worker_count(4, journey=mix, window=window, limit=None) == 1
+
+
+TRIGGERS_ANOTHER = """
+from journeys.definition import define_journey
+from journeys.send import send_email
+from journeys.shipped.constants import Templates
+
+
+@define_journey(id="bt-refer", name="Backtest referral", trigger="bt.referred", entry_limit="unlimited")
+async def bt_refer(user, ctx):
+    await send_email(to=user.email, template=Templates.ACTIVATION_WELCOME)
+    if user.properties.get("friend"):
+        await ctx.trigger("bt.referred", user_id=user.properties["friend"])
+
+
+JOURNEYS = [bt_refer]
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_journey_that_triggers_for_another_contact_is_replayed_by_one_process(
+    tmp_path, monkeypatch, journey_register
+):
+    """A run that ingests an event for a contact its share does not hold (another share's, or a
+    new one) makes the shares dependent: the replay is done again by one process, which gives the
+    one-process report."""
+    (tmp_path / "bt_refer.py").write_text(textwrap.dedent(TRIGGERS_ANOTHER))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("bt_refer", None)
+    journey = journey_register(*importlib.import_module("bt_refer").JOURNEYS)
+    for n in range(12):
+        friend = {"friend": f"r{(n + 5) % 12:02d}"} if n % 3 == 0 else {}
+        record(f"r{n:02d}", "bt.referred", at(n, 9), **friend)
+    from journeys.backtest import journey_backtest
+
+    window = {"since": datetime(2026, 3, 1, tzinfo=UTC), "until": datetime(2026, 3, 31, tzinfo=UTC)}
+    one = journey_backtest(journey=journey, workers=1, **window)
+    two = journey_backtest(journey=journey, workers=2, **window)
+    assert _comparable(two) == _comparable(one)
+    assert one.current.sends == {"activation/welcome": 16}
+    sys.modules.pop("bt_refer", None)
+
+
+def test_deferred_savepoints_undo_and_keep_what_savepoints_do(db):
+    """A savepoint rides with the next statement: what a failed block did is undone, what the
+    others did is kept, and a block in which nothing ran costs no round trip at all."""
+    from django.db import IntegrityError, transaction
+
+    from journeys.backtest_savepoints import deferred_savepoints
+
+    with transaction.atomic(), deferred_savepoints() as deferred:
+        Contact.objects.create(user_id="kept")
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Contact.objects.create(user_id="undone")
+            Contact.objects.create(user_id="kept")  # the user id is taken: the block is undone
+        with transaction.atomic():
+            pass
+        with transaction.atomic():
+            Contact.objects.filter(user_id="kept").update(email="kept@example.com")
+        found = list(Contact.objects.values_list("user_id", "email"))
+    assert found == [("kept", "kept@example.com")]
+    # create, SAVEPOINT, create, create, ROLLBACK TO, RELEASE, SAVEPOINT, RELEASE, SAVEPOINT,
+    # update, RELEASE, select: twelve statements; the savepoints went with the statements after
+    # them, and the empty block's pair was never sent.
+    assert (deferred.statements, deferred.round_trips) == (12, 6)
+    with transaction.atomic(), deferred_savepoints() as deferred:
+        with pytest.raises(ValueError), transaction.atomic():  # undone before anything ran
+            raise ValueError
+        assert Contact.objects.count() == 1
+    assert (deferred.statements, deferred.round_trips) == (4, 1)

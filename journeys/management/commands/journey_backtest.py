@@ -114,6 +114,13 @@ class Command(BaseCommand):
             help="render every email (slower; a template that would fail shows as failed)",
         )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=None,
+            metavar="N",
+            help="processes replaying disjoint shares of the contacts (one per core, when there are enough)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -142,6 +149,8 @@ class Command(BaseCommand):
         limit = options["limit_contacts"]
         if limit is not None and limit < 1:
             raise BadInput(f"--limit-contacts must be at least 1; got {limit}")
+        if options["workers"] is not None and options["workers"] < 1:
+            raise BadInput(f"--workers must be at least 1; got {options['workers']}")
         against = load_changed(options["against"], journey.id) if options["against"] else None
         bar = _Progress(self.stderr, enabled=not options["no_progress"])
         try:
@@ -154,6 +163,7 @@ class Command(BaseCommand):
                 progress=bar.update,
                 on_total=bar.start,
                 render=options["render"],
+                workers=options["workers"],
             )
         finally:
             bar.close()
