@@ -86,13 +86,14 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--skip-seed", action="store_true", help="replay what an earlier run seeded")
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the replay here")
+    parser.add_argument("--workers", type=int, default=None, help="replay processes (default: one per core)")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
     django.setup()
 
     from django.db import connection
 
-    from bench.cpu import _own_stat, tree_seconds
+    from bench.cpu import _stat, tree_seconds
     from journeys.backtest import journey_backtest
     from journeys.registry import registry
 
@@ -106,7 +107,11 @@ def main() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         backend = cursor.fetchone()[0]
-    cpu_before, pg_before = tree_seconds([os.getpid()]), _own_stat(backend) or 0.0
+    # The replay's workers have backends of their own: the server's whole tree is measured (the
+    # benchmark's cluster serves nothing else meanwhile).
+    postmaster = (_stat(backend) or (0, 0.0))[0]
+    connection.close()
+    cpu_before, pg_before = tree_seconds([os.getpid()]), tree_seconds([postmaster])
     started = time.perf_counter()
     done = [0, 0]  # events replayed, the next to report at
 
@@ -115,7 +120,7 @@ def main() -> None:
         if done[0] >= done[1]:
             done[1] += 10_000
             cpu_ms = 1000 * (tree_seconds([os.getpid()]) - cpu_before) / done[0]
-            pg_ms = 1000 * ((_own_stat(backend) or 0.0) - pg_before) / done[0]
+            pg_ms = 1000 * (tree_seconds([postmaster]) - pg_before) / done[0]
             print(
                 f"  … {done[0]} events in {time.perf_counter() - started:.0f} s: "
                 f"{done[0] / (time.perf_counter() - started):.0f} events/s, "
@@ -129,14 +134,21 @@ def main() -> None:
 
         profiler = cProfile.Profile()
         report = profiler.runcall(
-            journey_backtest, journey=journey, since=SINCE, until=UNTIL, progress=progress
+            journey_backtest,
+            journey=journey,
+            since=SINCE,
+            until=UNTIL,
+            progress=progress,
+            workers=args.workers,
         )
         profiler.dump_stats(args.profile)
     else:
-        report = journey_backtest(journey=journey, since=SINCE, until=UNTIL, progress=progress)
+        report = journey_backtest(
+            journey=journey, since=SINCE, until=UNTIL, progress=progress, workers=args.workers
+        )
     wall = time.perf_counter() - started
     cpu = tree_seconds([os.getpid()]) - cpu_before
-    pg = (_own_stat(backend) or 0.0) - pg_before
+    pg = tree_seconds([postmaster]) - pg_before
     events = report.events
     goal = GOAL_SECONDS_PER_100K * events / 100_000
     current = report.current
@@ -153,9 +165,15 @@ def main() -> None:
         f"(goal: ≥ {GOAL_EVENTS_PER_SECOND:.0f} events/s, ≤ {goal:.0f} s for {events} events)"
     )
     print(
-        f"  CPU per event: {process_ms:.2f} ms in this process + {pg_ms:.2f} ms in its PostgreSQL backend "
+        f"  CPU per event: {process_ms:.2f} ms in the replay's processes + {pg_ms:.2f} ms in PostgreSQL "
         f"= {process_ms + pg_ms:.2f} ms   (goal's budget on {CORES} cores: ≤ {budget_ms:.2f} ms)"
     )
+    print(
+        f"  {report.workers} replay process(es); statements per event: "
+        f"{report.statements / max(events, 1):.1f} asked, in {report.round_trips / max(events, 1):.1f} "
+        "round trips to PostgreSQL"
+    )
+    print(f"  load average: {' '.join(f'{n:.2f}' for n in os.getloadavg())}")
     print(f"  {'within' if wall <= goal else 'OVER'} the goal")
 
 
