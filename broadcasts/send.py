@@ -11,11 +11,12 @@ a recipient gets at most one email however often its batch is retried. A batch:
    and sleep until it starts.
 3. In one transaction holding the broadcast's row `FOR SHARE` (a cancel takes it `FOR UPDATE`),
    check it is still running and write the batch's email rows (set-based, nothing delivered);
-   record the email ids on the recipients; commit.
+   commit. The recipients learn their email ids with their outcomes (step 5): until then the key
+   finds the row (a retried batch, a cancel).
 4. Hand the queued rows to the provider, outside any transaction, over one SMTP connection, the
    template rendered once (`emails.batch.emails_deliver_batch`); a cancel that committed meanwhile
    has suppressed the rows not yet claimed.
-5. Record each recipient's outcome (one UPDATE).
+5. Record each recipient's outcome and email id (one UPDATE).
 
 A worker killed anywhere leaves recipients claimed; after BROADCAST_CLAIM_TIMEOUT_SECONDS the tick
 returns them to pending and another batch takes them: an email row already written for one is
@@ -188,16 +189,6 @@ def batch_send(*, broadcast: Broadcast, claimed: list[Claimed]) -> dict[str, int
             )
         except EmailError as refused:  # the template or category refused: the whole batch's
             logs, error = [None] * len(claimed), str(refused)
-        written = [(p.recipient_id, log.pk) for p, log in zip(claimed, logs, strict=True) if log is not None]
-        if written:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    """
-                    UPDATE broadcasts_broadcastrecipient r SET email_id = o.email_id
-                    FROM unnest(%s::bigint[], %s::uuid[]) AS o(id, email_id) WHERE r.id = o.id
-                    """,
-                    [[w[0] for w in written], [w[1] for w in written]],
-                )
     logs = _batch_deliver(logs, started=started)
     outcomes: list[tuple[int, str, str, UUID | None]] = []
     counts: dict[str, int] = {}

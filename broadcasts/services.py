@@ -11,6 +11,8 @@ from typing import Any
 from uuid import UUID
 
 from django.db import transaction
+from django.db.models import OuterRef, Subquery, TextField, Value
+from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
 from broadcasts.audience import ConditionError, filter_parse
@@ -300,7 +302,7 @@ def broadcast_cancel(*, broadcast_id: UUID, actor: Any = None) -> Broadcast:
     """Cancel: nothing more is sent. In one transaction, under the broadcast's lock (which a
     worker's batch takes before it writes its emails):
     1. the broadcast becomes cancelled;
-    2. every recipient not done is done with outcome `cancelled`;
+    2. every recipient not done is done with outcome `cancelled` (and its email, if one was written);
     3. its emails still queued (written, not yet handed to the provider) are suppressed with
        reason `broadcast_cancelled`: a worker's claim of such a row then finds it taken.
     """
@@ -313,9 +315,16 @@ def broadcast_cancel(*, broadcast_id: UUID, actor: Any = None) -> Broadcast:
             to=Status.CANCELLED,
         )
         now = timezone.now()
+        # A recipient a worker held has its email (if written) linked by key, for the report.
+        written = EmailLog.objects.filter(
+            idempotency_key=Concat(
+                Value(f"broadcast:{broadcast_id}:"), Cast(OuterRef("contact_id"), TextField())
+            )
+        ).values("pk")[:1]
         BroadcastRecipient.objects.filter(broadcast_id=broadcast_id).exclude(state=State.DONE).update(
-            state=State.DONE, outcome="cancelled", reason="broadcast_cancelled", done_at=now
-        )
+            state=State.DONE, outcome="cancelled", reason="broadcast_cancelled", done_at=now,
+            email_id=Coalesce("email_id", Subquery(written)),
+        )  # fmt: skip
         EmailLog.objects.filter(
             idempotency_key__startswith=f"broadcast:{broadcast_id}:", status=EmailLog.Status.QUEUED
         ).update(status=EmailLog.Status.SUPPRESSED, status_reason="broadcast_cancelled", updated_at=now)

@@ -1,8 +1,8 @@
 """A broadcast batch's statements do not grow with its size, but for the one hand-over per email.
 
 Everything a batch decides is set-based: the claim, the pace, the broadcast's lock, the rows already
-under their keys, the suppressions, the contacts, one insert of the email rows, the email ids on the
-recipients, one update of the outcomes. Delivery takes one statement per email, which records the
+under their keys, the suppressions, the contacts, one insert of the email rows, one update of the
+outcomes (with the email ids). Delivery takes one statement per email, which records the
 previous email's `sent` and claims this one: a row is `sending` only during its own provider call,
 so a worker killed mid-batch leaves at most one email whose outcome is unknown (the claim must be
 committed before the call, and the record before the next one; see test_worker_killed.py).
@@ -27,10 +27,10 @@ from tests.broadcasts.conftest import ANNOUNCEMENT_PROPS
 pytestmark = pytest.mark.django_db
 
 # The broadcast's lock; the rows under the batch's keys, the suppressions, the contacts; the insert
-# and the read of the rows by key; the email ids on the recipients; the last email's `sent`; the
-# recipients' outcomes; the destinations lookup (none at all: it answers email.sent too, for a second).
+# and the read of the rows by key; the last email's `sent`; the recipients' outcomes and email ids
+# (the ids used to be written in a statement of their own, before the delivery); the destinations lookup (none at all: it answers email.sent too, for a second).
 # At the budget, not under it.
-BATCH_BUDGET = 10
+BATCH_BUDGET = 9
 HAND_OVER = "WITH recorded AS"
 
 
