@@ -248,8 +248,11 @@ WITH incoming AS (
 ), known AS (
     SELECT * FROM upserted
     UNION ALL
-    SELECT @contact_columns, false FROM contacts_contact c JOIN incoming i ON i.user_id = c.user_id
-    WHERE NOT EXISTS (SELECT 1 FROM upserted u WHERE u.user_id = c.user_id)
+    -- By the user id index, never a join: jsonb_to_recordset is estimated at 100 rows, which
+    -- would make a hash join over every contact the cheaper plan.
+    SELECT @contact_columns, false FROM contacts_contact c
+    WHERE c.user_id = ANY(ARRAY(SELECT user_id FROM incoming))
+      AND NOT EXISTS (SELECT 1 FROM upserted u WHERE u.user_id = c.user_id)
 ), stored AS (
     INSERT INTO contacts_event
         (id, contact_id, name, properties, occurred_at, received_at, idempotency_key, source,

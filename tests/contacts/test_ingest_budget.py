@@ -132,3 +132,36 @@ def test_a_column_added_to_contacts_under_a_running_process_does_not_break_its_s
     [outcome] = events_ingest(drafts=[EventDraft(name="page.viewed", user_id="after")])
 
     assert outcome.created and outcome.contact.user_id == "after"
+
+
+def test_the_statement_reads_known_contacts_by_their_index_whatever_their_number(warm):
+    """PostgreSQL estimates `jsonb_to_recordset` at 100 rows: joined to the contacts, a hash join
+    over every contact looked cheaper than 100 index probes, and each event's cost grew with the
+    table (at 20,000 contacts, ten times the statement's own work). Known contacts are read by
+    `user_id = ANY(...)`, an index probe per user id."""
+    from contacts.ingest import _INGEST_SQL
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO contacts_contact (id, user_id, email, properties, category_opt_outs, "
+            "category_opt_ins, confirmation_required, created_at, updated_at) "
+            "SELECT gen_random_uuid(), 'many' || n, '', '{}', '{}', '{}', false, now(), now() "
+            "FROM generate_series(1, 20000) n"
+        )
+        cursor.execute("ANALYZE contacts_contact")
+        cursor.execute(
+            "EXPLAIN " + _INGEST_SQL,
+            {
+                "contacts": '[{"id": "00000000-0000-0000-0000-000000000001", "user_id": "many7", '
+                '"email": "", "properties": {}, "confirm": false}]',
+                "events": '[{"id": "00000000-0000-0000-0000-000000000002", "user_id": "many7", '
+                '"name": "page.viewed", "properties": {}, "occurred_at": "2026-01-01T00:00:00Z", "key": null}]',
+                "now": "2026-01-01T00:00:00Z",
+                "source": "api",
+                "channel": "",
+                "notify": False,
+            },
+        )
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    assert "Seq Scan on contacts_contact" not in plan, plan
