@@ -55,11 +55,13 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before CSRF and the rest: answers the events endpoints' CORS preflight for publishable keys.
     "contacts.browser.BrowserCorsMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's session, CSRF, user and message middleware, passed by on the events endpoints
+    # (bearer keys, JSON): see hogsend/middleware.py.
+    "hogsend.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "hogsend.middleware.CsrfViewMiddleware",
+    "hogsend.middleware.AuthenticationMiddleware",
+    "hogsend.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
