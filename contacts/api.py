@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import orjson
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Header, Query, Router
 from ninja.errors import HttpError
 from pydantic import ValidationError
@@ -34,6 +35,13 @@ def _accepted(result: ingest.IngestResult) -> dict:
         "duplicate": not result.created,
         "exitedRuns": result.exited_run_ids,
     }
+
+
+def _rendered(status: int, body: dict) -> HttpResponse:
+    """The events endpoints' answer, rendered by orjson and not validated again: the view builds it
+    from values it typed itself, and for a 1,000-event batch ninja's validation and renderer were
+    a fifth of the request. The `response=` schemas still document it."""
+    return HttpResponse(orjson.dumps(body), status=status, content_type="application/json; charset=utf-8")
 
 
 def _rate_check(request: HttpRequest, *, events: int) -> None:
@@ -95,7 +103,7 @@ def event_create(
     )[0]
     if isinstance(outcome, ingest.IngestError):
         raise outcome
-    return (202 if outcome.created else 200), _accepted(outcome)
+    return _rendered(202 if outcome.created else 200, _accepted(outcome))
 
 
 @router.post(
@@ -146,7 +154,7 @@ def event_create_batch(request: HttpRequest, payload: BatchIn):
         "rejected": sum(r["status"] == "rejected" for r in results),
     }
     request.ingest_counts = counts  # type: ignore[attr-defined]  # for the request metrics
-    return (207 if counts["rejected"] else 202), {**counts, "results": results}
+    return _rendered(207 if counts["rejected"] else 202, {**counts, "results": results})
 
 
 def _rejected(index: int, errors: list[dict]) -> dict:
