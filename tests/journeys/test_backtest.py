@@ -694,6 +694,7 @@ def test_a_journey_that_triggers_for_another_contact_is_replayed_by_one_process(
     two = journey_backtest(journey=journey, workers=2, **window)
     assert _comparable(two) == _comparable(one)
     assert one.current.sends == {"activation/welcome": 16}
+    assert two.workers == 1  # a referral crossed from one share to the other
     sys.modules.pop("bt_refer", None)
 
 
