@@ -163,16 +163,24 @@ class JourneyMapEdge(models.Model):
     """How many runs of a journey went from one map node to the next, counted as each step is first
     recorded (and as runs end), so the Studio draws a journey's map from this table, never by scanning
     step logs. A node is `kind:label` (`send:activation/welcome`, `wait:await-csm`); "" is the entry;
-    `exit:<reason>`, `end:completed` and `end:failed` are where runs ended."""
+    `exit:<reason>`, `end:completed` and `end:failed` are where runs ended.
+
+    An edge is counted on several rows, one per `shard` (the writing connection's backend pid
+    modulo `journeys.journey_map.MAP_EDGE_SHARDS`), summed on read: every start of a journey
+    passes the same first edges, and one row per edge made every concurrent start queue on its
+    lock and every update walk the versions the others left."""
 
     journey_id = models.CharField(max_length=100)
     source = models.CharField(max_length=220, blank=True)
     target = models.CharField(max_length=220)
+    shard = models.PositiveSmallIntegerField(default=0, db_default=0)
     runs = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["journey_id", "source", "target"], name="journeymapedge_unique")
+            models.UniqueConstraint(
+                fields=["journey_id", "source", "target", "shard"], name="journeymapedge_unique_shard"
+            )
         ]
 
     def __str__(self) -> str:

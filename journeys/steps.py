@@ -17,7 +17,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
-from journeys.journey_map import MAP_EDGE_UPSERT, MAP_KINDS, node_key
+from journeys.journey_map import MAP_EDGE_SHARD, MAP_EDGE_UPSERT, MAP_KINDS, node_key
 from journeys.models import JourneyRun, RunStep
 from journeys.services import RunNotLive
 
@@ -50,8 +50,9 @@ WITH prev AS (
     ON CONFLICT (run_id, seq) DO UPDATE SET kind = EXCLUDED.kind, label = EXCLUDED.label,
         result = EXCLUDED.result, recorded_at = EXCLUDED.recorded_at
 ), edge AS (
-    INSERT INTO journeys_journeymapedge (journey_id, source, target, runs)
-    SELECT prev.journey_id, prev.map_node, %(node)s, 1 FROM prev JOIN parked ON parked.id = prev.id
+    INSERT INTO journeys_journeymapedge (journey_id, source, target, shard, runs)
+    SELECT prev.journey_id, prev.map_node, %(node)s, {MAP_EDGE_SHARD}, 1
+    FROM prev JOIN parked ON parked.id = prev.id
     WHERE prev.fresh
     {MAP_EDGE_UPSERT}
 )
@@ -85,8 +86,8 @@ WITH run AS (
     UPDATE journeys_journeyrun SET map_node = %(node)s
     WHERE id = %(run)s AND %(on_map)s AND EXISTS (SELECT 1 FROM recorded)
 ), edge AS (
-    INSERT INTO journeys_journeymapedge (journey_id, source, target, runs)
-    SELECT run.journey_id, run.map_node, %(node)s, 1 FROM run
+    INSERT INTO journeys_journeymapedge (journey_id, source, target, shard, runs)
+    SELECT run.journey_id, run.map_node, %(node)s, {MAP_EDGE_SHARD}, 1 FROM run
     WHERE %(on_map)s AND EXISTS (SELECT 1 FROM recorded)
     {MAP_EDGE_UPSERT}
 )

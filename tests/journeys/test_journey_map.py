@@ -21,7 +21,11 @@ ADVANCED, NUDGE = "checkpoint:branch:advanced", "checkpoint:branch:nudge"
 
 
 def edges(journey_id: str = "activation-welcome") -> dict[tuple[str, str], int]:
-    return {(e.source, e.target): e.runs for e in JourneyMapEdge.objects.filter(journey_id=journey_id)}
+    """Each edge's count, summed over the rows it is counted on (one per writing connection's shard)."""
+    counted: dict[tuple[str, str], int] = {}
+    for e in JourneyMapEdge.objects.filter(journey_id=journey_id):
+        counted[(e.source, e.target)] = counted.get((e.source, e.target), 0) + e.runs
+    return counted
 
 
 def four_users(harness) -> None:
@@ -85,3 +89,29 @@ def test_a_run_that_exits_at_enrollment_ends_at_the_entry(journey_harness):
     )
     assert journey_harness.run("activation-welcome", "fay").status == "exited"
     assert edges() == {("", "exit:exit_on:user.deleted"): 1}
+
+
+def test_each_connection_counts_an_edge_on_its_own_row_and_the_map_reads_their_sum(journey_harness):
+    """Every start of a journey passes the same first edges: counted on one row per edge, each
+    concurrent start would queue on that row's lock. A connection counts on its shard's row."""
+    from django.db import connection
+
+    from journeys.journey_map import MAP_EDGE_SHARDS
+
+    journey_harness.start("activation-welcome", user_id="ada")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    counted = JourneyMapEdge.objects.get(journey_id="activation-welcome", source="", target=WELCOME)
+    assert (counted.shard, counted.runs) == (pid % MAP_EDGE_SHARDS, 1)
+    # Another connection's count of the same edge, on its own row.
+    JourneyMapEdge.objects.create(
+        journey_id="activation-welcome",
+        source="",
+        target=WELCOME,
+        shard=(counted.shard + 1) % MAP_EDGE_SHARDS,
+        runs=2,
+    )
+    nodes = {n.key: n for n in journey_map_read(journey_id="activation-welcome").nodes}
+    assert nodes[WELCOME].passed == 3 and nodes[""].passed == 3
+    assert edges() == {("", WELCOME): 3, (WELCOME, SLEEP): 1}
