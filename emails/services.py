@@ -22,6 +22,7 @@ from django.utils import timezone
 from contacts.addresses import EmailError
 from contacts.categories import CONFIRMATION, TRANSACTIONAL, UnknownCategory, category_get
 from contacts.models import Contact
+from contacts.prepared import prepared_cursor
 from emails.control_group import send_hold_reason
 from emails.delivery import (
     EmailDeliveryDeferred,
@@ -268,7 +269,7 @@ def _send_facts(
         "since": window_start,
         "user_id": user_id or "",
     }
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(query, params)
         existing_id, run_status, suppression, recent, *contact_row = cursor.fetchone()
     contact = None

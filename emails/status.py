@@ -20,9 +20,9 @@ from typing import Any
 from uuid import UUID
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection
 from django.utils import timezone
 
+from contacts.prepared import prepared_cursor
 from emails.models import EmailLog
 
 Status = EmailLog.Status
@@ -149,7 +149,7 @@ def email_claim_keeping(
         provider=provider,
         message_id=message_id,
     )
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_CLAIM_KEEPING_SQL, params)
         return cursor.fetchone() is not None
 

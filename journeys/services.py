@@ -10,12 +10,13 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from contacts.ingest import event_ingest
 from contacts.models import Contact, Event
+from contacts.prepared import prepared_cursor
 from journeys.conditions import all_match
 from journeys.definition import EntryLimit, Journey
 from journeys.durations import journey_time
@@ -166,7 +167,7 @@ def _enrollment_guards(
 ) -> _Guards:
     """Lock the contact and read every guard, in one statement."""
     period = journey_time(journey.entry_period) if journey.entry_period is not None else None
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             _GUARDS_SQL,
             {
@@ -230,7 +231,7 @@ def _run_insert(
         control_group=not held_out and run_in_control_group(journey=journey, contact_id=contact_id),
         updated_at=now,
     )
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             _RUN_INSERT_SQL,
             {

@@ -17,6 +17,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
+from contacts.prepared import prepared_cursor
 from journeys.journey_map import MAP_EDGE_SHARD, MAP_EDGE_UPSERT, MAP_KINDS, node_key
 from journeys.models import JourneyRun, RunStep
 from journeys.services import RunNotLive
@@ -101,7 +102,8 @@ def _json(value: dict[str, Any]) -> str:
 
 
 def _one(sql: str, params: dict[str, Any]) -> tuple:
-    with connection.cursor() as cursor:
+    """One row of a step-log statement, prepared: each runs at every step of every run."""
+    with prepared_cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()
 

@@ -77,3 +77,28 @@ def test_ingest_costs_the_same_statements_for_one_event_as_for_a_batch(db, event
     assert all(o.created for o in outcomes)
     statements = _statements(captured)
     assert len(statements) <= INGEST_BUDGET, _budget_report(statements)
+
+
+# The statements every journey start runs, by a piece of each one's text: planned once per
+# connection, not at every start (their planning cost as much as running them).
+START_PATH_STATEMENTS = {
+    "enrollment guards": "FOR NO KEY UPDATE OF c",
+    "run insert": "exit_candidates AS",
+    "send facts": "WITH run AS (SELECT status FROM journeys_journeyrun",
+    "claim keeping the message": "claimed AS",
+    "step record": "recorded AS",
+    "park": "WITH prev AS",
+}
+
+
+@pytest.mark.parametrize("prepared", [True, False])
+def test_the_start_paths_statements_are_prepared_once_per_connection(journey_harness, settings, prepared):
+    settings.DB_PREPARED_STATEMENTS = prepared
+    for user in ("ada", "bob"):
+        journey_harness.start("activation-welcome", user_id=user, email=f"{user}@example.com")
+    assert [log.status for log in EmailLog.objects.all()] == ["sent", "sent"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        statements = [row[0] for row in cursor.fetchall()]
+    found = {name for name, text in START_PATH_STATEMENTS.items() if any(text in s for s in statements)}
+    assert found == (set(START_PATH_STATEMENTS) if prepared else set())
