@@ -86,6 +86,7 @@ START_PATH_STATEMENTS = {
     "run insert": "exit_candidates AS",
     "send facts": "WITH run AS (SELECT status FROM journeys_journeyrun",
     "claim keeping the message": "claimed AS",
+    "email row": "INSERT INTO emails_emaillog (",
     "outcome": "UPDATE emails_emaillog SET status =",
     "step record": "recorded AS",
     "park": "WITH prev AS",
