@@ -18,11 +18,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
 from uuid import UUID
 
-import psycopg
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -30,6 +27,7 @@ from audiences.conditions import bind_now
 from audiences.segments import Segment, registry
 from contacts.ingest import EventDraft, events_ingest
 from contacts.models import Event
+from contacts.prepared import prepared_cursor
 from journeys.shipped.constants import Events
 
 logger = logging.getLogger(__name__)
@@ -98,27 +96,9 @@ def _evaluate(segments: Sequence[Segment], pairs: Pairs, now: datetime) -> list[
             ids[0] if one_contact else ids,
         ]
     params.append(now)
-    with _cursor() as cursor:
+    with prepared_cursor() as cursor:  # planned once per connection: planning costs more than running it
         cursor.execute(_statement_text(tuple(segments), one_contact), params)
         return [Change(*row) for row in cursor.fetchall()]
-
-
-class _PreparedCursor(psycopg.Cursor):
-    def execute(
-        self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: bool | None = None
-    ):
-        return super().execute(query, params, prepare=True, binary=binary)
-
-
-def _cursor():
-    """Server-side binding, prepared once per connection (planning the statement costs more than
-    running it for one contact); Django's usual cursor where prepared statements cannot be kept
-    (`DB_PREPARED_STATEMENTS=false`)."""
-    if not settings.DB_PREPARED_STATEMENTS:
-        return connection.cursor()
-    connection.ensure_connection()
-    raw = _PreparedCursor(connection.connection)
-    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
 
 
 def memberships_apply(*, pairs: Pairs, now: datetime | None = None, announce: bool = True) -> list[Change]:

@@ -17,16 +17,15 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-import psycopg
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
-from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.utils import timezone
 
 from contacts.conversions import conversions_apply, goal_rules
 from contacts.membership import membership
 from contacts.models import Contact, Event
 from contacts.outbox import dispatcher, event_collector, exit_rules, notify_channel
+from contacts.prepared import prepared_cursor
 from contacts.timezones import TIMEZONE_PROPERTY, timezone_problem
 
 logger = logging.getLogger(__name__)
@@ -292,38 +291,6 @@ def _unsaved(model: type, **values: Any) -> Any:
     )
 
 
-class _PreparedStatementCursor(psycopg.Cursor):
-    """Server-side binding, prepared on first use: PostgreSQL plans the ingest statement once per
-    connection instead of once per call (its planning costs more than running it for one event)."""
-
-    def execute(
-        self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: bool | None = None
-    ):
-        return super().execute(query, params, prepare=True, binary=binary)
-
-
-class _PreparedDebugCursor(CursorDebugWrapper):
-    """Django's query log (tests, DEBUG) for the prepared statement: a prepared execution leaves
-    psycopg without the query text Django logs, so the statement is logged as written."""
-
-    def execute(self, sql: Any, params: Any = None) -> Any:
-        with self.debug_sql(sql, params):
-            return CursorWrapper.execute(self, sql, params)
-
-
-def _prepared_cursor():
-    """A cursor for the ingest statement, wrapped as Django wraps its own (errors translated,
-    queries counted); Django's usual cursor interpolates parameters client-side, which cannot be
-    prepared. `DB_PREPARED_STATEMENTS=false` (a pooler that cannot keep them) falls back to it."""
-    from django.conf import settings
-
-    if not settings.DB_PREPARED_STATEMENTS:
-        return connection.cursor()
-    connection.ensure_connection()
-    raw = _PreparedStatementCursor(connection.connection)
-    return _PreparedDebugCursor(raw, connection) if connection.queries_logged else connection.make_cursor(raw)
-
-
 def _json(value: Any) -> str:
     return json.dumps(value, cls=DjangoJSONEncoder, separators=(",", ":"))
 
@@ -460,7 +427,7 @@ def _contacts_and_events_store(
             for d, e in zip(drafts, events, strict=True)
             if d.user_id in wanted
         ]
-        with _prepared_cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(
                 _INGEST_SQL,
                 {
