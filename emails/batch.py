@@ -17,7 +17,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import get_connection
-from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 from django.utils import timezone
 
 from contacts.addresses import EmailError, email_address_check
@@ -28,7 +27,7 @@ from emails.message import BuiltEmail, email_message_build, sent_message_kept
 from emails.models import EmailLog
 from emails.render import RenderOnce
 from emails.status import CLAIM_CTE, KEEP_CLAIMED_SQL, Status, email_claim_params
-from emails.wire import WireShapes
+from emails.wire import WireShapes, smtp_wire_send
 
 logger = logging.getLogger(__name__)
 
@@ -149,12 +148,8 @@ def _provider_call(smtp: Any, message: Any, *, wire: WireShapes) -> None:
     (emails.wire, generated once for the batch's shape and filled in) go straight to its session:
     the same bytes and envelope without the generator's and the address parser's cost per
     message. Any other backend, or a message emails.wire cannot shape, takes the backend's send."""
-    if type(smtp) is SMTPBackend and smtp.connection is not None:
-        data = wire.bytes_for(message)
-        if data is not None:
-            sender, recipients = wire.envelope(message)
-            smtp.connection.sendmail(sender, recipients, data)
-            return
+    if smtp is not None and smtp_wire_send(smtp, message, shapes=wire):
+        return
     (smtp or get_connection()).send_messages([message])
 
 

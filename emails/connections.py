@@ -21,6 +21,8 @@ from django.core.mail import get_connection
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from emails.wire import WireShapes, smtp_wire_send
+
 _kept = threading.local()
 # Bumped when an email setting changes (tests, mostly): every thread's kept connection is then
 # stale and is closed at its next use.
@@ -63,13 +65,16 @@ def _open() -> Any:
     return backend
 
 
-def provider_send(message: Any) -> None:
+def provider_send(message: Any, *, wire: WireShapes | None = None) -> None:
     """Hand one message to the provider on this thread's kept connection.
 
     1. Reuse the kept connection if it is fresh; otherwise open one (and keep it).
-    2. Send. A reused SMTP connection the server dropped while it sat idle fails at its first
-       command, before any of the message went out: it is replaced and the message sent once on
-       the new one.
+    2. Send: on Django's SMTP backend, with `wire`, the bytes the backend would send (emails.wire:
+       generated once per shape, this message's values filled in) straight to its session; any
+       other backend, or a message emails.wire leaves to the normal path, by the backend's own
+       send. Either way, a reused SMTP connection the server dropped while it sat idle fails at
+       its first command, before any of the message went out: it is replaced and the message
+       sent once on the new one.
     3. Any other failure closes the connection (the next send opens a new one) and is raised
        for the caller to record.
     """
@@ -80,18 +85,23 @@ def provider_send(message: Any) -> None:
         backend = _open()
     try:
         try:
-            backend.send_messages([message])
+            _send(backend, message, wire=wire)
         except smtplib.SMTPServerDisconnected:
             if not reused:
                 raise
             provider_connection_close()
             backend = _open()
-            backend.send_messages([message])
+            _send(backend, message, wire=wire)
     except Exception:
         provider_connection_close()
         raise
     _kept.sent += 1
     _kept.used_at = time.monotonic()
+
+
+def _send(backend: Any, message: Any, *, wire: WireShapes | None) -> None:
+    if wire is None or not smtp_wire_send(backend, message, shapes=wire):
+        backend.send_messages([message])
 
 
 def provider_connection_close() -> None:

@@ -34,6 +34,7 @@ from emails.message import email_message_build, sent_message_kept
 from emails.models import EmailLog
 from emails.render import RenderOnce
 from emails.status import Status, email_claim_keeping, email_status_advance
+from emails.wire import WireShapes
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +135,20 @@ def single_render() -> Any:
     return _single_render
 
 
+_single_wire: Any = None
+
+
+def single_wire() -> WireShapes:
+    """The single sends' MIME shapes on Django's SMTP backend: emails.wire.WireShapes kept for
+    the process, as `single_render` keeps the renders, so a template's message is generated once
+    per shape (its sender, subject, headers and parts) and each email's values filled in, not put
+    through the email package's generator per email."""
+    global _single_wire
+    if _single_wire is None:
+        _single_wire = WireShapes(max_shapes=settings.EMAIL_WIRE_SHAPES)
+    return _single_wire
+
+
 def email_transmit(*, log: EmailLog, final_attempt: bool = False, connection: Any = None) -> EmailLog:
     """Claim a committed queued row, call the provider, record the outcome.
 
@@ -166,7 +181,7 @@ def email_transmit(*, log: EmailLog, final_attempt: bool = False, connection: An
         if connection is not None:
             connection.send_messages([built.message])
         else:
-            provider_send(built.message)
+            provider_send(built.message, wire=single_wire())
     except Exception as error:
         return _failure(log, error, final_attempt=final_attempt)
     _fault_point(log.to_email)

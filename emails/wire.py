@@ -16,6 +16,10 @@ could be folded or encoded), a body line longer than 998 bytes (Django sends tha
 quoted-printable), anything but one recipient and text plus alternatives. The result is the
 normal path's bytes, byte for byte, but for the Date (the moment it is generated) and the MIME
 boundary (random either way); tests/emails/test_wire.py compares them.
+
+Single sends on the SMTP backend go out the same way (`smtp_wire_send`, on the sending thread's
+kept session: emails.connections), their shapes kept for the process and bounded
+(emails.delivery.single_wire), since a journey's sends of one template mostly share a shape.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 from django.core.mail.message import RFC5322_EMAIL_LINE_LENGTH_LIMIT, sanitize_address
 
 # Printable ASCII but space, comma and semicolon (where compat32 folds a header): a value of this
@@ -54,39 +59,72 @@ _BODY = "body"
 _FIXED_WIDTH = frozenset({"date", "boundary"})
 
 
+_UNSHAPED: Any = object()  # a shape not generated yet (None: one the normal path must generate)
+
+
 class WireShapes:
     """`bytes_for(message)`: the bytes the SMTP backend would send for it, or None where only the
     normal path knows them; `envelope(message)`: the backend's sanitized sender and recipients."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_shapes: int | None = None) -> None:
+        """`max_shapes`: a long-lived one (the single sends', emails.delivery) forgets every shape
+        once it holds this many, so messages of ever new shapes cannot grow it without bound."""
         self._shapes: dict[tuple[Any, ...], list[bytes | str] | None] = {}
         self._senders: dict[tuple[str, str], str] = {}
+        self.max_shapes = max_shapes
+
+    @property
+    def shapes(self) -> int:
+        return len(self._shapes)
 
     def envelope(self, message: EmailMultiAlternatives) -> tuple[str, list[str]]:
         encoding = message.encoding or settings.DEFAULT_CHARSET
         key = (message.from_email, encoding)
-        if key not in self._senders:
-            self._senders[key] = sanitize_address(message.from_email, encoding)
+        sender = self._senders.get(key)
+        if sender is None:
+            if self.max_shapes is not None and len(self._senders) >= self.max_shapes:
+                self._senders.clear()
+            sender = self._senders[key] = sanitize_address(message.from_email, encoding)
         recipients = [
             address if _PLAIN_ADDRESS.match(address) else sanitize_address(address, encoding)
             for address in message.recipients()
         ]
-        return self._senders[key], recipients
+        return sender, recipients
 
     def bytes_for(self, message: EmailMultiAlternatives) -> bytes | None:
         values = _values(message)
         if values is None:
             return None
         key = _key(message, values)
-        if key not in self._shapes:
-            self._shapes[key] = _shape(message, values)
-        shape = self._shapes[key]
+        # Read once (`get`, not `in` then `[]`): the single sends' shapes are shared by the
+        # sending threads, and another may clear them in between.
+        shape = self._shapes.get(key, _UNSHAPED)
+        if shape is _UNSHAPED:
+            if self.max_shapes is not None and len(self._shapes) >= self.max_shapes:
+                self._shapes.clear()
+            shape = self._shapes[key] = _shape(message, values)
         if shape is None:
             return None
         try:
             return _fill(shape, values)
         except UnicodeEncodeError:  # a lone surrogate: the normal path says what is wrong with it
             return None
+
+
+def smtp_wire_send(backend: Any, message: EmailMultiAlternatives, *, shapes: WireShapes) -> bool:
+    """Send `message` on an open Django SMTP backend's session as its bytes from `shapes`, as the
+    backend's own send would put it on the wire; False (nothing sent) where the backend is another
+    one, not open, or the message one only the normal path generates. The session's failures are
+    the backend's own (smtplib's, raised as they are: the backend raises them too)."""
+    if type(backend) is not SMTPBackend or backend.connection is None:
+        return False
+    data = shapes.bytes_for(message)
+    if data is None:
+        return False
+    sender, recipients = shapes.envelope(message)
+    with backend._lock:  # as the backend's send_messages holds it
+        backend.connection.sendmail(sender, recipients, data)
+    return True
 
 
 def _values(message: EmailMultiAlternatives) -> dict[str, str] | None:

@@ -213,6 +213,9 @@ EMAIL_CONNECTION_MAX_MESSAGES = env.int("EMAIL_CONNECTION_MAX_MESSAGES", default
 # Single sends render each template and props once, then fill in each email's links
 # (emails.delivery.single_render); this many renderings are kept per process.
 EMAIL_RENDER_SHAPES = env.int("EMAIL_RENDER_SHAPES", default=256)
+# On Django's SMTP backend, single sends generate each message shape's bytes once, then fill in
+# each email's values (emails.delivery.single_wire); this many shapes are kept per process.
+EMAIL_WIRE_SHAPES = env.int("EMAIL_WIRE_SHAPES", default=256)
 # Permanent bounces (since the address last took a delivery) that suppress an address.
 EMAIL_BOUNCE_SUPPRESS_THRESHOLD = env.int("EMAIL_BOUNCE_SUPPRESS_THRESHOLD", default=3)
 # First retry of a transiently failed send; later ones back off exponentially (Celery task).
