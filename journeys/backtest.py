@@ -612,21 +612,30 @@ def _replay_in_workers(
     an isolation of its own (the contacts of one share never meet another's: their replays are
     independent once their inputs are seeded); the parent relays their progress and gathers
     their outcomes."""
-    import multiprocessing
+    from multiprocessing import Pipe
     from multiprocessing.connection import wait
 
-    fork = multiprocessing.get_context("fork")
+    # os.fork, not multiprocessing's Process: a Process child runs the after-fork hooks libraries
+    # register, and kombu's closes the Celery connections it inherited; a Redis channel left
+    # waiting in BRPOP is closed by reading a reply that never comes, so the child hung there.
+    # The workers never use Celery: they leave every inherited socket alone and end with
+    # os._exit, running none of the parent's exit handlers.
     connections.close_all()  # each worker opens its own; none inherits this one's socket
-    readers, processes = {}, []
+    readers, children = {}, []
     for index in range(workers):
-        reader, writer = fork.Pipe(duplex=False)
-        process = fork.Process(
-            target=_worker, args=(writer, Share(index=index, of=workers)), kwargs=replay, daemon=True
-        )
-        process.start()
+        reader, writer = Pipe(duplex=False)
+        pid = os.fork()
+        if pid == 0:
+            status = 1
+            try:
+                reader.close()
+                _worker(writer, Share(index=index, of=workers), **replay)
+                status = 0
+            finally:
+                os._exit(status)
         writer.close()
         readers[reader] = index
-        processes.append(process)
+        children.append(pid)
     outcomes: dict[int, _ShareOutcome] = {}
     totals: dict[int, int] = {}
     early: list[int] = []  # progress heard before every worker told its total
@@ -658,8 +667,8 @@ def _replay_in_workers(
                     failure = failure or value
                     del readers[reader]
     finally:
-        for process in processes:
-            process.join()
+        for pid in children:
+            os.waitpid(pid, 0)
     if failure is not None:
         raise RuntimeError(f"the backtest's replay failed in a worker:\n{failure}")
     return [outcomes[index] for index in range(workers)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import os
 import sys
 import textwrap
 from datetime import UTC, datetime, timedelta
@@ -642,6 +643,22 @@ def test_the_mix_replayed_by_two_workers_gives_the_same_report(mix):
     two = _mix_report(mix, workers=2)
     assert two == one
     assert one["contacts"] == 40 and one["current"]["sends"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_workers_run_no_after_fork_hook_of_the_parent(mix):
+    """A library's after-fork hook (kombu's closes inherited Redis channels, and hangs on one
+    left in BRPOP) must not run in a worker: here one that kills the process at once."""
+    from multiprocessing.util import register_after_fork
+
+    class Holder:
+        pass
+
+    holder = Holder()
+    register_after_fork(holder, lambda _: os._exit(3))
+    _mix_record(contacts=10)
+    assert _mix_report(mix, workers=2) == _mix_report(mix, workers=1)
+    del holder
 
 
 def test_inside_a_transaction_one_process_replays(db, mix):
