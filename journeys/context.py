@@ -50,8 +50,9 @@ async def db_call(fn: Callable[..., T], /, **kwargs: Any) -> T:
     return await sync_to_async(fn)(**kwargs)
 
 
-def _compute_and_record(
+def _compute_after(
     *,
+    pending: dict[str, Any] | None,
     run_id: UUID,
     seq: int,
     kind: str,
@@ -59,7 +60,25 @@ def _compute_and_record(
     compute: Callable[[int], Any],
     encode: Callable[[Any], dict[str, Any]],
 ) -> dict[str, Any]:
-    return steps.step_record(run_id=run_id, seq=seq, kind=kind, label=label, result=encode(compute(seq)))
+    """A `db_step`'s unit of work: the step before it recorded (if it is still unrecorded), then
+    this one computed; its own record waits for the run's next unit (`JourneyContext._pending`)."""
+    if pending is not None:
+        steps.step_record(**pending)
+    return encode(compute(seq))
+
+
+def _after_record(
+    *, pending: dict[str, Any], strict: bool, fn: Callable[..., T], kwargs: dict[str, Any]
+) -> T:
+    """A unit of work with the run's unrecorded step recorded first. Not `strict` (a run's end):
+    a run that ended meanwhile takes no record, and `fn` (which knows what an ended run allows)
+    runs all the same."""
+    try:
+        steps.step_record(**pending)
+    except services.RunNotLive:
+        if strict:
+            raise
+    return fn(**kwargs)
 
 
 class NonDeterministicJourney(RuntimeError):
@@ -270,6 +289,12 @@ class JourneyContext:
         self._seq = 0
         self._recorded = recorded
         self._arms: dict[str, str] = {}
+        # A `db_step`'s record (a send's), not yet written: it goes with the run's next unit of
+        # database work (a park writes it in its own statement), so a send followed by a sleep
+        # costs one update of the run, not two. Its effect is keyed by the run and step already
+        # (the email row's idempotency key), so a crash before the record loses no guarantee:
+        # the replay finds the row and sends nothing.
+        self._pending: dict[str, Any] | None = None
 
     # --- the step log -------------------------------------------------------------------------
 
@@ -295,9 +320,9 @@ class JourneyContext:
         if recorded is not None:
             return recorded.result
         if kind == Kind.TRIGGER:
-            self._require_live(await self.backend.db(steps.run_status, run_id=self.run_id))
+            self._require_live(await self.db(steps.run_status, run_id=self.run_id))
         result = encode(await compute(seq))
-        return await self.backend.db(
+        return await self.db(
             steps.step_record, run_id=self.run_id, seq=seq, kind=kind, label=label, result=result
         )
 
@@ -309,14 +334,19 @@ class JourneyContext:
         *,
         encode: Callable[[Any], dict[str, Any]],
     ) -> dict[str, Any]:
-        """`step` for a position whose work is synchronous database code (a send): computed and
-        recorded in one unit of database work, so the step costs one hop to a database thread,
-        not two. `compute(seq)` runs with no transaction open; the record follows it."""
+        """`step` for a position whose work is synchronous database code (a send): computed in
+        one unit of database work, and recorded with the run's next one (`_pending`: the park of
+        a sleep that follows writes it in the same statement), so the step costs one hop to a
+        database thread and no statement of its own. `compute(seq)` runs with no transaction open.
+
+        Only for work whose effect is keyed by the run and position (a send's idempotency key):
+        a replay that finds no record computes again and gets the same row back."""
         seq, recorded = await self._position(kind)
         if recorded is not None:
             return recorded.result
-        return await self.backend.db(
-            _compute_and_record,
+        result = await self.backend.db(
+            _compute_after,
+            pending=self._pending_take(),
             run_id=self.run_id,
             seq=seq,
             kind=kind,
@@ -324,6 +354,28 @@ class JourneyContext:
             compute=compute,
             encode=encode,
         )
+        self._pending = {"run_id": self.run_id, "seq": seq, "kind": kind, "label": label, "result": result}
+        return result
+
+    async def db(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
+        """The backend's unit of database work, with the run's unrecorded step (`_pending`)
+        recorded first in it; a run that ended meanwhile raises RunNotLive before `fn` runs."""
+        pending = self._pending_take()
+        if pending is None:
+            return await self.backend.db(fn, **kwargs)
+        return await self.backend.db(_after_record, pending=pending, strict=True, fn=fn, kwargs=kwargs)
+
+    async def db_ending(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
+        """`db` for the run's end (complete, exit, fail): the unrecorded step is written while the
+        run is live, and `fn` runs either way."""
+        pending = self._pending_take()
+        if pending is None:
+            return await self.backend.db(fn, **kwargs)
+        return await self.backend.db(_after_record, pending=pending, strict=False, fn=fn, kwargs=kwargs)
+
+    def _pending_take(self) -> dict[str, Any] | None:
+        pending, self._pending = self._pending, None
+        return pending
 
     async def _position(self, kind: str) -> tuple[int, RunStep | None]:
         """Take the next position: its number and what was recorded there (which must be the
@@ -358,6 +410,7 @@ class JourneyContext:
             deadline = slept_at + span
             await self.backend.db(
                 steps.run_park,
+                pending=self._pending_take(),
                 run_id=self.run_id,
                 seq=seq,
                 kind=Kind.SLEEP,
@@ -369,7 +422,7 @@ class JourneyContext:
         if recorded is not None and "resumed_at" in recorded.result:
             return SleepResult(slept_at=slept_at, resumed_at=_dt(recorded.result["resumed_at"]))  # type: ignore[arg-type]
         resumed_at = self.backend.now()
-        await self.backend.db(
+        await self.db(
             steps.run_resume,
             run_id=self.run_id,
             seq=seq,
@@ -403,7 +456,7 @@ class JourneyContext:
         if local_time is not None:
             at = parse_time_of_day(local_time, field="local_time")
             if zone is None:
-                zone = await self.backend.db(contact_timezone_get, contact_id=self.contact_id)
+                zone = await self.db(contact_timezone_get, contact_id=self.contact_id)
             tz = zone_named(zone)
             when = next_local_time(self.backend.now(), at, tz)
             label = label or f"until:{at:%H:%M} {tz.key}"
@@ -446,7 +499,7 @@ class JourneyContext:
                 )
                 if earlier is not None:
                     result = {"timed_out": False, "durable": False, **earlier}
-                    result = await self.backend.db(
+                    result = await self.db(
                         steps.step_record,
                         run_id=self.run_id,
                         seq=seq,
@@ -455,12 +508,13 @@ class JourneyContext:
                         result=result,
                     )
                     # A replay after a crash mid-wait may find the run still marked waiting.
-                    await self.backend.db(steps.run_resume, run_id=self.run_id, seq=seq, result=result)
+                    await self.db(steps.run_resume, run_id=self.run_id, seq=seq, result=result)
                     return self._wait_result(result)
             deadline = now + journey_time(timeout)
             result = {"since": _iso(now), "until": _iso(deadline), "durable": True}
             await self.backend.db(
                 steps.run_park,
+                pending=self._pending_take(),
                 run_id=self.run_id,
                 seq=seq,
                 kind=Kind.WAIT,
@@ -487,7 +541,7 @@ class JourneyContext:
             **(arrived or {}),
             "resumed_at": _iso(self.backend.now()),
         }
-        await self.backend.db(steps.run_resume, run_id=self.run_id, seq=seq, result=outcome)
+        await self.db(steps.run_resume, run_id=self.run_id, seq=seq, result=outcome)
         return self._wait_result(outcome)
 
     async def digest(
@@ -515,7 +569,7 @@ class JourneyContext:
         if recorded is not None:
             parked = recorded.result
         else:
-            parked = await self.backend.db(
+            parked = await self.db(
                 digests.digest_park, run_id=self.run_id, seq=seq, key=rule.key, label=label
             )
         deadline = _dt(parked["until"])
@@ -530,7 +584,7 @@ class JourneyContext:
         )
         outcome = parked
         if "items" not in parked:
-            outcome = await self.backend.db(
+            outcome = await self.db(
                 digests.digest_close, run_id=self.run_id, seq=seq, parked=parked, max_items=rule.max_items
             )
         return DigestResult(
@@ -564,7 +618,7 @@ class JourneyContext:
         seq, recorded = await self._position(Kind.CHECKPOINT)
         if recorded is not None:
             return
-        await self.backend.db(steps.run_checkpoint, run_id=self.run_id, seq=seq, label=label)
+        await self.db(steps.run_checkpoint, run_id=self.run_id, seq=seq, label=label)
 
     async def now(self) -> datetime:
         """The current time, fixed at first execution so replays see the same moment."""
@@ -628,7 +682,7 @@ class JourneyContext:
         arm = self._arms.get(key) or variant_pick(
             journey_id=self.journey.id, key=key, contact_id=self.contact_id, arms=names, shares=shares
         )
-        self._arms[key] = await self.backend.db(
+        self._arms[key] = await self.db(
             steps.variant_record, run_id=self.run_id, seq=seq, key=key, arm=arm, arms=names
         )
         return self._arms[key]

@@ -100,7 +100,7 @@ async def journey_execute(
     try:
         await journey.run(user, ctx)
     except JourneyExit as stop:
-        await backend.db(services.run_exit, run_id=run.id, reason=stop.reason)
+        await ctx.db_ending(services.run_exit, run_id=run.id, reason=stop.reason)
         return {"status": "exited", "run_id": str(run.id), "reason": stop.reason}
     except services.RunNotLive as ended:
         # Exited (or cancelled) while the function was still going: nothing more may happen.
@@ -109,11 +109,16 @@ async def journey_execute(
         logger.exception("journey %s failed for run %s", journey.id, run.id)
         detail = f"{type(error).__name__}: {error}\n\n{traceback.format_exc(limit=20)}"
         # The run's end is announced by the transition itself (services.run_end_announce).
-        await backend.db(services.run_fail, run_id=run.id, error=detail)
+        await ctx.db_ending(services.run_fail, run_id=run.id, error=detail)
         return {"status": "failed", "run_id": str(run.id), "error": str(error)}
     finally:
         current_context.reset(token)
-    await backend.db(services.run_complete, run_id=run.id)
+    try:
+        # The last step's record, if it waits for the run's next unit of work (a send's), goes
+        # with the completion; a run that ended meanwhile refuses it.
+        await ctx.db(services.run_complete, run_id=run.id)
+    except services.RunNotLive as ended:
+        return {"status": ended.status, "run_id": str(run.id)}
     return {"status": "completed", "run_id": str(run.id)}
 
 

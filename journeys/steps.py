@@ -60,6 +60,48 @@ WITH prev AS (
 SELECT count(*) FROM parked
 """
 
+# The park with the step before it (a send's record, `JourneyContext._pending`) in the same
+# statement: that step is recorded as `step_record` would (the first record of a position stands)
+# and moves the run on the map when it is new, then the park moves it on to the sleep or wait.
+# One update of the run, not two: each is a new version of the row in every one of its indexes.
+_PARK_AFTER_SQL = f"""
+WITH prev AS (
+    SELECT id, journey_id, map_node,
+        NOT EXISTS (SELECT 1 FROM journeys_runstep WHERE run_id = %(run)s AND seq = %(seq)s) AS fresh,
+        %(p_on_map)s AND NOT EXISTS (
+            SELECT 1 FROM journeys_runstep WHERE run_id = %(run)s AND seq = %(p_seq)s) AS p_moves
+    FROM journeys_journeyrun WHERE id = %(run)s
+), parked AS (
+    UPDATE journeys_journeyrun r SET status = 'waiting', current_node = %(label)s,
+        waiting_until = %(until)s, updated_at = %(now)s,
+        map_node = CASE WHEN prev.fresh THEN %(node)s WHEN prev.p_moves THEN %(p_node)s
+            ELSE r.map_node END
+    FROM prev
+    WHERE r.id = prev.id AND r.status IN ({_LIVE_SQL})
+    RETURNING r.id
+), before AS (
+    INSERT INTO journeys_runstep (run_id, seq, kind, label, result, recorded_at)
+    SELECT id, %(p_seq)s, %(p_kind)s, %(p_label)s, %(p_result)s::jsonb, %(now)s FROM parked
+    ON CONFLICT (run_id, seq) DO NOTHING
+), step AS (
+    INSERT INTO journeys_runstep (run_id, seq, kind, label, result, recorded_at)
+    SELECT id, %(seq)s, %(kind)s, %(label)s, %(result)s::jsonb, %(now)s FROM parked
+    ON CONFLICT (run_id, seq) DO UPDATE SET kind = EXCLUDED.kind, label = EXCLUDED.label,
+        result = EXCLUDED.result, recorded_at = EXCLUDED.recorded_at
+), edge AS (
+    INSERT INTO journeys_journeymapedge (journey_id, source, target, shard, runs)
+    SELECT prev.journey_id, e.source, e.target, {MAP_EDGE_SHARD}, 1
+    FROM prev JOIN parked ON parked.id = prev.id
+    CROSS JOIN LATERAL (VALUES
+        (prev.p_moves, prev.map_node, %(p_node)s::varchar),
+        (prev.fresh, CASE WHEN prev.p_moves THEN %(p_node)s ELSE prev.map_node END, %(node)s::varchar)
+    ) AS e (counted, source, target)
+    WHERE e.counted
+    {MAP_EDGE_UPSERT}
+)
+SELECT count(*) FROM parked
+"""
+
 _RESUME_SQL = f"""
 WITH resumed AS (
     UPDATE journeys_journeyrun SET status = 'active', waiting_until = NULL, updated_at = %(now)s
@@ -109,13 +151,34 @@ def _one(sql: str, params: dict[str, Any]) -> tuple:
 
 
 def run_park(
-    *, run_id: UUID, seq: int, kind: str, label: str, until: datetime, result: dict[str, Any]
+    *,
+    run_id: UUID,
+    seq: int,
+    kind: str,
+    label: str,
+    until: datetime,
+    result: dict[str, Any],
+    pending: dict[str, Any] | None = None,
 ) -> None:
     """Enter a sleep or wait in one statement: status waiting, the label as current node, the
-    step recorded; refuses an ended run."""
+    step recorded; refuses an ended run. `pending`: the step before it, still unrecorded
+    (`step_record`'s arguments), recorded in the same statement."""
     params = {"run": run_id, "seq": seq, "kind": kind, "label": label[:200], "until": until}
-    params["node"] = node_key(kind, label[:200])
-    (changed,) = _one(_PARK_SQL, {**params, "result": _json(result), "now": timezone.now()})
+    params.update(node=node_key(kind, label[:200]), result=_json(result), now=timezone.now())
+    if pending is None:
+        (changed,) = _one(_PARK_SQL, params)
+    else:
+        assert pending["run_id"] == run_id and pending["seq"] != seq
+        p_label = pending["label"][:200]
+        params.update(
+            p_seq=pending["seq"],
+            p_kind=pending["kind"],
+            p_label=p_label,
+            p_result=_json(pending["result"]),
+            p_node=node_key(pending["kind"], p_label),
+            p_on_map=pending["kind"] in MAP_KINDS,
+        )
+        (changed,) = _one(_PARK_AFTER_SQL, params)
     _require_live(run_id, changed)
 
 
