@@ -11,9 +11,9 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
-from django.urls import reverse
 
 from contacts.categories import Category, category_allows, manageable_categories
+from contacts.links import token_url
 from contacts.models import Contact
 
 _SALT = "hogsend.preferences"
@@ -54,15 +54,15 @@ def preference_token_read(*, token: str) -> Contact:
     return contact
 
 
-def preference_center_url(*, contact: Contact) -> str:
-    token = preference_token_make(contact=contact)
-    return settings.PUBLIC_BASE_URL + reverse("preferences:center", args=[token])
+def preference_center_url(*, contact: Contact, token: str | None = None) -> str:
+    """`token`: one `preference_token_make` made for this contact already (an email signs one
+    for both of its consent links)."""
+    return token_url("preferences:center", token or preference_token_make(contact=contact))
 
 
-def unsubscribe_url(*, contact: Contact) -> str:
+def unsubscribe_url(*, contact: Contact, token: str | None = None) -> str:
     """The RFC 8058 one-click target: a POST here unsubscribes; a GET only shows a confirm page."""
-    token = preference_token_make(contact=contact)
-    return settings.PUBLIC_BASE_URL + reverse("preferences:unsubscribe", args=[token])
+    return token_url("preferences:unsubscribe", token or preference_token_make(contact=contact))
 
 
 @dataclass(frozen=True)

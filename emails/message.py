@@ -42,7 +42,7 @@ def email_message_build(
 ) -> BuiltEmail:
     """The message for one row. `render` is `email_render` or one with its signature (a batch's,
     which renders the template once for all its rows)."""
-    from contacts.preferences import preference_center_url, unsubscribe_url
+    from contacts.preferences import preference_center_url, preference_token_make, unsubscribe_url
     from emails.tracking import html_links_track
 
     # Semantic links ({% answer_link %}) name the email they are in.
@@ -51,8 +51,9 @@ def email_message_build(
     consent_prefixes: tuple[str, ...] = ()
     if contact is not None:
         # Consent links go to the contact the mail is about; operator mail has none.
-        context["preferences_url"] = preference_center_url(contact=contact)
-        context["unsubscribe_url"] = unsubscribe_url(contact=contact)
+        token = preference_token_make(contact=contact)
+        context["preferences_url"] = preference_center_url(contact=contact, token=token)
+        context["unsubscribe_url"] = unsubscribe_url(contact=contact, token=token)
         headers["List-Unsubscribe"] = f"<{context['unsubscribe_url']}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         consent_prefixes = (context["preferences_url"], context["unsubscribe_url"])

@@ -19,9 +19,9 @@ from uuid import UUID
 from django.conf import settings
 from django.core import signing
 from django.db.models import F
-from django.urls import reverse
 from django.utils import timezone
 
+from contacts.links import token_url
 from emails.models import EmailLog
 from emails.status import Status, email_stamp_first, email_status_advance
 
@@ -51,11 +51,11 @@ def click_token(email_id: UUID | str, index: int) -> str:
 
 
 def open_pixel_url(email_id: UUID | str) -> str:
-    return settings.PUBLIC_BASE_URL + reverse("emails:open", args=[open_token(email_id)])
+    return token_url("emails:open", open_token(email_id))
 
 
 def click_url(email_id: UUID | str, index: int) -> str:
-    return settings.PUBLIC_BASE_URL + reverse("emails:click", args=[click_token(email_id, index)])
+    return token_url("emails:click", click_token(email_id, index))
 
 
 @dataclass(frozen=True)
