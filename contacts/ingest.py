@@ -247,11 +247,16 @@ WITH incoming AS (
 ), known AS (
     SELECT * FROM upserted
     UNION ALL
-    -- By the user id index, never a join: jsonb_to_recordset is estimated at 100 rows, which
-    -- would make a hash join over every contact the cheaper plan.
-    SELECT @contact_columns, false FROM contacts_contact c
-    WHERE c.user_id = ANY(ARRAY(SELECT user_id FROM incoming))
-      AND NOT EXISTS (SELECT 1 FROM upserted u WHERE u.user_id = c.user_id)
+    -- One probe of the user id index per incoming user: a join (jsonb_to_recordset estimated at
+    -- 100 rows) or `user_id = ANY(...)` (10 estimated) made a scan of every contact the cheaper
+    -- plan up to a few thousand contacts, and a prepared statement keeps its plan until the next
+    -- ANALYZE while ingest grows the table. A LATERAL subquery with a LIMIT is not flattened into
+    -- a join: it runs per user id, by the index once the table holds more than a few pages.
+    SELECT found.*, false FROM incoming i
+    CROSS JOIN LATERAL (
+        SELECT @contact_columns FROM contacts_contact c WHERE c.user_id = i.user_id LIMIT 1
+    ) found
+    WHERE NOT EXISTS (SELECT 1 FROM upserted u WHERE u.user_id = i.user_id)
 ), stored AS (
     INSERT INTO contacts_event
         (id, contact_id, name, properties, occurred_at, received_at, idempotency_key, source,
