@@ -100,10 +100,18 @@ def email_status_advance(
     return bool(updated)
 
 
+_STATUSES = frozenset(Status.values)
+
+
 @functools.cache
-def _advance_sql(names: tuple[str, ...]) -> str:
+def _advance_sql(names: tuple[str, ...], allowed: tuple[str, ...]) -> str:
+    """The UPDATE for these columns from these statuses. The statuses are written into the text
+    (values of `Status` only, so a handful of statements): as a list parameter, adapting it cost
+    the worker more than the rest of the outcome's parameters together."""
+    assert allowed and _STATUSES.issuperset(allowed), allowed
     columns = ", ".join(f"{EmailLog._meta.get_field(name).column} = %({name})s" for name in names)
-    return f"UPDATE emails_emaillog SET {columns} WHERE id = %(email_id)s AND status = ANY(%(allowed)s)"
+    sources = ", ".join(f"'{status}'" for status in allowed)
+    return f"UPDATE emails_emaillog SET {columns} WHERE id = %(email_id)s AND status IN ({sources})"
 
 
 def _advance(*, email_id: UUID | str, allowed: frozenset[str] | set[str], values: dict[str, Any]) -> int:
@@ -114,9 +122,11 @@ def _advance(*, email_id: UUID | str, allowed: frozenset[str] | set[str], values
         name: _plain(EmailLog._meta.get_field(name).get_db_prep_save(value, connection))
         for name, value in values.items()
     }
-    params.update(email_id=email_id, allowed=sorted(str(status) for status in allowed))
+    if not allowed:  # no status moves to this one (held): nothing to update
+        return 0
+    params["email_id"] = email_id
     with prepared_cursor() as cursor:
-        cursor.execute(_advance_sql(tuple(values)), params)
+        cursor.execute(_advance_sql(tuple(values), tuple(sorted(str(s) for s in allowed))), params)
         return cursor.rowcount
 
 

@@ -178,3 +178,41 @@ def test_a_send_to_no_address_is_recorded_as_skipped_with_a_reason_and_sends_not
     assert (log.status, log.status_reason, log.contact) == (Status.SKIPPED, "no_email_address", contact)
     assert email_status_advance(email_id=log.pk, to=Status.SENT) is False
     assert mail.outbox == []
+
+
+def test_a_single_sends_row_is_written_with_the_values_save_would_send(db):
+    """The row's fast conversion (emails.services._log_params) gives what each field's own does."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from contacts.models import Contact
+    from emails.services import _LOG_FIELDS, _log_params
+
+    contact = Contact.objects.create(user_id="u-params", email="p@example.com")
+    log = EmailLog(
+        idempotency_key="k-params",
+        to_email="p@example.com",
+        contact=contact,
+        template="activation/welcome",
+        subject="Hi",
+        category="journey",
+        props={"first_name": "Ada", "n": [1, 2]},
+        status=EmailLog.Status.HELD,
+        status_reason="",
+        held_until=timezone.now(),
+        priority=3,
+        on_cap="defer",
+        operator_mail=True,
+        created_at=timezone.now(),
+    )
+    slow = {}
+    for field in _LOG_FIELDS:
+        value = field.get_db_prep_save(field.pre_save(log, add=True), connection)
+        slow[field.attname] = str(value) if isinstance(value, str) else value
+    fast = _log_params(log)
+    assert fast.keys() == slow.keys()
+    for name, value in slow.items():
+        if name == "updated_at":  # auto_now: stamped at each conversion
+            continue
+        assert (type(fast[name]), repr(fast[name])) == (type(value), repr(value)), name
+    assert fast["status"] == "held" and type(fast["status"]) is str
