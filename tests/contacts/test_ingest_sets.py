@@ -184,3 +184,27 @@ def test_a_busy_database_is_a_503_to_retry_not_a_refusal_of_the_clients_events(a
     assert response["Retry-After"]
     assert "remove the offending value" not in response.json()["detail"]
     assert Event.objects.count() == 0
+
+
+def test_properties_orjson_cannot_write_are_stored_as_the_json_module_wrote_them():
+    """The rows travel as JSON written by orjson; an integer beyond 64 bits (which orjson refuses)
+    falls back to the json module, and a time or a decimal from a caller in the process is written
+    by Django's encoder as before, not in orjson's own format."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from contacts.ingest import EventDraft, events_ingest
+
+    at = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    [big, typed] = events_ingest(
+        drafts=[
+            EventDraft(name="page.viewed", user_id="big", properties={"n": 2**70}),
+            EventDraft(name="page.viewed", user_id="typed", properties={"at": at, "amount": Decimal("1.50")}),
+        ]
+    )
+
+    assert Event.objects.get(pk=big.event.pk).properties == {"n": 2**70}
+    assert Event.objects.get(pk=typed.event.pk).properties == {
+        "at": "2026-01-01T12:00:00.123Z",
+        "amount": "1.50",
+    }
