@@ -1,11 +1,13 @@
 """The backtest's isolation and its recorded inputs.
 
-Isolation: inside the caller's transaction (which the backtest rolls back), a schema of its own
-gets an empty copy of every table of the database (`CREATE TABLE ... (LIKE ... INCLUDING ALL)`:
-columns, defaults, identity columns, unique and partial indexes), and `SET LOCAL search_path`
-puts it first. Every read and write of the replay lands there; the recorded data is read from
-the source schema by name. Nothing of the replay is visible to any other transaction, no row of
-the real tables is written or locked, and the rollback drops the schema with everything in it.
+Isolation: inside the caller's transaction (which the backtest rolls back), the session's
+temporary schema gets an empty copy of every table of the database (`CREATE TEMP TABLE ...
+(LIKE ... INCLUDING ALL)`: columns, defaults, identity columns, unique and partial indexes),
+first on the search path (`SET LOCAL search_path TO pg_temp, source`). Every read and write of
+the replay lands there, in the process's local buffers and without WAL; the recorded data is
+read from the source schema by name. Nothing of the replay is visible to any other session, no
+row of the real tables is written or locked, and the rollback drops the tables with everything
+in them.
 
 Inputs, read set-based from the source schema:
 - the contacts: those with a trigger event of the journey received in the period (the first
@@ -31,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from contacts.categories import UnknownCategory, category_get
@@ -54,45 +56,60 @@ _CONSENT_KINDS = (
 
 @dataclass(frozen=True)
 class Isolation:
-    schema: str  # the backtest's own schema
+    schema: str  # where the isolation is: the session's temporary schema
     source: str  # where the recorded data is
 
 
 def isolation_create() -> Isolation:
-    """An empty copy of every table in a schema of its own, first on the search path until the
-    caller's transaction ends. Must run inside that transaction."""
+    """An empty copy of every table in the session's temporary schema, which shadows the source
+    until the caller's transaction ends. Must run inside that transaction."""
     if not connection.in_atomic_block:
         raise RuntimeError("the backtest's isolation must live in a transaction that is rolled back")
-    schema = f"backtest_{uuid.uuid4().hex[:12]}"
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_schema()")
         source = cursor.fetchone()[0]
         cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", [source])
         tables = [row[0] for row in cursor.fetchall()]
-        statements = [f'CREATE SCHEMA "{schema}"'] + [
-            f'CREATE TABLE "{schema}"."{t}" (LIKE "{source}"."{t}" INCLUDING ALL)' for t in tables
-        ]
+        _temp_buffers(cursor)
+        statements = [f'CREATE TEMP TABLE "{t}" (LIKE "{source}"."{t}" INCLUDING ALL)' for t in tables]
         statements.append(
-            f'CREATE TABLE "{schema}".{CONTACTS_TABLE} (contact_id uuid PRIMARY KEY, first_at timestamptz)'
+            f"CREATE TEMP TABLE {CONTACTS_TABLE} (contact_id uuid PRIMARY KEY, first_at timestamptz)"
         )
         # The journey map's edge counters (the Studio's, not the report's) are not kept: every
         # step would add a version of its edge's row that a transaction never committed cannot
         # prune, and each later step of any run would walk them all.
         statements.append(
-            f'CREATE FUNCTION "{schema}".backtest_row_dropped() RETURNS trigger LANGUAGE plpgsql '
+            "CREATE FUNCTION pg_temp.backtest_row_dropped() RETURNS trigger LANGUAGE plpgsql "
             "AS $$ BEGIN RETURN NULL; END $$"
         )
         statements.append(
-            f'CREATE TRIGGER map_edges_not_kept BEFORE INSERT ON "{schema}".journeys_journeymapedge '
-            f'FOR EACH ROW EXECUTE FUNCTION "{schema}".backtest_row_dropped()'
+            "CREATE TRIGGER map_edges_not_kept BEFORE INSERT ON pg_temp.journeys_journeymapedge "
+            "FOR EACH ROW EXECUTE FUNCTION pg_temp.backtest_row_dropped()"
         )
         cursor.execute(";\n".join(statements))
+        cursor.execute("SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()")
+        schema = cursor.fetchone()[0]
         cursor.execute(_STATUS_INDEXES_SQL, [schema])
         dropped = [row[0] for row in cursor.fetchall()]
         if dropped:
             cursor.execute(";\n".join(f'DROP INDEX "{schema}"."{name}"' for name in dropped))
-        cursor.execute(f'SET LOCAL search_path TO "{schema}", "{source}"')
+        # Named, not implied: a statement prepared before on this connection is planned again.
+        cursor.execute(f'SET LOCAL search_path TO pg_temp, "{source}"')
     return Isolation(schema=schema, source=source)
+
+
+# Local buffers for the isolation's temporary tables (each process's own; allocated as used).
+TEMP_BUFFERS = "256MB"
+
+
+def _temp_buffers(cursor: Any) -> None:
+    """Room for the isolation in local buffers; the setting can change only before the session's
+    first use of a temporary table (a connection that used one keeps what it has)."""
+    try:
+        with transaction.atomic():
+            cursor.execute(f"SET LOCAL temp_buffers = '{TEMP_BUFFERS}'")
+    except DatabaseError:
+        pass
 
 
 # The isolation's indexes that lead with a status (after the journey, the same for every run of a

@@ -742,3 +742,32 @@ def test_deferred_savepoints_undo_and_keep_what_savepoints_do(db):
             raise ValueError
         assert Contact.objects.count() == 1
     assert (deferred.statements, deferred.round_trips) == (4, 1)
+
+
+def test_the_isolation_is_the_sessions_temporary_schema(db):
+    """Temporary tables: the process's local buffers and no WAL; they shadow the real tables by
+    the search path and go with the rollback."""
+    from django.db import transaction
+
+    from journeys.backtest_data import isolation_create
+
+    temp_tables = "SELECT count(*) FROM pg_class WHERE relnamespace = pg_my_temp_schema() AND relkind = 'r'"
+    with transaction.atomic():
+        isolation = isolation_create()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()")
+            assert isolation.schema == cursor.fetchone()[0]
+            cursor.execute(
+                "SELECT c.relpersistence, n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.oid = 'contacts_contact'::regclass"
+            )
+            assert cursor.fetchone() == ("t", isolation.schema)
+            cursor.execute(temp_tables)
+            assert cursor.fetchone()[0] > 1
+        transaction.set_rollback(True)
+    with connection.cursor() as cursor:
+        cursor.execute(temp_tables)
+        assert cursor.fetchone()[0] == 0
+        cursor.execute("SELECT current_schema()")
+        assert cursor.fetchone()[0] == "public"
+
