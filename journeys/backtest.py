@@ -41,6 +41,7 @@ from contacts.ingest import EventDraft, IngestResult, events_ingest
 from contacts.lifecycle import install_lifecycle
 from emails.models import EmailLog
 from emails.services import email_send
+from journeys import services
 from journeys.backtest_data import (
     HistoryAside,
     Inputs,
@@ -311,8 +312,40 @@ def difference_between(current: VersionReport, changed: VersionReport) -> Differ
 
 
 @contextlib.contextmanager
+def _run_ends_as_read(names: set[str]) -> Iterator[None]:
+    """What ends a run, less what nothing in the replay reads (services._transition).
+
+    - A run that completes or fails is announced as the system event `journey.<status>`
+      (services.run_end_announce): an ingest, a read of the run and a routing each. With the
+      destinations silent and the journey alone in the registry (no task), only the journey
+      itself could read that event: unless one of its names (`names`, from journey_event_uses)
+      is the announced event, nothing ever does, and the replay stores none.
+    - The journey map's edge to the run's end (journey_map.map_end) is not kept in the isolation
+      (see isolation_create): its statement is not sent."""
+    announce, map_end = services.run_end_announce, services.map_end
+
+    def announce_if_read(*, run_id: Any, status: str) -> None:
+        if f"journey.{status}" in names:
+            announce(run_id=run_id, status=status)
+
+    def map_end_not_kept(*, run_id: Any, status: str, reason: str = "") -> None:
+        return None
+
+    services.run_end_announce, services.map_end = announce_if_read, map_end_not_kept
+    try:
+        yield
+    finally:
+        services.run_end_announce, services.map_end = announce, map_end
+
+
+@contextlib.contextmanager
 def _replay_world(
-    journey: Journey, since: datetime, *, render: bool, before_wake: Callable[[], None] | None = None
+    journey: Journey,
+    since: datetime,
+    *,
+    render: bool,
+    names: set[str],
+    before_wake: Callable[[], None] | None = None,
 ) -> Iterator[JourneyHarness]:
     """The journey alone in the registry, mail counted, destinations silent, the harness as the
     engine and the clock at `since`."""
@@ -320,6 +353,7 @@ def _replay_world(
     try:
         with (
             registry.isolated(journey),
+            _run_ends_as_read(names),
             override_settings(EMAIL_BACKEND="journeys.backtest.RecordingEmailBackend", ENABLED_JOURNEYS="*"),
             JourneyHarness(
                 start=since, backend=_CountingSends(render=render), before_wake=before_wake
@@ -371,7 +405,9 @@ def _replay(
     only what was received before that moment)."""
     subject = replace(journey, enabled=True)  # the code is what is tested, whatever the Studio says
     aside = HistoryAside(isolation)
-    with _replay_world(subject, window.since, render=render, before_wake=aside.store_before_now) as harness:
+    with _replay_world(
+        subject, window.since, render=render, names=names, before_wake=aside.store_before_now
+    ) as harness:
         events = recorded_events(isolation=isolation, journey_id=journey.id, names=names, window=window)
         batch: list[RecordedEvent] = []
         replayed, analyze_at = 0, ANALYZE_FIRST

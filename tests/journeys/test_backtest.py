@@ -358,7 +358,7 @@ def test_the_replay_costs_a_bounded_number_of_statements_per_event(history):
     with CaptureQueriesContext(connection) as captured:
         report, _ = backtest()
     assert report["events"] == 10
-    assert len(captured.captured_queries) <= 245, len(captured.captured_queries)  # 234 when written
+    assert len(captured.captured_queries) <= 220, len(captured.captured_queries)  # 213 (234 when written)
 
 
 def test_what_production_did_in_the_period_does_not_change_the_replay(history):
@@ -771,3 +771,22 @@ def test_the_isolation_is_the_sessions_temporary_schema(db):
         cursor.execute("SELECT current_schema()")
         assert cursor.fetchone()[0] == "public"
 
+
+def test_a_run_end_is_announced_as_an_event_only_when_the_journey_reads_it(monkeypatch):
+    """With the journey alone and the destinations silent, nothing but the journey could read its
+    runs' `journey.completed`; the map's edges are not kept either."""
+    from journeys import services
+    from journeys.backtest import _run_ends_as_read
+
+    announced, mapped = [], []
+    monkeypatch.setattr(services, "run_end_announce", lambda **kw: announced.append(kw["status"]))
+    monkeypatch.setattr(services, "map_end", lambda **kw: mapped.append(kw["status"]))
+    original = services.run_end_announce
+    with _run_ends_as_read({"bt.started", "journey.failed"}):
+        services.run_end_announce(run_id=1, status="completed")
+        services.run_end_announce(run_id=1, status="failed")
+        services.map_end(run_id=1, status="completed", reason="")
+    assert announced == ["failed"] and mapped == []
+    assert services.run_end_announce is original
+    services.map_end(run_id=1, status="completed")
+    assert mapped == ["completed"]
