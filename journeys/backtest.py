@@ -111,11 +111,15 @@ class _CountingSends(HarnessBackend):
         return fn(**kwargs)
 
 
+_SENT_SQL = "UPDATE emails_emaillog SET status = %s, sent_at = %s WHERE id = %s"
+
+
 def _sent(log: EmailLog) -> EmailLog:
     """A queued row recorded as sent at once, as the provider's acceptance would."""
     if log.status == EmailLog.Status.QUEUED:
         now = timezone.now()
-        EmailLog.objects.filter(pk=log.pk).update(status=SENT, sent_at=now)
+        with connection.cursor() as cursor:  # the ORM's UPDATE, without building it for each send
+            cursor.execute(_SENT_SQL, [SENT, now, log.pk])
         log.status, log.sent_at = SENT, now
     return log
 
