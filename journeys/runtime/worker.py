@@ -24,6 +24,7 @@ from journeys.registry import registry
 from journeys.runner import journey_execute, task_execute
 from journeys.runtime.backend import HatchetBackend
 from journeys.runtime.engine import journey_task_name
+from journeys.runtime.eviction import install_indexed_eviction_cache
 
 logger = logging.getLogger(__name__)
 HEARTBEAT_KEY = "hogsend:workers"
@@ -149,6 +150,8 @@ def run_worker(*, slots: int = 200, durable_slots: int = 20000, relay: bool = Tr
     """
     from journeys.runtime.engine import hatchet_client
     from journeys.runtime.relay import RelayThread
+
+    install_indexed_eviction_cache()
 
     # Journey database work runs on a small thread pool (`run_db`): each thread keeps one
     # persistent connection, health-checked before each unit of work.
