@@ -78,35 +78,17 @@ def test_choosing_a_candidate_reads_one_run_per_policy_not_every_held_run(monkey
         cache.register_run(f"run-{i}/0", f"step-{i}", 1, now, JOURNEY_EVICTION)
         cache.mark_waiting(f"run-{i}/0", now + timedelta(microseconds=i), "sleep", "r")
     asked.clear()
+
+    def choose(at: datetime, slots: int) -> str | None:
+        return cache.select_eviction_candidate(
+            now=at, durable_slots=slots, reserve_slots=0, min_wait_for_capacity_eviction=timedelta(seconds=10)
+        )
+
     later = now + timedelta(minutes=1)
-    assert (
-        cache.select_eviction_candidate(
-            now=later,
-            durable_slots=20_000,
-            reserve_slots=0,
-            min_wait_for_capacity_eviction=timedelta(seconds=10),
-        )
-        == "run-0/0"
-    )  # capacity pressure: all 20,000 slots wait, the oldest goes first
-    assert (
-        cache.select_eviction_candidate(
-            now=later,
-            durable_slots=40_000,
-            reserve_slots=0,
-            min_wait_for_capacity_eviction=timedelta(seconds=10),
-        )
-        is None
-    )
-    due = now + JOURNEY_EVICTION.ttl + timedelta(microseconds=5)
-    assert (
-        cache.select_eviction_candidate(
-            now=due,
-            durable_slots=40_000,
-            reserve_slots=0,
-            min_wait_for_capacity_eviction=timedelta(seconds=10),
-        )
-        == "run-0/0"
-    )
+    # Capacity pressure: all 20,000 slots wait, so the oldest goes first.
+    assert choose(later, 20_000) == "run-0/0"
+    assert choose(later, 40_000) is None
+    assert choose(now + JOURNEY_EVICTION.ttl + timedelta(microseconds=5), 40_000) == "run-0/0"
     assert len(asked) < 10
     assert cache.find_key_by_step_run_id("step-19999") == "run-19999/0"
 
