@@ -60,11 +60,12 @@ from journeys.backtest_data import (
     timeline,
 )
 from journeys.backtest_savepoints import deferred_savepoints
+from journeys.conditions import Condition
 from journeys.definition import Journey
 from journeys.journey_lint import journey_event_uses
 from journeys.models import EnrollmentSkip, JourneyRun, RunStep
 from journeys.registry import registry
-from journeys.testing import HarnessBackend, JourneyHarness
+from journeys.testing import HarnessBackend, JourneyHarness, _Park
 from journeys.versions import journey_version
 
 EXAMPLES = 10
@@ -109,6 +110,37 @@ class _CountingSends(HarnessBackend):
             compute = kwargs["compute"]
             kwargs["compute"] = lambda seq: _sent(compute(seq))
         return fn(**kwargs)
+
+    async def wait_for_event(
+        self,
+        *,
+        run_id: Any,
+        seq: int,
+        contact_id: Any,
+        event: str,
+        where: tuple[Condition, ...],
+        deadline: datetime,
+        timeout: Any,
+        label: str,
+        replay: dict[str, Any] | None,
+    ) -> dict[str, Any] | None:
+        """The harness's wait without its read of the events already stored. That read only
+        notes what was there when the wait began (HarnessBackend.wait_for_event: none of it can
+        end the wait), for a run executed again from the top after a crash, a retry or a deploy;
+        the replay executes each run once, so a wait's first call is its only one and the read
+        is a statement for nothing. A second call (which the replay never makes) is refused
+        rather than answered without it."""
+        if replay is not None:
+            return None
+        key = (run_id, seq)
+        if key in self.waits_began:
+            raise RuntimeError(f"the backtest executed run {run_id} a second time")
+        self.waits_began[key] = set()
+        if timezone.now() >= deadline:
+            return None
+        return await _Park(
+            deadline=deadline, run_id=run_id, label=label, event=event, contact_id=contact_id, where=where
+        )
 
 
 _SENT_SQL = "UPDATE emails_emaillog SET status = %s, sent_at = %s WHERE id = %s"
