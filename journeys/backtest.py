@@ -143,16 +143,37 @@ class _CountingSends(HarnessBackend):
         )
 
 
-_SENT_SQL = "UPDATE emails_emaillog SET status = %s, sent_at = %s WHERE id = %s"
+# Without rendering, a journey's send is recorded as sent as it is written: the provider's
+# acceptance at the moment the row is queued, in the insert's own statement rather than in an
+# UPDATE after it (its own round trip, and a second version of the row in a transaction that can
+# prune none). Every queued row the replay inserts is a journey's send through `_CountingSends`
+# (the journey is alone in the registry and no task runs); a held row released later is an
+# UPDATE, and stays as the release leaves it.
+_SENT_AS_WRITTEN_SQL = f"""
+CREATE FUNCTION pg_temp.backtest_sent_as_written() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.status = '{EmailLog.Status.QUEUED}' THEN
+        NEW.status := '{SENT}';
+        NEW.sent_at := NEW.created_at;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER sent_as_written BEFORE INSERT ON pg_temp.emails_emaillog
+FOR EACH ROW EXECUTE FUNCTION pg_temp.backtest_sent_as_written()
+"""
+
+
+def _sends_sent_as_written() -> None:
+    """In the isolation: a queued row is stored as sent (see _SENT_AS_WRITTEN_SQL)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_SENT_AS_WRITTEN_SQL)
 
 
 def _sent(log: EmailLog) -> EmailLog:
-    """A queued row recorded as sent at once, as the provider's acceptance would."""
+    """A queued row as the isolation stored it: sent at once, as the provider's acceptance would
+    (the clock stands still within a step: its moment is the row's)."""
     if log.status == EmailLog.Status.QUEUED:
-        now = timezone.now()
-        with connection.cursor() as cursor:  # the ORM's UPDATE, without building it for each send
-            cursor.execute(_SENT_SQL, [SENT, now, log.pk])
-        log.status, log.sent_at = SENT, now
+        log.status, log.sent_at = SENT, log.created_at
     return log
 
 
@@ -613,6 +634,8 @@ def _replay_share(
     created = statements = round_trips = 0
     with transaction.atomic():
         isolation = isolation_create()
+        if not render:
+            _sends_sent_as_written()
         inputs = inputs_seed(
             isolation=isolation,
             journey_id=journey.id,
