@@ -5,9 +5,8 @@ enrollment, each ingest, each end of a run), as production does: about half of i
 were SAVEPOINT and RELEASE, each a round trip of its own. Inside `deferred_savepoints()` a
 savepoint statement is held back and sent in front of the next statement, in the same round
 trip (the same statements in the same order, so the same transaction); a savepoint released or
-rolled back before anything ran inside it is never sent at all. A prepared statement, which
-travels alone in its message, takes them in a pipeline (one round trip for all); an executemany
-sends them just before it.
+rolled back before anything ran inside it is never sent at all. A statement that cannot carry
+others (a prepared one, an executemany) sends them just before it.
 """
 
 from __future__ import annotations
@@ -60,20 +59,13 @@ class Deferred:
         self.round_trips += 1
         if not self.pending:
             return execute(sql, params, many, context)
-        held, pending, self.pending = len(self.pending), self.pending, []
-        prefix = "; ".join(f"{verb} {name}" for verb, name in pending)
+        prefix = "; ".join(f"{verb} {name}" for verb, name in self.pending)
+        held, self.pending = len(self.pending), []
         cursor = context["cursor"].cursor
-        if many:
+        if many or not isinstance(cursor, psycopg.ClientCursor):
             self.round_trips += 1
             context["connection"].connection.execute(prefix)
             return execute(sql, params, many, context)
-        if not isinstance(cursor, psycopg.ClientCursor):  # prepared: one statement per message
-            raw = context["connection"].connection
-            with context["connection"].wrap_database_errors, raw.pipeline():
-                for verb, name in pending:
-                    raw.execute(f"{verb} {name}")
-                result = execute(sql, params, many, context)
-            return result
         result = execute(f"{prefix}; {sql}", params, many, context)
         for _ in range(held):  # the statement's own result is the last one
             cursor.nextset()

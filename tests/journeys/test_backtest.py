@@ -746,27 +746,6 @@ def test_deferred_savepoints_undo_and_keep_what_savepoints_do(db):
     assert (deferred.statements, deferred.round_trips) == (4, 1)
 
 
-def test_deferred_savepoints_ride_with_a_prepared_statement_in_one_round_trip(db):
-    """A prepared statement travels alone in its message: the savepoints before it go with it in
-    a pipeline, one round trip for all, and an error in it is Django's and undoes its block."""
-    from django.db import DataError, transaction
-
-    from contacts.prepared import prepared_cursor
-    from journeys.backtest_savepoints import deferred_savepoints
-
-    with transaction.atomic(), deferred_savepoints() as deferred:
-        Contact.objects.create(user_id="kept")
-        with transaction.atomic(), prepared_cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM contacts_contact WHERE user_id = %s", ["kept"])
-            assert cursor.fetchone() == (1,)
-        assert deferred.round_trips == 2  # the create; the SAVEPOINT with the select
-        with pytest.raises(DataError), transaction.atomic():
-            Contact.objects.create(user_id="undone")
-            with prepared_cursor() as cursor:
-                cursor.execute("SELECT 1 / %s", [0])
-        assert list(Contact.objects.values_list("user_id", flat=True)) == ["kept"]
-
-
 def test_the_isolation_is_the_sessions_temporary_schema(db):
     """Temporary tables: the process's local buffers and no WAL; they shadow the real tables by
     the search path and go with the rollback."""
