@@ -43,7 +43,8 @@ class IndexedEvictionCache(DurableEvictionCache):
         super().__init__()
         self._waiting: dict[_Group, OrderedDict[ActionKey, DurableRunRecord]] = {}
         self._waiting_count = 0
-        self._by_step_run: dict[str, ActionKey] = {}
+        # Each step run's held keys in the order they were registered (a dict kept as an ordered set).
+        self._by_step_run: dict[str, dict[ActionKey, None]] = {}
 
     # --- keeping the index ----------------------------------------------------------------------
 
@@ -64,22 +65,24 @@ class IndexedEvictionCache(DurableEvictionCache):
     ) -> None:
         previous = self._runs.get(key)
         self._unindex(key, previous)
-        if previous is not None and self._by_step_run.get(previous.step_run_id) == key:
-            del self._by_step_run[previous.step_run_id]
+        if previous is not None and previous.step_run_id != step_run_id:
+            self._forget_step_run(key, previous.step_run_id)
         super().register_run(key, step_run_id, invocation_count, now, eviction_policy)
-        self._by_step_run.setdefault(step_run_id, key)
+        self._by_step_run.setdefault(step_run_id, {})[key] = None
 
     def unregister_run(self, key: ActionKey) -> None:
         record = self._runs.get(key)
         self._unindex(key, record)
         super().unregister_run(key)
-        if record is not None and self._by_step_run.get(record.step_run_id) == key:
-            del self._by_step_run[record.step_run_id]
-            # Another held run of the same step run (a later invocation) takes its place.
-            for other_key, other in self._runs.items():
-                if other.step_run_id == record.step_run_id:
-                    self._by_step_run[record.step_run_id] = other_key
-                    break
+        if record is not None:
+            self._forget_step_run(key, record.step_run_id)
+
+    def _forget_step_run(self, key: ActionKey, step_run_id: str) -> None:
+        keys = self._by_step_run.get(step_run_id)
+        if keys is not None:
+            keys.pop(key, None)
+            if not keys:
+                del self._by_step_run[step_run_id]
 
     def mark_waiting(self, key: ActionKey, now: datetime, wait_kind: str, resource_id: str) -> None:
         super().mark_waiting(key, now, wait_kind, resource_id)
@@ -105,7 +108,8 @@ class IndexedEvictionCache(DurableEvictionCache):
         return waiting
 
     def find_key_by_step_run_id(self, step_run_id: str) -> ActionKey | None:
-        return self._by_step_run.get(step_run_id)
+        keys = self._by_step_run.get(step_run_id)
+        return next(iter(keys)) if keys else None
 
     def select_eviction_candidate(
         self,
