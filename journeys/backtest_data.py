@@ -89,7 +89,7 @@ def isolation_create() -> Isolation:
         cursor.execute(";\n".join(statements))
         cursor.execute("SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()")
         schema = cursor.fetchone()[0]
-        cursor.execute(_STATUS_INDEXES_SQL, [schema])
+        cursor.execute(_UNUSED_INDEXES_SQL, {"temp": schema, "source": source, "names": list(UNUSED_INDEXES)})
         dropped = [row[0] for row in cursor.fetchall()]
         if dropped:
             cursor.execute(";\n".join(f'DROP INDEX "{schema}"."{name}"' for name in dropped))
@@ -112,20 +112,64 @@ def _temp_buffers(cursor: Any) -> None:
         pass
 
 
-# The isolation's indexes that lead with a status (after the journey, the same for every run of a
-# replay), partial ones aside: the Studio's and the outbox's, which the replay never needs. In a
-# transaction never committed, such an index keeps an entry for every status every row ever had
-# (none can be pruned), and the planner, told that few runs are active or few emails queued,
-# walks all of them to find one row by its id: each run's completion cost grew with the replay.
-_STATUS_INDEXES_SQL = """
+# The source's indexes the isolation leaves out: the Studio's lists and filters, the sweeps' and
+# the outbox's queues, the segments' and webhooks' lookups, and search by pattern. The replay reads
+# none of them, and each costs every write it would have to follow: in a transaction never
+# committed no entry can be pruned, so a status index keeps one for every status a row ever had
+# (and the planner, told that few runs are active, walked them all to find one run by its id); a
+# run with sixteen indexes made each of its statements open and lock more relations than a
+# portal's lock cache holds, and releasing it walked every lock of the session (the isolation's
+# hundreds). Unique indexes (constraints the replay must meet) and the lookups by contact, run,
+# key and trigger stay, as does any index not named here: a new one costs speed, never results.
+UNUSED_INDEXES = frozenset(
+    {
+        # journeys_journeyrun: the Studio's lists, filters and map; the sweeps by status
+        "run_status_idx",
+        "run_journey_status_idx",
+        "run_journey_node_idx",
+        "run_journey_version_idx",
+        "run_journey_map_live_idx",
+        "studio_run_entered_idx",
+        "studio_run_journey_entered_idx",
+        "studio_run_waiting_until_idx",
+        "studio_run_journey_ended_idx",
+        # journeys_enrollmentskip: the Studio's
+        "skip_journey_idx",
+        "studio_skip_created_idx",
+        # emails_emaillog: the Studio's, the delivery sweep's, the webhooks' (the held index stays:
+        # the harness releases held sends through it)
+        "email_status_idx",
+        "email_created_idx",
+        "email_pending_idx",
+        "emails_emaillog_provider_message_id_a7fb58e4",
+        # contacts_event: the outbox's queues, the segments' and the Studio's lists by time
+        "event_outbox_pending_idx",
+        "event_dispatched_idx",
+        "event_name_time_idx",
+        "event_time_idx",
+        # contacts_contact: the Studio's list and its search by pattern (equality has the unique)
+        "contact_created_idx",
+        "contacts_contact_user_id_cff1a837_like",
+        "contacts_contact_email_b008e8f9_like",
+    }
+)
+
+# The isolation's copies of the named source indexes: a copy has a name of its own, so it is
+# matched by its table and its definition past the name.
+_UNUSED_INDEXES_SQL = """
+WITH source AS (
+    SELECT t.relname AS tablename, regexp_replace(pg_get_indexdef(x.indexrelid), '^.* USING ', '') AS body
+    FROM pg_index x
+    JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+    JOIN pg_namespace n ON n.oid = t.relnamespace
+    WHERE n.nspname = %(source)s AND i.relname = ANY(%(names)s) AND NOT x.indisunique
+)
 SELECT i.relname FROM pg_index x
-JOIN pg_class i ON i.oid = x.indexrelid
-JOIN pg_class t ON t.oid = x.indrelid
+JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
 JOIN pg_namespace n ON n.oid = t.relnamespace
-LEFT JOIN pg_attribute first ON first.attrelid = t.oid AND first.attnum = x.indkey[0]
-LEFT JOIN pg_attribute second ON second.attrelid = t.oid AND second.attnum = x.indkey[1]
-WHERE n.nspname = %s AND NOT x.indisunique AND x.indpred IS NULL
-  AND (first.attname = 'status' OR (first.attname = 'journey_id' AND second.attname = 'status'))
+JOIN source s ON s.tablename = t.relname
+    AND s.body = regexp_replace(pg_get_indexdef(x.indexrelid), '^.* USING ', '')
+WHERE n.nspname = %(temp)s AND NOT x.indisunique
 ORDER BY 1
 """
 

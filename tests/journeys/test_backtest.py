@@ -410,6 +410,41 @@ def test_the_isolation_has_statistics_once_analyzed(history):
         transaction.set_rollback(True)
 
 
+def test_the_isolation_leaves_out_the_indexes_the_replay_never_reads(history):
+    """The Studio's, the sweeps' and the search indexes are not copied (each write would follow
+    them for nothing); every constraint and every lookup index the replay reads by is."""
+    from django.db import transaction
+
+    from journeys.backtest_data import UNUSED_INDEXES, isolation_create
+
+    definitions = """
+        SELECT t.relname, regexp_replace(pg_get_indexdef(i.oid), '^.* USING ', ''), i.relname, x.indisunique
+        FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+        JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = %s
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(definitions, ["public"])
+        source = {(table, body): (name, unique) for table, body, name, unique in cursor.fetchall()}
+    named = {name for name, _ in source.values()}
+    assert UNUSED_INDEXES <= named, f"not in the schema: {sorted(UNUSED_INDEXES - named)}"
+    with transaction.atomic():
+        isolation = isolation_create()
+        with connection.cursor() as cursor:
+            cursor.execute(definitions, [isolation.schema])
+            copied = {(table, body) for table, body, _, _ in cursor.fetchall()}
+        transaction.set_rollback(True)
+    left_out = {source[key][0] for key in source.keys() - copied}
+    assert left_out == UNUSED_INDEXES
+    assert {source[key][0] for key in copied & source.keys()} >= {
+        "journeyrun_one_live_per_contact",
+        "run_contact_journey_idx",
+        "event_contact_name_idx",
+        "email_contact_idx",
+        "email_held_idx",
+        "runstep_unique_position",
+    }
+
+
 # --- history only: events nothing reacts to are stored set-based, with the same report ----------
 
 HISTORY_V1 = """
