@@ -39,6 +39,7 @@ from django.utils import timezone
 
 from contacts.ingest import EventDraft, IngestResult, events_ingest
 from contacts.lifecycle import install_lifecycle
+from contacts.prepared import prepared_cursor
 from emails.models import EmailLog
 from emails.services import email_send
 from journeys import services
@@ -424,7 +425,7 @@ def _transitions_plain() -> Iterator[None]:
             [str(s) for s in allowed_from],
         ]
         with transaction.atomic():
-            with connection.cursor() as cursor:
+            with prepared_cursor() as cursor:  # a handful of texts, each planned once
                 cursor.execute(
                     f"UPDATE journeys_journeyrun SET {sets} WHERE id = %s AND status = ANY(%s)", params
                 )

@@ -38,6 +38,7 @@ from django.utils import timezone
 
 from contacts.categories import UnknownCategory, category_get
 from contacts.models import ConsentChange, Contact, Suppression
+from contacts.prepared import prepared_cursor
 from journeys.models import JourneyRun
 
 PAGE = 5000
@@ -496,7 +497,7 @@ class HistoryAside:
             return
         ids = [event_id for _, event_id in self.kept[:upto]]
         del self.kept[:upto]
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:  # planned once per replay, not at every store
             cursor.execute(
                 f"""
                 INSERT INTO contacts_event (id, contact_id, name, properties, occurred_at, received_at,

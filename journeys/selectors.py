@@ -9,6 +9,7 @@ from uuid import UUID
 from django.db.models import Count, Max, Q
 
 from contacts.models import Contact, Event
+from contacts.prepared import prepared_cursor
 from journeys.conditions import Condition, all_match
 from journeys.models import JourneyRun
 
@@ -19,11 +20,20 @@ def contact_is_subscribed(*, contact_id: UUID) -> bool:
     return Contact.objects.filter(pk=contact_id, unsubscribed_at__isnull=True).exists()
 
 
+# A journey's `history.has_event`: one of the statements a run makes most, prepared (the query
+# built through the ORM for each read cost the worker several times what the database spent).
+_EVENT_COUNT_SQL = """
+SELECT count(*) FROM contacts_event e JOIN contacts_contact c ON c.id = e.contact_id
+WHERE c.user_id = %(user_id)s AND e.name = %(name)s
+  AND e.occurred_at >= COALESCE(%(since)s::timestamptz, '-infinity')
+"""
+
+
 def event_count(*, user_id: str, event: str, since: datetime | None = None) -> int:
-    events = Event.objects.filter(contact__user_id=user_id, name=event)
-    if since is not None:
-        events = events.filter(occurred_at__gte=since)
-    return events.count()
+    """How many events of this name the contact has, since `since` if given (event time)."""
+    with prepared_cursor() as cursor:
+        cursor.execute(_EVENT_COUNT_SQL, {"user_id": user_id, "name": event, "since": since})
+        return cursor.fetchone()[0]
 
 
 def event_find(

@@ -140,6 +140,7 @@ def test_history_has_event_counts_optionally_within_a_window(journey_harness, re
     journey_harness.emit("login", user_id="u1")
     journey_harness.advance(days(5))
     journey_harness.emit("login", user_id="u1")
+    journey_harness.emit("login", user_id="u2")  # another contact's: not theirs
     journey_harness.emit("go", user_id="u1")
 
     assert (RESULTS["all"].found, RESULTS["all"].count) == (True, 2)
