@@ -11,7 +11,6 @@ from uuid import UUID, uuid4
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from contacts.ingest import event_ingest
@@ -270,7 +269,8 @@ def contact_lock(*, contact_id: UUID) -> None:
     """Serialise enrollment and exits for one contact (a row lock, held to the end of the
     transaction). Ingest's exit rules take it after storing the event, enrollment before looking
     for exit events: whichever commits second sees the other's row."""
-    list(Contact.objects.select_for_update(no_key=True).filter(pk=contact_id).values_list("pk", flat=True))
+    with prepared_cursor() as cursor:
+        cursor.execute("SELECT 1 FROM contacts_contact WHERE id = %s FOR NO KEY UPDATE", [contact_id])
 
 
 def _first_failing_guard(*, journey: Journey, guards: _Guards, properties: dict[str, Any]) -> str | None:
@@ -395,6 +395,16 @@ def run_retry(*, run_id: UUID) -> bool:
     )
 
 
+# The contact's live runs of these journeys whose trigger occurred at or before the event (or, with
+# their trigger event gone, that entered by then), locked. Prepared: every exit event asks it.
+_LIVE_RUNS_TO_EXIT_SQL = """
+SELECT r.id FROM journeys_journeyrun r LEFT JOIN contacts_event t ON t.id = r.trigger_event_id
+WHERE r.contact_id = %(contact)s AND r.journey_id = ANY(%(journeys)s::text[]) AND r.status = ANY(%(live)s::text[])
+  AND (t.occurred_at <= %(at)s OR (r.trigger_event_id IS NULL AND r.entered_at <= %(at)s))
+FOR UPDATE OF r
+"""
+
+
 def runs_exit_for_event(*, event: Event) -> list[UUID]:
     """Mark exited every live run of the event's contact whose journey lists it in `exit_on` and
     whose trigger occurred at or before the event (event time, a tie counts as after, as at
@@ -409,16 +419,16 @@ def runs_exit_for_event(*, event: Event) -> list[UUID]:
     journey_ids = [j.id for j in registry.all() if j.exit_rule_for(event.name, event.properties) is not None]
     if not journey_ids:
         return []
-    contact_lock(contact_id=event.contact_id)
-    live = list(
-        JourneyRun.objects.select_for_update(of=("self",))
-        .filter(contact_id=event.contact_id, journey_id__in=journey_ids, status__in=JourneyRun.LIVE_STATUSES)
-        .filter(
-            Q(trigger_event__occurred_at__lte=event.occurred_at)
-            | Q(trigger_event__isnull=True, entered_at__lte=event.occurred_at)
-        )
-        .values_list("pk", flat=True)
-    )
+    contact_lock(contact_id=event.contact_id)  # its own statement: what follows reads after the lock
+    params = {
+        "contact": event.contact_id,
+        "journeys": journey_ids,
+        "live": list(JourneyRun.LIVE_STATUSES),
+        "at": event.occurred_at,
+    }
+    with prepared_cursor() as cursor:
+        cursor.execute(_LIVE_RUNS_TO_EXIT_SQL, params)
+        live = [row[0] for row in cursor.fetchall()]
     for run_id in live:
         run_exit(run_id=run_id, reason=f"exit_on:{event.name}")
     return live
