@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
-from django.db import connection
+from django.db import connection, connections
 
 _SAVEPOINT_SQL = re.compile(r'^(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT) ("[\w]+"|[\w]+)$')
 
@@ -36,26 +36,8 @@ class Deferred:
     ) -> Any:
         self.statements += 1
         found = _SAVEPOINT_SQL.match(sql) if params is None and not many and isinstance(sql, str) else None
-        if found is not None:
-            verb, name = found.groups()
-            created = ("SAVEPOINT", name)
-            if verb == "SAVEPOINT":
-                self.pending.append(created)
-                return None
-            if name in self.unsent:  # a savepoint never sent (Django releases one it rolled back)
-                if verb == "RELEASE SAVEPOINT":
-                    self.unsent.discard(name)
-                return None
-            if created in self.pending:  # nothing ran since it was made: nothing to keep or undo
-                at = self.pending.index(created)
-                self.unsent.update(n for v, n in self.pending[at:] if v == "SAVEPOINT" and n != name)
-                if verb != "RELEASE SAVEPOINT":
-                    self.unsent.add(name)
-                del self.pending[at:]
-                return None
-            if verb == "RELEASE SAVEPOINT":
-                self.pending.append((verb, name))
-                return None
+        if found is not None and self._held(*found.groups()):
+            return None
         self.round_trips += 1
         if not self.pending:
             return execute(sql, params, many, context)
@@ -71,6 +53,35 @@ class Deferred:
             cursor.nextset()
         return result
 
+    def asked(self, verb: str, name: str) -> bool:
+        """A savepoint statement asked for by the connection's own savepoint methods (which come
+        here without building a cursor for it); False if it must be sent now after all."""
+        self.statements += 1
+        return self._held(verb, name)
+
+    def _held(self, verb: str, name: str) -> bool:
+        """Hold a savepoint statement back, or drop it as needless; False for one that must run
+        now (a rollback to a savepoint already sent)."""
+        created = ("SAVEPOINT", name)
+        if verb == "SAVEPOINT":
+            self.pending.append(created)
+            return True
+        if name in self.unsent:  # a savepoint never sent (Django releases one it rolled back)
+            if verb == "RELEASE SAVEPOINT":
+                self.unsent.discard(name)
+            return True
+        if created in self.pending:  # nothing ran since it was made: nothing to keep or undo
+            at = self.pending.index(created)
+            self.unsent.update(n for v, n in self.pending[at:] if v == "SAVEPOINT" and n != name)
+            if verb != "RELEASE SAVEPOINT":
+                self.unsent.add(name)
+            del self.pending[at:]
+            return True
+        if verb == "RELEASE SAVEPOINT":
+            self.pending.append((verb, name))
+            return True
+        return False
+
     def flush(self) -> None:
         if self.pending:
             self.round_trips += 1
@@ -85,8 +96,38 @@ def deferred_savepoints() -> Iterator[Deferred]:
     if not connection.in_atomic_block:
         raise RuntimeError("deferred savepoints live inside a transaction")
     deferred = Deferred()
-    with connection.execute_wrapper(deferred):
-        try:
-            yield deferred
-        finally:
-            deferred.flush()
+    wrapper = connections[connection.alias]
+    originals = {}
+    for method, verb in _SAVEPOINT_METHODS.items():
+        originals[method] = getattr(wrapper, method)
+        setattr(wrapper, method, _asking(deferred, wrapper, verb, originals[method]))
+    try:
+        with connection.execute_wrapper(deferred):
+            try:
+                yield deferred
+            finally:
+                deferred.flush()
+    finally:
+        for method in _SAVEPOINT_METHODS:
+            delattr(wrapper, method)  # the class's own again
+
+
+# The connection's savepoint methods and the statements they send (BaseDatabaseWrapper's each
+# build a cursor to execute theirs: a savepoint asked for is a cursor made for nothing, as the
+# statement is held back).
+_SAVEPOINT_METHODS = {
+    "_savepoint": "SAVEPOINT",
+    "_savepoint_commit": "RELEASE SAVEPOINT",
+    "_savepoint_rollback": "ROLLBACK TO SAVEPOINT",
+}
+
+
+def _asking(
+    deferred: Deferred, wrapper: Any, verb: str, original: Callable[[str], None]
+) -> Callable[[str], None]:
+    def savepoint_statement(sid: str) -> None:
+        if not deferred.asked(verb, wrapper.ops.quote_name(sid)):
+            deferred.statements -= 1  # counted again as it runs through the cursor
+            original(sid)
+
+    return savepoint_statement

@@ -13,6 +13,7 @@ import importlib
 import io
 import json
 import os
+import re
 import sys
 import textwrap
 from datetime import UTC, datetime, timedelta
@@ -523,26 +524,22 @@ def _comparable(report) -> dict:
 
 @pytest.mark.parametrize("changed", [False, True])
 def test_history_stored_in_bulk_gives_the_event_by_event_report(history_stream, changed):
-    from django.test.utils import CaptureQueriesContext
-
     from journeys.backtest import journey_backtest
     from journeys.management.commands.journey_backtest import load_changed
 
     journey = registry.get("bt-history")
     against = load_changed(str(history_stream / "bt_history_v2.py"), "bt-history") if changed else None
-    reports, statements = [], []
-    for in_bulk in (False, True):
-        with CaptureQueriesContext(connection) as captured:
-            reports.append(
-                journey_backtest(
-                    journey=journey,
-                    since=datetime(2026, 3, 1, tzinfo=UTC),
-                    until=datetime(2026, 3, 31, tzinfo=UTC),
-                    against=against,
-                    history_in_bulk=in_bulk,
-                )
-            )
-        statements.append(len(captured.captured_queries))
+    reports = [
+        journey_backtest(
+            journey=journey,
+            since=datetime(2026, 3, 1, tzinfo=UTC),
+            until=datetime(2026, 3, 31, tzinfo=UTC),
+            against=against,
+            history_in_bulk=in_bulk,
+        )
+        for in_bulk in (False, True)
+    ]
+    statements = [report.statements for report in reports]  # asked, savepoints included
     one_by_one, in_bulk = reports
     assert _comparable(in_bulk) == _comparable(one_by_one)
     current = one_by_one.current
@@ -756,10 +753,15 @@ def test_deferred_savepoints_undo_and_keep_what_savepoints_do(db):
     """A savepoint rides with the next statement: what a failed block did is undone, what the
     others did is kept, and a block in which nothing ran costs no round trip at all."""
     from django.db import IntegrityError, transaction
+    from django.test.utils import CaptureQueriesContext
 
     from journeys.backtest_savepoints import deferred_savepoints
 
-    with transaction.atomic(), deferred_savepoints() as deferred:
+    with (
+        transaction.atomic(),
+        deferred_savepoints() as deferred,
+        CaptureQueriesContext(connection) as cursors,
+    ):
         Contact.objects.create(user_id="kept")
         with pytest.raises(IntegrityError), transaction.atomic():
             Contact.objects.create(user_id="undone")
@@ -774,6 +776,11 @@ def test_deferred_savepoints_undo_and_keep_what_savepoints_do(db):
     # update, RELEASE, select: twelve statements; the savepoints went with the statements after
     # them, and the empty block's pair was never sent.
     assert (deferred.statements, deferred.round_trips) == (12, 6)
+    # Held back without a cursor made for them: only the rollback to a savepoint already sent ran
+    # through one.
+    alone = re.compile(r'^(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT) "\w+"$')
+    through_a_cursor = [q["sql"].split(" ")[0] for q in cursors.captured_queries if alone.match(q["sql"])]
+    assert through_a_cursor == ["ROLLBACK"]
     with transaction.atomic(), deferred_savepoints() as deferred:
         with pytest.raises(ValueError), transaction.atomic():  # undone before anything ran
             raise ValueError
