@@ -27,6 +27,7 @@ from contacts.membership import membership
 from contacts.models import Contact, Event
 from contacts.outbox import dispatcher, event_collector, exit_rules, notify_channel
 from contacts.prepared import prepared_cursor
+from contacts.rows import unsaved
 from contacts.timezones import TIMEZONE_PROPERTY, timezone_problem
 
 logger = logging.getLogger(__name__)
@@ -289,14 +290,6 @@ _CONTACT_WIDTH = len(_CONTACT_ATTNAMES)
 _CONTACT_PROPERTIES = _CONTACT_ATTNAMES.index("properties")
 
 
-def _unsaved(model: type, **values: Any) -> Any:
-    """`model(**values)`, every other field at its default, built positionally: Django's keyword
-    path costs several times more, and a batch builds a thousand."""
-    return model(
-        *[values[f.attname] if f.attname in values else f.get_default() for f in model._meta.concrete_fields]
-    )
-
-
 _DJANGO_JSON = DjangoJSONEncoder()
 # Datetimes and dataclasses go through Django's encoder, as before: its times, its refusals.
 _ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
@@ -346,7 +339,7 @@ def _store(
     now = timezone.now()
     channel = notify_channel() if dispatch else None
     events = [
-        _unsaved(
+        unsaved(
             Event,
             id=uuid4(),
             name=d.name,

@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
 
@@ -37,6 +37,9 @@ def prepared_cursor() -> Any:
     """A cursor wrapped as Django wraps its own (errors translated, queries counted)."""
     if not settings.DB_PREPARED_STATEMENTS:
         return connection.cursor()
-    connection.ensure_connection()
-    raw = _PreparedStatementCursor(connection.connection)
-    return _PreparedDebugCursor(raw, connection) if connection.queries_logged else connection.make_cursor(raw)
+    # The wrapper itself, looked up once: each attribute read through the `connection` proxy looks
+    # the wrapper up again in the context-local store, four of them for every prepared statement.
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    wrapper.ensure_connection()
+    raw = _PreparedStatementCursor(wrapper.connection)
+    return _PreparedDebugCursor(raw, wrapper) if wrapper.queries_logged else wrapper.make_cursor(raw)

@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import IntegrityError, connection, models, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -23,6 +23,7 @@ from contacts.addresses import EmailError
 from contacts.categories import CONFIRMATION, TRANSACTIONAL, UnknownCategory, category_get
 from contacts.models import Contact
 from contacts.prepared import prepared_cursor
+from contacts.rows import unsaved
 from emails.control_group import send_hold_reason
 from emails.delivery import (
     EmailDeliveryDeferred,
@@ -121,10 +122,11 @@ def email_send(
                     priority=priority,
                     on_cap=on_cap,
                 )
-                log = EmailLog(
+                log = unsaved(
+                    EmailLog,
                     idempotency_key=idempotency_key,
                     to_email=to or "",
-                    contact=contact,
+                    contact_id=contact.pk if contact is not None else None,
                     run_id=run_id,
                     template=template,
                     subject=subject or spec.subject,
@@ -138,6 +140,7 @@ def email_send(
                     operator_mail=skip_preference_check,
                     created_at=now,
                 )
+                EmailLog.contact.field.set_cached_value(log, contact)  # as `contact=` would have
                 _log_insert(log)
                 if decision.bumped:
                     _bumped_apply(decision.bumped)
@@ -309,12 +312,13 @@ _LOG_PLAIN = [(field, _PLAIN_FIELDS.get(type(field))) for field in _LOG_FIELDS]
 def _log_params(log: EmailLog) -> dict[str, Any]:
     """The row's values as `save` would send them (a choice as its plain value)."""
     params: dict[str, Any] = {}
+    wrapper = connections[DEFAULT_DB_ALIAS]  # not the proxy: each field's conversion reads it
     for field, plain in _LOG_PLAIN:
         if plain is not None:
             value = getattr(log, field.attname)
             params[field.attname] = value if value is None or type(value) is plain else plain(value)
             continue
-        value = field.get_db_prep_save(field.pre_save(log, add=True), connection)
+        value = field.get_db_prep_save(field.pre_save(log, add=True), wrapper)
         params[field.attname] = str(value) if isinstance(value, str) else value  # a choice as its value
     return params
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 from contacts.ingest import event_ingest
 from contacts.models import Contact, Event
 from contacts.prepared import prepared_cursor
+from contacts.rows import unsaved
 from journeys.conditions import all_match
 from journeys.definition import EntryLimit, Journey
 from journeys.durations import journey_time
@@ -216,7 +217,8 @@ def _run_insert(
     event of the contact occurred at or after the trigger (a tie counts as after, so a batch sent
     without timestamps exits)."""
     held_out = is_held_out(journey=journey, contact_id=contact_id)
-    run = JourneyRun(
+    run = unsaved(
+        JourneyRun,
         id=uuid4(),
         journey_id=journey.id,
         contact_id=contact_id,
