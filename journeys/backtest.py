@@ -774,6 +774,7 @@ def _replay_in_workers(
             status = 1
             try:
                 reader.close()
+                _own_connections()
                 _worker(writer, Share(index=index, of=workers), **replay)
                 status = 0
             finally:
@@ -817,6 +818,25 @@ def _replay_in_workers(
     if failure is not None:
         raise RuntimeError(f"the backtest's replay failed in a worker:\n{failure}")
     return [outcomes[index] for index in range(workers)]
+
+
+# The parent's connection wrappers a worker inherited: held, never closed or collected (closing
+# one would end the parent's session on the socket they share); os._exit frees nothing.
+_inherited: list[Any] = []
+
+
+def _own_connections() -> None:
+    """Give a forked worker connection wrappers of its own, whatever the parent left open.
+
+    Django keeps its wrappers per thread, or per context while an event loop runs in the thread
+    (a session-wide Playwright browser keeps one running in the test process). The parent's
+    `close_all` closes only the wrappers of the store it sees; a child sees no running loop (the
+    loop belongs to the parent's pid) and would look in the other store, where a connection the
+    parent opened before the loop started may still be open. Two workers sharing that socket
+    read each other's replies. So every wrapper the child can see is set aside and replaced."""
+    for alias in connections:
+        _inherited.append(connections[alias])
+        connections[alias] = connections.create_connection(alias)
 
 
 def _worker(writer: Any, share: Share, **replay: Any) -> None:

@@ -695,6 +695,38 @@ def test_the_workers_run_no_after_fork_hook_of_the_parent(mix):
     del holder
 
 
+@pytest.mark.django_db(transaction=True)
+def test_each_worker_has_a_connection_of_its_own_while_an_event_loop_runs(monkeypatch):
+    """While an event loop runs in the thread (a session-wide Playwright browser keeps one), the
+    parent's wrappers live apart from those it opened before; a worker, seeing no loop, must not
+    pick up one of those still open: two workers on one socket read each other's replies."""
+    import asyncio
+
+    from journeys import backtest
+
+    def backend_pid() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            return cursor.fetchone()[0]
+
+    def replay_share(*, share, progress, on_total, **_):
+        on_total(0)
+        return backend_pid()
+
+    before_the_loop = backend_pid()  # a connection left open in the thread's own store
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    monkeypatch.setattr(backtest, "_replay_share", replay_share)
+    previous = asyncio.events._get_running_loop()  # a session-wide browser's, if one runs
+    loop = asyncio.new_event_loop()
+    asyncio.events._set_running_loop(loop)
+    try:
+        pids = backtest._replay_in_workers(2, progress=lambda n: None, on_total=None)
+    finally:
+        asyncio.events._set_running_loop(previous)
+        loop.close()
+    assert len({before_the_loop, *pids}) == 3
+
+
 def test_inside_a_transaction_one_process_replays(db, mix):
     """What the caller's transaction holds is visible to its connection alone."""
     from django.db import connection
