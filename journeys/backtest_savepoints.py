@@ -23,7 +23,8 @@ _SAVEPOINT_SQL = re.compile(r'^(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOIN
 
 
 class Deferred:
-    """The execute wrapper; counts the statements asked for and the round trips made."""
+    """The execute wrapper and the connection's savepoint methods' stand-in; counts the statements
+    asked for and the round trips made."""
 
     def __init__(self) -> None:
         self.pending: list[tuple[str, str]] = []  # (verb, savepoint), in the order they were asked
@@ -97,10 +98,8 @@ def deferred_savepoints() -> Iterator[Deferred]:
         raise RuntimeError("deferred savepoints live inside a transaction")
     deferred = Deferred()
     wrapper = connections[connection.alias]
-    originals = {}
     for method, verb in _SAVEPOINT_METHODS.items():
-        originals[method] = getattr(wrapper, method)
-        setattr(wrapper, method, _asking(deferred, wrapper, verb, originals[method]))
+        setattr(wrapper, method, _asking(deferred, wrapper, verb, getattr(wrapper, method)))
     try:
         with connection.execute_wrapper(deferred):
             try:
