@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,23 @@ def command_of(pid: int) -> str:
         return "?"
 
 
+@contextmanager
+def sigint_as_a_terminal_gives_it():
+    """Spawn with SIGINT at its default, as a shell at a terminal hands it to a foreground job.
+
+    A signal ignored when bash starts cannot be trapped (bash(1), "SIGNALS"), and the suite may
+    well run with SIGINT ignored: a non-interactive shell starts its background jobs so, and
+    nohup or a CI runner may too. bin/run would then never see the Ctrl-C this test sends. A
+    Python handler is reset to the default across exec, an ignored signal is not."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    unblocked = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
+        signal.signal(signal.SIGINT, previous)
+
+
 def redis_stop() -> None:
     from django.conf import settings
 
@@ -68,10 +86,11 @@ def test_one_ctrl_c_stops_web_worker_and_celery_and_leaves_nothing_running(engin
     log_path = tmp_path / "run.log"
     log = open(log_path, "wb")
     # A session of its own, as a terminal gives a foreground job: the signal goes to the group.
-    proc = subprocess.Popen(
-        [str(ROOT / "bin" / "run")], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+    with sigint_as_a_terminal_gives_it():
+        proc = subprocess.Popen(
+            [str(ROOT / "bin" / "run")], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
     try:
         wait_until(
             lambda: proc.poll() is not None or b"Hogsend is up" in log_path.read_bytes(),
