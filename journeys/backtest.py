@@ -54,6 +54,7 @@ from journeys.backtest_data import (
     contacts_created,
     contacts_to_replay,
     inputs_seed,
+    isolation_ahead,
     isolation_analyze,
     isolation_create,
     recorded_events,
@@ -682,8 +683,8 @@ def _replay_share(
     rendered_before = RecordingEmailBackend.sent
     reports: list[VersionReport] = []
     created = statements = round_trips = 0
-    with transaction.atomic():
-        isolation = isolation_create()
+    with isolation_ahead() as ahead, transaction.atomic():
+        isolation = isolation_create(ahead)
         if not render:
             _sends_sent_as_written()
         inputs = inputs_seed(

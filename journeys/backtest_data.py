@@ -25,6 +25,7 @@ replay produces its own.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import json
 import uuid
@@ -59,13 +60,55 @@ _CONSENT_KINDS = (
 class Isolation:
     schema: str  # where the isolation is: the session's temporary schema
     source: str  # where the recorded data is
+    tables: tuple[str, ...] = ()  # its tables
 
 
-def isolation_create() -> Isolation:
+def isolation_create(ahead: Isolation | None = None) -> Isolation:
     """An empty copy of every table in the session's temporary schema, which shadows the source
-    until the caller's transaction ends. Must run inside that transaction."""
+    until the caller's transaction ends. Must run inside that transaction. With `ahead` (from
+    `isolation_ahead`) the tables are already there and are only put first on the search path."""
     if not connection.in_atomic_block:
         raise RuntimeError("the backtest's isolation must live in a transaction that is rolled back")
+    isolation = ahead or _tables_create()
+    with connection.cursor() as cursor:
+        # Named, not implied: a statement prepared before on this connection is planned again.
+        # Planned once: the replay runs each statement thousands of times with parameters alike,
+        # and one whose generic plan looks dearer on paper (a store of kept history by an array of
+        # ids, its length unknown) would otherwise be planned again at every run.
+        cursor.execute(
+            f'SET LOCAL search_path TO pg_temp, "{isolation.source}"; '
+            "SET LOCAL plan_cache_mode = force_generic_plan"
+        )
+    return isolation
+
+
+@contextlib.contextmanager
+def isolation_ahead() -> Iterator[Isolation | None]:
+    """Outside a transaction: the isolation's tables created beforehand, in a transaction of their
+    own that commits them empty, and dropped at the end (a session that ends drops them too). The
+    replay's transaction then creates nothing: in PostgreSQL every savepoint's end walks what its
+    transaction created (the files to drop on a rollback and, past a few dozen relations, the
+    whole relation cache), and the replay ends a savepoint for each unit of work it does. Inside a
+    transaction (a test's) there is none of its own to commit in: None, and `isolation_create`
+    builds them there as before."""
+    if connection.in_atomic_block:
+        yield None
+        return
+    with transaction.atomic():
+        isolation = _tables_create()
+    try:
+        yield isolation
+    finally:
+        # A connection the replay lost keeps nothing (its session is gone); the replay's own error
+        # is the one to see.
+        with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
+            tables = ", ".join(f'"{isolation.schema}"."{t}"' for t in isolation.tables)
+            cursor.execute(
+                f"DROP TABLE IF EXISTS {tables}; DROP FUNCTION IF EXISTS pg_temp.backtest_row_dropped()"
+            )
+
+
+def _tables_create() -> Isolation:
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_schema()")
         source = cursor.fetchone()[0]
@@ -94,9 +137,7 @@ def isolation_create() -> Isolation:
         dropped = [row[0] for row in cursor.fetchall()]
         if dropped:
             cursor.execute(";\n".join(f'DROP INDEX "{schema}"."{name}"' for name in dropped))
-        # Named, not implied: a statement prepared before on this connection is planned again.
-        cursor.execute(f'SET LOCAL search_path TO pg_temp, "{source}"')
-    return Isolation(schema=schema, source=source)
+    return Isolation(schema=schema, source=source, tables=(*tables, CONTACTS_TABLE))
 
 
 # Local buffers for the isolation's temporary tables (each process's own; allocated as used).

@@ -668,6 +668,52 @@ def test_a_realistic_mix_gives_the_report_it_always_gave(db, mix):
     assert current["not_sent"].get("suppressed:unsubscribed") and current["exits"] and current["skipped"]
 
 
+TEMP_TABLES = "SELECT count(*) FROM pg_class WHERE relnamespace = pg_my_temp_schema() AND relkind = 'r'"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_isolation_made_ahead_gives_the_same_report_and_goes(mix):
+    """Outside a transaction (the command's case) the isolation's tables are made and committed
+    before the replay's transaction: the report is the one it always was, and the tables are gone
+    afterwards."""
+    _mix_record()
+    assert not connection.in_atomic_block
+    assert _mix_report(mix, workers=1) == json.loads(MIX_GOLDEN.read_text())
+    with connection.cursor() as cursor:
+        cursor.execute(TEMP_TABLES)
+        assert cursor.fetchone()[0] == 0
+        cursor.execute("SELECT current_schema()")
+        assert cursor.fetchone()[0] == "public"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_replays_transaction_creates_nothing_when_the_isolation_is_made_ahead():
+    """Every savepoint's end in PostgreSQL walks what its transaction created; made ahead, the
+    isolation leaves the replay's transaction nothing to walk: entering it writes nothing at all
+    (no transaction id is even assigned), and it still shadows the real tables."""
+    from django.db import transaction
+
+    from journeys.backtest_data import isolation_ahead, isolation_create
+
+    with isolation_ahead() as ahead:
+        assert ahead is not None and "contacts_contact" in ahead.tables
+        with transaction.atomic(), connection.cursor() as cursor:
+            isolation = isolation_create(ahead)
+            cursor.execute("SELECT pg_current_xact_id_if_assigned()")
+            assert cursor.fetchone()[0] is None
+            cursor.execute(
+                "SELECT c.relpersistence FROM pg_class c WHERE c.oid = 'contacts_contact'::regclass"
+            )
+            assert cursor.fetchone()[0] == "t"
+            assert isolation == ahead
+            transaction.set_rollback(True)
+    with connection.cursor() as cursor:
+        cursor.execute(TEMP_TABLES)
+        assert cursor.fetchone()[0] == 0
+    with transaction.atomic(), isolation_ahead() as inside:
+        assert inside is None  # a transaction of its own cannot be committed in one already open
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_mix_replayed_by_two_workers_gives_the_same_report(mix):
     """Two processes, each replaying a share of the contacts in an isolation of its own: their
