@@ -81,6 +81,30 @@ def seed(*, events: int) -> int:
         return cursor.fetchone()[0]
 
 
+FLOOR_ROUND_TRIPS = 3000
+
+
+def floor_ms(postmaster: int) -> float:
+    """The floor, measured beside the replay: CPU milliseconds (this process and PostgreSQL) of one
+    round trip of the least prepared statement through Django's cursor. The box is shared and its
+    speed swings within minutes; the replay's CPU per event divided by this holds when the
+    milliseconds do not."""
+    from django.db import connection
+
+    from bench.cpu import tree_seconds
+    from contacts.prepared import prepared_cursor
+
+    with prepared_cursor() as cursor:
+        cursor.execute("SELECT %s::int", [0])  # connected and prepared before the clock starts
+        before = tree_seconds([os.getpid()]) + tree_seconds([postmaster])
+        for n in range(FLOOR_ROUND_TRIPS):
+            cursor.execute("SELECT %s::int", [n])
+            cursor.fetchone()
+        spent = tree_seconds([os.getpid()]) + tree_seconds([postmaster]) - before
+    connection.close()
+    return 1000 * spent / FLOOR_ROUND_TRIPS
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
@@ -111,6 +135,7 @@ def main() -> None:
     # benchmark's cluster serves nothing else meanwhile).
     postmaster = (_stat(backend) or (0, 0.0))[0]
     connection.close()
+    floors = [floor_ms(postmaster)]
     cpu_before, pg_before = tree_seconds([os.getpid()]), tree_seconds([postmaster])
     started = time.perf_counter()
     done = [0, 0]  # events replayed, the next to report at
@@ -149,6 +174,7 @@ def main() -> None:
     wall = time.perf_counter() - started
     cpu = tree_seconds([os.getpid()]) - cpu_before
     pg = tree_seconds([postmaster]) - pg_before
+    floors.append(floor_ms(postmaster))
     events = report.events
     goal = GOAL_SECONDS_PER_100K * events / 100_000
     current = report.current
@@ -172,6 +198,11 @@ def main() -> None:
         f"  {report.workers} replay process(es); statements per event: "
         f"{report.statements / max(events, 1):.1f} asked, in {report.round_trips / max(events, 1):.1f} "
         "round trips to PostgreSQL"
+    )
+    floor = sum(floors) / len(floors)
+    print(
+        f"  floor, beside it: {floor:.3f} ms CPU a bare round trip ({floors[0]:.3f} before, "
+        f"{floors[1]:.3f} after); an event costs {(process_ms + pg_ms) / floor:.1f} of them"
     )
     print(f"  load average: {' '.join(f'{n:.2f}' for n in os.getloadavg())}")
     print(f"  {'within' if wall <= goal else 'OVER'} the goal")
