@@ -103,9 +103,11 @@ def isolation_ahead() -> Iterator[Isolation | None]:
         # is the one to see.
         with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
             tables = ", ".join(f'"{isolation.schema}"."{t}"' for t in isolation.tables)
-            cursor.execute(
-                f"DROP TABLE IF EXISTS {tables}; DROP FUNCTION IF EXISTS pg_temp.backtest_row_dropped()"
-            )
+            cursor.execute(f"DROP TABLE IF EXISTS {tables}; DROP FUNCTION IF EXISTS {_ROW_DROPPED}()")
+
+
+# The isolation's one function beside its tables: a trigger's, which drops the row it is given.
+_ROW_DROPPED = "pg_temp.backtest_row_dropped"
 
 
 def _tables_create() -> Isolation:
@@ -123,12 +125,12 @@ def _tables_create() -> Isolation:
         # step would add a version of its edge's row that a transaction never committed cannot
         # prune, and each later step of any run would walk them all.
         statements.append(
-            "CREATE FUNCTION pg_temp.backtest_row_dropped() RETURNS trigger LANGUAGE plpgsql "
+            f"CREATE FUNCTION {_ROW_DROPPED}() RETURNS trigger LANGUAGE plpgsql "
             "AS $$ BEGIN RETURN NULL; END $$"
         )
         statements.append(
             "CREATE TRIGGER map_edges_not_kept BEFORE INSERT ON pg_temp.journeys_journeymapedge "
-            "FOR EACH ROW EXECUTE FUNCTION pg_temp.backtest_row_dropped()"
+            f"FOR EACH ROW EXECUTE FUNCTION {_ROW_DROPPED}()"
         )
         cursor.execute(";\n".join(statements))
         cursor.execute("SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()")

@@ -710,6 +710,8 @@ def test_the_replays_transaction_creates_nothing_when_the_isolation_is_made_ahea
     with connection.cursor() as cursor:
         cursor.execute(TEMP_TABLES)
         assert cursor.fetchone()[0] == 0
+        cursor.execute("SELECT count(*) FROM pg_proc WHERE pronamespace = pg_my_temp_schema()")
+        assert cursor.fetchone()[0] == 0  # the map's trigger function goes with the tables
     with transaction.atomic(), isolation_ahead() as inside:
         assert inside is None  # a transaction of its own cannot be committed in one already open
 
