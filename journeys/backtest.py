@@ -13,6 +13,11 @@ An event only a history lookup reads (no trigger, exit or wait of the run's vers
 ingest and no routing: it is stored set-based, as ingest would have stored it, before anything
 could read it (`HistoryAside`); `history_in_bulk=False` ingests it one by one, with the same report.
 
+Each version replays first with the savepoints its units of work would nest left out (a replay
+undoes nothing while every unit succeeds); the first that would have to undo a statement stops
+it, and the version is replayed again from the same inputs with them sent
+(journeys.backtest_savepoints). The same statements reach the same transaction either way.
+
 With a changed version (`against`) both replay the same seeded inputs, each in a savepoint of
 its own, and the report adds the difference: the contacts whose emails would differ, the counts
 per template, and examples side by side.
@@ -61,7 +66,7 @@ from journeys.backtest_data import (
     run_end_apply,
     timeline,
 )
-from journeys.backtest_savepoints import deferred_savepoints
+from journeys.backtest_savepoints import SavepointsNeeded, deferred_savepoints
 from journeys.conditions import Condition
 from journeys.definition import Journey
 from journeys.journey_lint import journey_event_uses
@@ -251,6 +256,7 @@ class BacktestReport:
     workers: int = 1
     statements: int = 0
     round_trips: int = 0
+    replayed_again: int = 0  # versions replayed again because a savepoint left out was needed
 
     def as_dict(self) -> dict[str, Any]:
         replays = 2 if self.changed else 1
@@ -663,6 +669,7 @@ class _ShareOutcome:
     rendered: int = 0
     statements: int = 0  # those the replay asked for (savepoints included) ...
     round_trips: int = 0  # ... and the round trips they took
+    replayed_again: int = 0  # versions replayed again with their savepoints sent
 
 
 def _replay_share(
@@ -682,7 +689,7 @@ def _replay_share(
     each in a savepoint of its own; all of it rolled back."""
     rendered_before = RecordingEmailBackend.sent
     reports: list[VersionReport] = []
-    created = statements = round_trips = 0
+    created = statements = round_trips = again = 0
     with isolation_ahead() as ahead, transaction.atomic():
         isolation = isolation_create(ahead)
         if not render:
@@ -700,25 +707,23 @@ def _replay_share(
         if on_total is not None:
             on_total(inputs.events * len(versions))
         for label, version in versions:
-            with transaction.atomic(), deferred_savepoints() as deferred:  # each from the same inputs
-                reports.append(
-                    _replay(
-                        journey=version,
-                        label=label,
-                        isolation=isolation,
-                        inputs=inputs,
-                        names=names,
-                        history_only=history_only,
-                        window=window,
-                        progress=progress,
-                        render=render,
-                    )
-                )
-                if share is not None:
-                    created += contacts_created(isolation)
-                transaction.set_rollback(True)
-            statements += deferred.statements
-            round_trips += deferred.round_trips
+            replayed = _replay_version(
+                journey=version,
+                label=label,
+                isolation=isolation,
+                inputs=inputs,
+                names=names,
+                history_only=history_only,
+                window=window,
+                progress=progress,
+                render=render,
+                share=share,
+            )
+            reports.append(replayed.report)
+            created += replayed.contacts_created
+            statements += replayed.statements
+            round_trips += replayed.round_trips
+            again += replayed.again
         transaction.set_rollback(True)
     return _ShareOutcome(
         contacts=inputs.contacts,
@@ -729,7 +734,46 @@ def _replay_share(
         rendered=RecordingEmailBackend.sent - rendered_before,
         statements=statements,
         round_trips=round_trips,
+        replayed_again=again,
     )
+
+
+@dataclass
+class _VersionReplayed:
+    report: VersionReport
+    contacts_created: int
+    statements: int
+    round_trips: int
+    again: bool  # replayed a second time, with the savepoints sent
+
+
+def _replay_version(
+    *, isolation: Isolation, share: Share | None, progress: Callable[[int], None], **replay: Any
+) -> _VersionReplayed:
+    """One version replayed from the seeded inputs in a savepoint of its own, rolled back: first
+    with the savepoints inside it left out, and if one had to undo something, again with them
+    sent (journeys.backtest_savepoints), its events taken back from the progress bar first."""
+    statements = round_trips = 0
+    for elide in (True, False):
+        told, rendered_before = 0, RecordingEmailBackend.sent
+
+        def progress_told(n: int) -> None:
+            nonlocal told
+            told += n
+            progress(n)
+
+        with contextlib.suppress(SavepointsNeeded):
+            with transaction.atomic(), deferred_savepoints(elide=elide) as deferred:
+                report = _replay(isolation=isolation, progress=progress_told, **replay)
+                created = contacts_created(isolation) if share is not None else 0
+                transaction.set_rollback(True)  # each version from the same inputs
+        statements += deferred.statements
+        round_trips += deferred.round_trips
+        if not deferred.needed:
+            return _VersionReplayed(report, created, statements, round_trips, again=not elide)
+        progress(-told)
+        RecordingEmailBackend.sent = rendered_before
+    raise AssertionError("a replay with its savepoints sent needs none of them again")
 
 
 def _worker_count(workers: int | None, *, journey: Journey, window: Window, limit: int | None) -> int:
@@ -926,4 +970,5 @@ def journey_backtest(
         workers=len(outcomes),
         statements=sum(o.statements for o in outcomes),
         round_trips=sum(o.round_trips for o in outcomes),
+        replayed_again=sum(o.replayed_again for o in outcomes),
     )

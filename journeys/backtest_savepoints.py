@@ -1,4 +1,4 @@
-"""Savepoints that ride with the next statement, for the backtest's replay.
+"""Savepoints that ride with the next statement, or are left out, for the backtest's replay.
 
 The replay nests a savepoint for every unit of work it does (each harness step, each send, each
 enrollment, each ingest, each end of a run), as production does: about half of its statements
@@ -7,6 +7,15 @@ savepoint statement is held back and sent in front of the next statement, in the
 trip (the same statements in the same order, so the same transaction); a savepoint released or
 rolled back before anything ran inside it is never sent at all. A statement that cannot carry
 others (a prepared one, an executemany) sends them just before it.
+
+With `elide=True` no savepoint opened inside is sent at all. A savepoint is there to undo what
+ran inside it, and a replay undoes nothing as long as every block succeeds: a block that ends
+in a rollback with nothing run inside it still costs nothing, and the first that would have to
+undo a statement raises `SavepointsNeeded` (as does every statement after it), for the caller to
+roll back to a savepoint of its own, made before, and replay again with them sent. Either way
+the same statements reach the same transaction, so the same report; in PostgreSQL a savepoint
+is not free even when it rides along (each that writes takes a transaction id of its own, and
+each end walks the transaction's state).
 """
 
 from __future__ import annotations
@@ -19,6 +28,12 @@ from typing import Any
 import psycopg
 from django.db import connection, connections
 
+
+class SavepointsNeeded(BaseException):
+    """A savepoint left out (`elide=True`) was asked to undo what ran inside it. A BaseException:
+    the harness fails a run on any Exception and goes on, and this must reach the caller."""
+
+
 _SAVEPOINT_SQL = re.compile(r'^(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT) ("[\w]+"|[\w]+)$')
 
 
@@ -26,9 +41,15 @@ class Deferred:
     """The execute wrapper and the connection's savepoint methods' stand-in; counts the statements
     asked for and the round trips made."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, elide: bool = False) -> None:
         self.pending: list[tuple[str, str]] = []  # (verb, savepoint), in the order they were asked
         self.unsent: set[str] = set()  # savepoints undone before they were sent, not yet released
+        self.elide = elide
+        # With `elide`: the savepoints left out and still open, each with the count of statements
+        # run when it was made; `needed` once one had to undo a statement.
+        self.left_out: list[tuple[str, int]] = []
+        self.ran = 0
+        self.needed = False
         self.statements = 0
         self.round_trips = 0
 
@@ -39,6 +60,9 @@ class Deferred:
         found = _SAVEPOINT_SQL.match(sql) if params is None and not many and isinstance(sql, str) else None
         if found is not None and self._held(*found.groups()):
             return None
+        if self.needed:
+            raise SavepointsNeeded("a statement after a savepoint left out was needed")
+        self.ran += 1
         self.round_trips += 1
         if not self.pending:
             return execute(sql, params, many, context)
@@ -63,6 +87,8 @@ class Deferred:
     def _held(self, verb: str, name: str) -> bool:
         """Hold a savepoint statement back, or drop it as needless; False for one that must run
         now (a rollback to a savepoint already sent)."""
+        if self.elide:
+            return self._left_out(verb, name)
         created = ("SAVEPOINT", name)
         if verb == "SAVEPOINT":
             self.pending.append(created)
@@ -83,6 +109,25 @@ class Deferred:
             return True
         return False
 
+    def _left_out(self, verb: str, name: str) -> bool:
+        """`elide`: open, release or roll back a savepoint never sent; False for one made before
+        (sent, outside), which is sent as asked and ends every savepoint left out since."""
+        if verb == "SAVEPOINT":
+            self.left_out.append((name, self.ran))
+            return True
+        at = next((i for i, (n, _) in enumerate(self.left_out) if n == name), None)
+        if at is None:
+            self.left_out.clear()
+            return False
+        if verb == "ROLLBACK TO SAVEPOINT":
+            if self.left_out[at][1] != self.ran:
+                self.needed = True
+                raise SavepointsNeeded(f"savepoint {name} left out had statements to undo")
+            del self.left_out[at + 1 :]  # Django releases it next
+            return True
+        del self.left_out[at:]
+        return True
+
     def flush(self) -> None:
         if self.pending:
             self.round_trips += 1
@@ -92,11 +137,12 @@ class Deferred:
 
 
 @contextlib.contextmanager
-def deferred_savepoints() -> Iterator[Deferred]:
-    """Inside a transaction: savepoint statements go with the next statement (module docstring)."""
+def deferred_savepoints(*, elide: bool = False) -> Iterator[Deferred]:
+    """Inside a transaction: savepoint statements go with the next statement, or with `elide` are
+    left out until one must undo something (module docstring)."""
     if not connection.in_atomic_block:
         raise RuntimeError("deferred savepoints live inside a transaction")
-    deferred = Deferred()
+    deferred = Deferred(elide=elide)
     wrapper = connections[connection.alias]
     for method, verb in _SAVEPOINT_METHODS.items():
         setattr(wrapper, method, _asking(deferred, wrapper, verb, getattr(wrapper, method)))

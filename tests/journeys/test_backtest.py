@@ -914,3 +914,116 @@ def test_a_run_end_is_announced_as_an_event_only_when_the_journey_reads_it(monke
     assert services.run_end_announce is original
     services.map_end(run_id=1, status="completed")
     assert mapped == ["completed"]
+
+
+def test_savepoints_left_out_cost_nothing_until_one_must_undo_something(db):
+    """With `elide`, no savepoint is sent: a block that succeeds, or fails with nothing run inside
+    it, needs none; the first that must undo a statement raises SavepointsNeeded, and so does
+    every statement after it, for the caller to roll back and replay with them sent."""
+    from django.db import transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from journeys.backtest_savepoints import SavepointsNeeded, deferred_savepoints
+
+    with (
+        transaction.atomic(),
+        deferred_savepoints(elide=True) as deferred,
+        CaptureQueriesContext(connection) as cursors,
+    ):
+        Contact.objects.create(user_id="kept")
+        with transaction.atomic():
+            Contact.objects.filter(user_id="kept").update(email="kept@example.com")
+        with pytest.raises(ValueError), transaction.atomic():  # undone before anything ran
+            raise ValueError
+        assert Contact.objects.count() == 1
+        # create, SAVEPOINT, update, RELEASE, SAVEPOINT, ROLLBACK TO, RELEASE, count: three sent
+        assert (deferred.statements, deferred.round_trips, deferred.needed) == (8, 3, False)
+        with pytest.raises(SavepointsNeeded), transaction.atomic():
+            Contact.objects.create(user_id="to be undone")
+            raise ValueError
+        assert deferred.needed
+        with pytest.raises(SavepointsNeeded):
+            Contact.objects.count()
+    assert not [
+        q for q in cursors.captured_queries if re.match(r"(SAVEPOINT|RELEASE|ROLLBACK)", q["sql"] or "")
+    ]
+
+
+FAILING = """
+from journeys.definition import define_journey
+from journeys.durations import days
+from journeys.send import send_email
+from journeys.shipped.constants import Templates
+
+
+@define_journey(id="bt-failing", name="Backtest failing", trigger="bt.started")
+async def bt_failing(user, ctx):
+    await send_email(to=user.email, template=Templates.ACTIVATION_WELCOME)
+    await ctx.sleep(days(1), label="a-day")
+    await send_email(to=user.email, template=Templates.ACTIVATION_NUDGE)
+    # PostgreSQL refuses a NUL in jsonb: for these contacts the ingest fails in the database, and
+    # its savepoint must undo what it wrote before (the nudge's step record is written with it)
+    note = "a\\x00b" if user.id.startswith("x") else "ok"
+    await ctx.trigger("bt.noted", properties={"note": note})
+    await send_email(to=user.email, template=Templates.ACTIVATION_ADVANCED)
+
+
+JOURNEYS = [bt_failing]
+"""
+
+
+@pytest.fixture
+def failing(db, tmp_path, monkeypatch, journey_register):
+    (tmp_path / "bt_failing.py").write_text(textwrap.dedent(FAILING))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("bt_failing", None)
+    journey_register(*importlib.import_module("bt_failing").JOURNEYS)
+    for n, user in enumerate(["ann", "xavier", "ben", "xena", "cat"]):
+        record(user, "bt.started", at(0, 9 + n))
+    yield registry.get("bt-failing")
+    sys.modules.pop("bt_failing", None)
+
+
+def test_a_run_that_fails_mid_step_is_replayed_again_with_savepoints_and_reports_the_same(
+    failing, monkeypatch
+):
+    """An ingest that PostgreSQL refuses must be undone to its savepoint: the replay without
+    savepoints stops there and the version is replayed again with them sent, so the report is the
+    one a replay with savepoints throughout gives, and the progress bar ends at the events
+    replayed."""
+    from journeys import backtest
+    from journeys.backtest_savepoints import deferred_savepoints
+
+    window = {"since": datetime(2026, 3, 1, tzinfo=UTC), "until": datetime(2026, 3, 31, tzinfo=UTC)}
+    told: list[int] = []
+    report = backtest.journey_backtest(journey=failing, workers=1, progress=told.append, **window)
+    assert report.replayed_again == 1
+    assert sum(told) == report.events == 5 and min(told) < 0  # the first attempt's events taken back
+    # Sent once each (none counted twice by the first attempt), the nudge kept where the ingest
+    # after it failed; the two failed runs never got the last email.
+    assert report.current.sends == {
+        "activation/nudge": 5,
+        "activation/welcome": 5,
+        "activation/advanced": 3,
+    }
+    assert sum(report.current.failures.values()) == 2
+    monkeypatch.setattr(backtest, "deferred_savepoints", lambda elide: deferred_savepoints(elide=False))
+    throughout = backtest.journey_backtest(journey=failing, workers=1, **window)
+    assert throughout.replayed_again == 0
+    assert _comparable(report) == _comparable(throughout)
+
+
+def test_a_replay_that_undoes_nothing_sends_no_savepoint_of_its_own(history):
+    """Every block of the replay succeeds: the savepoints it would nest (each step, send,
+    enrollment, ingest) are never sent, only the one each version is replayed in."""
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        report, _ = backtest()
+    assert report["events"] == 10
+    sent = [q["sql"] for q in captured.captured_queries]
+    version = max(i for i, sql in enumerate(sent) if sql.startswith("SAVEPOINT"))
+    end = sent.index(sent[version].replace("SAVEPOINT", "ROLLBACK TO SAVEPOINT"))
+    replay = sent[version + 1 : end]
+    assert len(replay) > 50
+    assert not [sql for sql in replay if re.match(r"(SAVEPOINT|RELEASE|ROLLBACK)", sql)]
