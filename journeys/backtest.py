@@ -72,6 +72,7 @@ from journeys.definition import Journey
 from journeys.journey_lint import journey_event_uses
 from journeys.models import EnrollmentSkip, JourneyRun, RunStep
 from journeys.registry import registry
+from journeys.selectors import event_count
 from journeys.testing import HarnessBackend, JourneyHarness, _Park
 from journeys.versions import journey_version
 
@@ -103,12 +104,15 @@ class _CountingSends(HarnessBackend):
     queues is recorded as sent at once, unrendered. `render=True` renders and hands it to the
     counting mail backend instead (slower; catches a template that would fail)."""
 
-    def __init__(self, *, render: bool) -> None:
+    def __init__(self, *, render: bool, before_history_read: Callable[[], None] | None = None) -> None:
         super().__init__()
         self.render = render
         self.delivers_email = render  # journeys.send asks: without rendering, nothing is delivered
+        self.before_history_read = before_history_read
 
     async def db(self, fn: Callable[..., Any], /, **kwargs: Any) -> Any:
+        if fn is event_count and self.before_history_read is not None:
+            self.before_history_read()
         if self.render:
             return fn(**kwargs)
         if fn is email_send:
@@ -459,6 +463,7 @@ def _replay_world(
     render: bool,
     names: set[str],
     before_wake: Callable[[], None] | None = None,
+    before_history_read: Callable[[], None] | None = None,
 ) -> Iterator[JourneyHarness]:
     """The journey alone in the registry, mail counted, destinations silent, the harness as the
     engine and the clock at `since`."""
@@ -470,7 +475,9 @@ def _replay_world(
             _transitions_plain(),
             override_settings(EMAIL_BACKEND="journeys.backtest.RecordingEmailBackend", ENABLED_JOURNEYS="*"),
             JourneyHarness(
-                start=since, backend=_CountingSends(render=render), before_wake=before_wake
+                start=since,
+                backend=_CountingSends(render=render, before_history_read=before_history_read),
+                before_wake=before_wake,
             ) as harness,
         ):
             yield harness
@@ -480,8 +487,8 @@ def _replay_world(
 
 def _ingest(harness: JourneyHarness, batch: list[RecordedEvent], aside: HistoryAside) -> None:
     """One recorded batch (events received at the same moment), ingested as it was and routed
-    with the stored rows in hand; the history kept aside until now is stored first."""
-    aside.store()
+    with the stored rows in hand; the history kept aside until now is due first."""
+    aside.all_due()
     results = events_ingest(
         drafts=[
             EventDraft(name=e.name, user_id=e.user_id, properties=e.properties, occurred_at=e.occurred_at)
@@ -514,13 +521,18 @@ def _replay(
 ) -> VersionReport:
     """The timeline, in order, through the harness. An event of a name in `history_only` (one
     nothing in the run reacts to: no trigger, exit or wait of either version reads it, only a
-    history lookup does) is kept aside rather than ingested one by one, and stored set-based
-    before anything could read it: before the next ingest, and before the clock wakes a run (then
-    only what was received before that moment)."""
+    history lookup does) is kept aside rather than ingested one by one: it is due from the next
+    ingest, or from a wake after the moment it was received, and what is due is stored set-based
+    just before a history lookup (journeys.selectors.event_count, the one reader of such a name)."""
     subject = replace(journey, enabled=True)  # the code is what is tested, whatever the Studio says
     aside = HistoryAside(isolation)
     with _replay_world(
-        subject, window.since, render=render, names=names, before_wake=aside.store_before_now
+        subject,
+        window.since,
+        render=render,
+        names=names,
+        before_wake=aside.due_before_now,
+        before_history_read=aside.store,
     ) as harness:
         events = recorded_events(isolation=isolation, journey_id=journey.id, names=names, window=window)
         batch: list[RecordedEvent] = []
@@ -534,6 +546,7 @@ def _replay(
                 replayed += len(batch)
                 batch = []
                 if replayed >= analyze_at:  # the replay's tables doubled: plans for their size
+                    aside.all_due()
                     aside.store()
                     isolation_analyze(isolation)
                     analyze_at *= 2
@@ -559,6 +572,7 @@ def _replay(
             _ingest(harness, batch, aside)
             progress(len(batch))
         harness.advance(window.until - timezone.now())
+        aside.all_due()
         aside.store()
     return _collect(journey=subject, label=label, window=window)
 

@@ -516,26 +516,32 @@ def recorded_events(
 class HistoryAside:
     """Recorded events kept aside for a while, then stored set-based as ingest would have stored
     each (a new id, no idempotency key, pending, received when it was received): what a journey
-    only looks up in history need not go through ingest and routing one by one."""
+    only looks up in history need not go through ingest and routing one by one. An event is due
+    once the replay has passed the moment it was received (`all_due`, `due_before_now`), and what
+    is due is stored only when something is about to read it (`store`: a history read, the
+    statistics, the end of the replay)."""
 
     def __init__(self, isolation: Isolation) -> None:
         self.source = isolation.source
         self.kept: list[tuple[datetime, uuid.UUID]] = []  # in the order they were received
+        self.due = 0  # how many of `kept`, from the first, are due
 
     def keep(self, event: RecordedEvent) -> None:
         self.kept.append((event.received_at, event.id))
 
-    def store_before_now(self) -> None:
-        """Store those received before the clock's moment (one received at it comes after what
-        wakes then, as in the timeline)."""
+    def all_due(self) -> None:
+        self.due = len(self.kept)
+
+    def due_before_now(self) -> None:
+        """Those received before the clock's moment (one received at it comes after what wakes
+        then, as in the timeline)."""
         now = timezone.now()
         upto = next((i for i, (at, _) in enumerate(self.kept) if at >= now), len(self.kept))
-        self._store(upto)
+        self.due = max(self.due, upto)
 
     def store(self) -> None:
-        self._store(len(self.kept))
-
-    def _store(self, upto: int) -> None:
+        """Store what is due."""
+        upto, self.due = self.due, 0
         if not upto:
             return
         ids = [event_id for _, event_id in self.kept[:upto]]
