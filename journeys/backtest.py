@@ -442,10 +442,7 @@ def _transitions_plain() -> Iterator[None]:
                 )
                 changed = cursor.rowcount
             if changed and to in _ENDS:
-                services.map_end(run_id=run_id, status=to, reason=fields.get("exit_reason", ""))
-                services.run_end_announce(run_id=run_id, status=to)
-                for observe in services._run_end_observers:
-                    observe(run_id=run_id)
+                services.run_ended(run_id=run_id, status=to, reason=fields.get("exit_reason", ""))
         return changed
 
     services._transition = transition

@@ -373,6 +373,15 @@ class JourneyContext:
             return await self.backend.db(fn, **kwargs)
         return await self.backend.db(_after_record, pending=pending, strict=False, fn=fn, kwargs=kwargs)
 
+    async def complete(self) -> None:
+        """The run's completion, with its unrecorded last step (a send's) in the same statement;
+        a run that ended meanwhile refuses it (RunNotLive)."""
+        pending = self._pending_take()
+        if pending is None:
+            await self.backend.db(services.run_complete, run_id=self.run_id)
+        else:
+            await self.backend.db(steps.run_complete_after, run_id=self.run_id, pending=pending)
+
     def _pending_take(self) -> dict[str, Any] | None:
         pending, self._pending = self._pending, None
         return pending

@@ -116,7 +116,7 @@ async def journey_execute(
     try:
         # The last step's record, if it waits for the run's next unit of work (a send's), goes
         # with the completion; a run that ended meanwhile refuses it.
-        await ctx.db(services.run_complete, run_id=run.id)
+        await ctx.complete()
     except services.RunNotLive as ended:
         return {"status": ended.status, "run_id": str(run.id)}
     return {"status": "completed", "run_id": str(run.id)}

@@ -312,11 +312,17 @@ def _transition(*, run_id: UUID, to: str, allowed_from: tuple[str, ...], **field
             status=to, updated_at=timezone.now(), **fields
         )
         if changed and to in (Status.COMPLETED, Status.EXITED, Status.FAILED):
-            map_end(run_id=run_id, status=to, reason=fields.get("exit_reason", ""))
-            run_end_announce(run_id=run_id, status=to)
-            for observe in _run_end_observers:
-                observe(run_id=run_id)
+            run_ended(run_id=run_id, status=to, reason=fields.get("exit_reason", ""))
     return changed
+
+
+def run_ended(*, run_id: UUID, status: str, reason: str = "") -> None:
+    """What follows a run's end, in the transaction that ended it: the edge to its end on the map,
+    the announcement, and the observers (digests)."""
+    map_end(run_id=run_id, status=status, reason=reason)
+    run_end_announce(run_id=run_id, status=status)
+    for observe in _run_end_observers:
+        observe(run_id=run_id)
 
 
 # A run that completes or fails is also a product event, so journeys and tasks can follow it (the

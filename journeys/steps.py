@@ -20,7 +20,7 @@ from django.utils import timezone
 from contacts.prepared import prepared_cursor
 from journeys.journey_map import MAP_EDGE_SHARD, MAP_EDGE_UPSERT, MAP_KINDS, node_key
 from journeys.models import JourneyRun, RunStep
-from journeys.services import RunNotLive
+from journeys.services import RunNotLive, run_ended
 
 
 def _require_live(run_id: UUID, changed: int) -> None:
@@ -139,6 +139,38 @@ SELECT (SELECT status FROM run), EXISTS (SELECT 1 FROM recorded),
 """
 
 
+# A run's completion with its last step (a send's record, `JourneyContext._pending`) in the same
+# statement: the step is recorded as `step_record` would while the run is live (the first record
+# of a position stands), and the run, if active, completes, moved on the map to that step's node
+# when its record is new. One update of the run, not two, as in the park.
+_COMPLETE_AFTER_SQL = f"""
+WITH prev AS (
+    SELECT id, journey_id, map_node, status,
+        %(p_on_map)s AND NOT EXISTS (
+            SELECT 1 FROM journeys_runstep WHERE run_id = %(run)s AND seq = %(p_seq)s) AS p_moves
+    FROM journeys_journeyrun WHERE id = %(run)s
+), before AS (
+    INSERT INTO journeys_runstep (run_id, seq, kind, label, result, recorded_at)
+    SELECT id, %(p_seq)s, %(p_kind)s, %(p_label)s, %(p_result)s::jsonb, %(now)s FROM prev
+    WHERE prev.status IN ({_LIVE_SQL})
+    ON CONFLICT (run_id, seq) DO NOTHING
+), completed AS (
+    UPDATE journeys_journeyrun r SET status = 'completed', ended_at = %(now)s, waiting_until = NULL,
+        updated_at = %(now)s, map_node = CASE WHEN prev.p_moves THEN %(p_node)s ELSE r.map_node END
+    FROM prev
+    WHERE r.id = prev.id AND r.status = 'active'
+    RETURNING r.id
+), edge AS (
+    INSERT INTO journeys_journeymapedge (journey_id, source, target, shard, runs)
+    SELECT prev.journey_id, prev.map_node, %(p_node)s, {MAP_EDGE_SHARD}, 1
+    FROM prev JOIN completed ON completed.id = prev.id
+    WHERE prev.p_moves
+    {MAP_EDGE_UPSERT}
+)
+SELECT (SELECT status FROM prev), (SELECT count(*) FROM completed)
+"""
+
+
 def _json(value: dict[str, Any]) -> str:
     return json.dumps(value, cls=DjangoJSONEncoder)
 
@@ -180,6 +212,31 @@ def run_park(
         )
         (changed,) = _one(_PARK_AFTER_SQL, params)
     _require_live(run_id, changed)
+
+
+def run_complete_after(*, run_id: UUID, pending: dict[str, Any]) -> bool:
+    """`services.run_complete` with the run's unrecorded last step (`step_record`'s arguments)
+    recorded in the same statement; a run that ended meanwhile refuses both (RunNotLive). Returns
+    whether the run completed (an active run does; one parked at a wait does not)."""
+    assert pending["run_id"] == run_id
+    label = pending["label"][:200]
+    params = {
+        "run": run_id,
+        "p_seq": pending["seq"],
+        "p_kind": pending["kind"],
+        "p_label": label,
+        "p_result": _json(pending["result"]),
+        "p_node": node_key(pending["kind"], label),
+        "p_on_map": pending["kind"] in MAP_KINDS,
+        "now": timezone.now(),
+    }
+    with transaction.atomic():
+        status, completed = _one(_COMPLETE_AFTER_SQL, params)
+        if status not in JourneyRun.LIVE_STATUSES:
+            raise RunNotLive(run_id, status or "gone")
+        if completed:
+            run_ended(run_id=run_id, status=JourneyRun.Status.COMPLETED)
+    return bool(completed)
 
 
 def run_resume(*, run_id: UUID, seq: int, result: dict[str, Any]) -> None:

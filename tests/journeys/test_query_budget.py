@@ -12,11 +12,17 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection
+from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 
 from contacts.ingest import event_ingest
 from emails.models import EmailLog
 from integrations import lifecycle as integrations_lifecycle
+from journeys.context import db_call
+from journeys.definition import define_journey
+from journeys.models import JourneyMapEdge
+from journeys.send import send_email
+from journeys.services import run_exit
 
 # 9: enrollment 2 and its journey.entered destinations lookup; the send reads what it decides on
 # in one statement (the key, the run under its lock, the suppression, the suppress window, the
@@ -103,3 +109,50 @@ def test_the_start_paths_statements_are_prepared_once_per_connection(journey_har
         statements = [row[0] for row in cursor.fetchall()]
     found = {name for name, text in START_PATH_STATEMENTS.items() if any(text in s for s in statements)}
     assert found == (set(START_PATH_STATEMENTS) if prepared else set())
+
+
+@define_journey(id="budget-last-send", name="One email, then the end", trigger="budget.started")
+async def last_send(user, ctx):
+    await send_email(to=user.email, template="activation/welcome")
+
+
+@define_journey(
+    id="budget-ended-meanwhile", name="Ended between its email and its end", trigger="budget.ended"
+)
+async def ended_meanwhile(user, ctx):
+    await send_email(to=user.email, template="activation/welcome")
+    await db_call(run_exit, run_id=ctx.run_id, reason="operator")  # not through the run's own unit
+
+
+def test_a_run_that_ends_on_a_send_completes_with_the_sends_record_in_one_statement(
+    journey_register, journey_harness
+):
+    journey_register(last_send)
+    with CaptureQueriesContext(connection) as captured:
+        journey_harness.emit("budget.started", user_id="ada", email="ada@example.com")
+
+    run = journey_harness.run("budget-last-send", "ada")
+    assert run.status == "completed" and run.ended_at is not None
+    assert list(run.steps.values_list("kind", "label")) == [("send", "activation/welcome")]
+    assert run.map_node == "send:activation/welcome"
+    edges = dict(
+        JourneyMapEdge.objects.filter(journey_id="budget-last-send")
+        .values_list("target")
+        .annotate(n=Sum("runs"))
+    )
+    assert edges == {"send:activation/welcome": 1, "end:completed": 1}
+    statements = _statements(captured)
+    ends = [s for s in statements if "completed AS (" in s]
+    assert len(ends) == 1, _budget_report(statements)
+    after_send = statements[statements.index(ends[0]) - 1 :]
+    assert not any("recorded AS (" in s for s in after_send), _budget_report(statements)
+
+
+def test_a_run_ended_between_its_last_send_and_its_end_takes_neither(journey_register, journey_harness):
+    journey_register(ended_meanwhile)
+    journey_harness.emit("budget.ended", user_id="ada", email="ada@example.com")
+
+    run = journey_harness.run("budget-ended-meanwhile", "ada")
+    assert (run.status, run.exit_reason) == ("exited", "operator")
+    assert not run.steps.exists()  # the send's record needs a live run, as `step_record` does
+    assert [log.status for log in EmailLog.objects.filter(run=run)] == ["sent"]
