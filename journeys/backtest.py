@@ -111,7 +111,9 @@ class _CountingSends(HarnessBackend):
         self.before_history_read = before_history_read
 
     async def db(self, fn: Callable[..., Any], /, **kwargs: Any) -> Any:
-        if fn is event_count and self.before_history_read is not None:
+        if self.before_history_read is not None and (
+            fn is event_count or kwargs.get("kind") == RunStep.Kind.HISTORY  # ctx.history's, or a direct read
+        ):
             self.before_history_read()
         if self.render:
             return fn(**kwargs)

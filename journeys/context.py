@@ -216,26 +216,29 @@ class _Guard:
 
 
 class _History:
+    """`ctx.history`: reads of what a contact did, each a step whose record goes with the run's
+    next unit of database work (`JourneyContext.db_step`), so a read costs one statement."""
+
     def __init__(self, ctx: JourneyContext) -> None:
         self._ctx = ctx
 
     async def has_event(self, user_id: str, event: str, within: Duration | None = None) -> EventHistory:
         ctx = self._ctx
         since = ctx.backend.now() - journey_time(within) if within else None
-        result = await ctx.step(
+        result = await ctx.db_step(
             Kind.HISTORY,
             f"has_event:{event}",
-            lambda seq: ctx.backend.db(selectors.event_count, user_id=user_id, event=event, since=since),
+            lambda seq: selectors.event_count(user_id=user_id, event=event, since=since),
             encode=lambda count: {"found": count > 0, "count": count},
         )
         return EventHistory(found=result["found"], count=result["count"])
 
     async def journey(self, user_id: str, journey_id: str) -> JourneyHistory:
         ctx = self._ctx
-        result = await ctx.step(
+        result = await ctx.db_step(
             Kind.HISTORY,
             f"journey:{journey_id}",
-            lambda seq: ctx.backend.db(selectors.journey_history, user_id=user_id, journey_id=journey_id),
+            lambda seq: selectors.journey_history(user_id=user_id, journey_id=journey_id),
             encode=lambda r: r,
         )
         return JourneyHistory(
@@ -246,10 +249,10 @@ class _History:
 
     async def email(self, email: str, template: str) -> EmailHistory:
         ctx = self._ctx
-        result = await ctx.step(
+        result = await ctx.db_step(
             Kind.HISTORY,
             f"email:{template}",
-            lambda seq: ctx.backend.db(selectors.email_history, email=email, template=template),
+            lambda seq: selectors.email_history(email=email, template=template),
             encode=lambda r: r,
         )
         return EmailHistory(
@@ -339,8 +342,11 @@ class JourneyContext:
         a sleep that follows writes it in the same statement), so the step costs one hop to a
         database thread and no statement of its own. `compute(seq)` runs with no transaction open.
 
-        Only for work whose effect is keyed by the run and position (a send's idempotency key):
-        a replay that finds no record computes again and gets the same row back."""
+        Only for work a replay may compute again when it finds no record: a send (its effect is
+        keyed by the run and position, so it gets the same row back) or a read (`ctx.history`).
+        Every durable thing a run does next (a send, a park, a trigger, its end) records the
+        pending step first, so a read whose record was lost was acted on by nothing that lasts,
+        and reading again is the first real answer, not a second one."""
         seq, recorded = await self._position(kind)
         if recorded is not None:
             return recorded.result

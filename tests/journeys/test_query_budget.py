@@ -156,3 +156,26 @@ def test_a_run_ended_between_its_last_send_and_its_end_takes_neither(journey_reg
     assert (run.status, run.exit_reason) == ("exited", "operator")
     assert not run.steps.exists()  # the send's record needs a live run, as `step_record` does
     assert [log.status for log in EmailLog.objects.filter(run=run)] == ["sent"]
+
+
+@define_journey(id="budget-history", name="A history read, then the end", trigger="budget.history")
+async def history_then_end(user, ctx):
+    if not (await ctx.history.has_event(user.id, "budget.never")).found:
+        return
+
+
+def test_a_history_read_is_recorded_with_the_runs_next_unit_not_in_a_statement_of_its_own(
+    journey_register, journey_harness
+):
+    journey_register(history_then_end)
+    with CaptureQueriesContext(connection) as captured:
+        journey_harness.emit("budget.history", user_id="ada", email="ada@example.com")
+
+    run = journey_harness.run("budget-history", "ada")
+    assert run.status == "completed"
+    assert list(run.steps.values_list("kind", "label", "result")) == [
+        ("history", "has_event:budget.never", {"found": False, "count": 0})
+    ]
+    statements = _statements(captured)
+    assert not any("recorded AS (" in s for s in statements), _budget_report(statements)
+    assert sum("completed AS (" in s for s in statements) == 1, _budget_report(statements)
