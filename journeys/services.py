@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -77,30 +79,35 @@ def journey_enroll(
        `occurred_at`). If one matches, the run is recorded as exited for that event and never
        starts, so nothing is sent. The partial unique constraints settle races between concurrent
        triggers (the loser is skipped as already_active, or ignored as a duplicate).
+
+    Under `enrollment_unraced` (the backtest's isolation, which no other transaction can write)
+    statements 1 and 4 are one, with the same guards and the same outcome.
     """
     now = now or timezone.now()
     with transaction.atomic():
-        guards = _enrollment_guards(
+        run: JourneyRun | None
+        draft = _RunDraft(
             journey=journey,
             contact_id=contact_id,
             trigger_event_id=trigger_event_id,
+            properties=properties,
             engine_run_id=engine_run_id,
             now=now,
         )
+        if _unraced.get():
+            guards, run = _enroll_in_one_statement(draft)
+        else:
+            guards, run = _enrollment_guards(draft), None
         if guards.replay_of is not None:
             return Enrollment(run=JourneyRun.objects.get(pk=guards.replay_of), resumed=True)
         if guards.duplicate:
             return Enrollment(run=None, skip_reason="duplicate_trigger")
         reason = _first_failing_guard(journey=journey, guards=guards, properties=properties)
+        if run is not None and reason is not None:  # the one statement's conditions are these guards
+            raise AssertionError(f"enrolled in one statement past the guard {reason}")
         if reason is None:
-            run = _run_insert(
-                journey=journey,
-                contact_id=contact_id,
-                trigger_event_id=trigger_event_id,
-                properties=properties,
-                engine_run_id=engine_run_id,
-                now=now,
-            )
+            if not _unraced.get():
+                run = _run_insert(draft)
             if run is not None:
                 if journey.goal is not None:  # a goal event that came before the run did
                     conversion_at_entry(
@@ -139,126 +146,192 @@ class _Guards:
     live: bool
 
 
-_GUARDS_SQL = f"""
-SELECT c.unsubscribed_at IS NULL,
-       (SELECT s.enabled FROM journeys_journeysetting s WHERE s.journey_id = %(journey)s),
-       (SELECT r.id FROM journeys_journeyrun r WHERE r.engine_run_id = %(engine_run_id)s),
+_LIVE_IN = ", ".join(f"'{s}'" for s in JourneyRun.LIVE_STATUSES)
+_GUARDS_SELECT = f"""
+SELECT c.unsubscribed_at IS NULL AS subscribed,
+       (SELECT s.enabled FROM journeys_journeysetting s WHERE s.journey_id = %(journey)s) AS enabled_override,
+       (SELECT r.id FROM journeys_journeyrun r WHERE r.engine_run_id = %(engine_run_id)s) AS replay_of,
        EXISTS (SELECT 1 FROM journeys_journeyrun r
-               WHERE r.journey_id = %(journey)s AND r.trigger_event_id = %(trigger)s),
-       EXISTS (SELECT 1 FROM journeys_journeyrun r WHERE r.contact_id = c.id AND r.journey_id = %(journey)s),
+               WHERE r.journey_id = %(journey)s AND r.trigger_event_id = %(trigger)s) AS duplicate,
        EXISTS (SELECT 1 FROM journeys_journeyrun r
-               WHERE r.contact_id = c.id AND r.journey_id = %(journey)s AND r.entered_at > %(since)s),
+               WHERE r.contact_id = c.id AND r.journey_id = %(journey)s) AS entered_before,
        EXISTS (SELECT 1 FROM journeys_journeyrun r
-               WHERE r.contact_id = c.id AND r.journey_id = %(journey)s
-                 AND r.status IN ({", ".join(f"'{s}'" for s in JourneyRun.LIVE_STATUSES)}))
+               WHERE r.contact_id = c.id AND r.journey_id = %(journey)s AND r.entered_at > %(since)s)
+           AS entered_in_period,
+       EXISTS (SELECT 1 FROM journeys_journeyrun r
+               WHERE r.contact_id = c.id AND r.journey_id = %(journey)s AND r.status IN ({_LIVE_IN})) AS live
 FROM contacts_contact c
 WHERE c.id = %(contact)s
-FOR NO KEY UPDATE OF c
 """
+_GUARDS_SQL = _GUARDS_SELECT + "FOR NO KEY UPDATE OF c\n"
 
 
-def _enrollment_guards(
-    *,
-    journey: Journey,
-    contact_id: UUID,
-    trigger_event_id: UUID | None,
-    engine_run_id: str | None,
-    now: datetime,
-) -> _Guards:
-    """Lock the contact and read every guard, in one statement."""
-    period = journey_time(journey.entry_period) if journey.entry_period is not None else None
-    with prepared_cursor() as cursor:
-        cursor.execute(
-            _GUARDS_SQL,
-            {
-                "journey": journey.id,
-                "contact": contact_id,
-                "trigger": trigger_event_id,
-                "engine_run_id": engine_run_id,
-                "since": now - period if period is not None else now,
-            },
+@dataclass
+class _RunDraft:
+    """What an enrollment was asked to create, and the statement parameters it makes."""
+
+    journey: Journey
+    contact_id: UUID
+    trigger_event_id: UUID | None
+    properties: dict[str, Any]
+    engine_run_id: str | None
+    now: datetime
+
+    def guard_params(self) -> dict[str, Any]:
+        period = self.journey.entry_period
+        return {
+            "journey": self.journey.id,
+            "contact": self.contact_id,
+            "trigger": self.trigger_event_id,
+            "engine_run_id": self.engine_run_id,
+            "since": self.now - journey_time(period) if period is not None else self.now,
+        }
+
+    def run(self) -> JourneyRun:
+        """The run row, unsaved: its holdout and control group decided here, once."""
+        journey, contact_id = self.journey, self.contact_id
+        held_out = is_held_out(journey=journey, contact_id=contact_id)
+        return unsaved(
+            JourneyRun,
+            id=uuid4(),
+            journey_id=journey.id,
+            contact_id=contact_id,
+            trigger_event_id=self.trigger_event_id,
+            properties=self.properties,
+            status=Status.ACTIVE,
+            entered_at=self.now,
+            engine_run_id=self.engine_run_id,
+            version=journey_version(journey),
+            held_out=held_out,
+            control_group=not held_out and run_in_control_group(journey=journey, contact_id=contact_id),
+            updated_at=self.now,
         )
+
+    def insert_params(self, run: JourneyRun) -> dict[str, Any]:
+        return {
+            "id": run.id,
+            "journey": self.journey.id,
+            "contact": self.contact_id,
+            "trigger": self.trigger_event_id,
+            "properties": json.dumps(self.properties, cls=DjangoJSONEncoder),
+            "engine_run_id": self.engine_run_id,
+            "version": run.version,
+            "held_out": run.held_out,
+            "control_group": run.control_group,
+            "now": self.now,
+            "exit_names": sorted({rule.event for rule in self.journey.exit_on}),
+        }
+
+
+def _enrollment_guards(draft: _RunDraft) -> _Guards:
+    """Lock the contact and read every guard, in one statement."""
+    with prepared_cursor() as cursor:
+        cursor.execute(_GUARDS_SQL, draft.guard_params())
         row = cursor.fetchone()
     if row is None:
-        raise Contact.DoesNotExist(f"no contact {contact_id}")
+        raise Contact.DoesNotExist(f"no contact {draft.contact_id}")
     return _Guards(*row)
 
 
-_RUN_INSERT_SQL = """
-WITH exit_candidates AS (
+_EXIT_CANDIDATES = """
     SELECT e.name, e.properties FROM contacts_event e
     WHERE e.contact_id = %(contact)s AND e.name = ANY(%(exit_names)s::text[]) AND e.id <> %(trigger)s
       AND e.occurred_at >= (SELECT t.occurred_at FROM contacts_event t WHERE t.id = %(trigger)s)
     ORDER BY e.occurred_at, e.received_at
-), inserted AS (
+"""
+_RUN_INSERT = """
     INSERT INTO journeys_journeyrun
         (id, journey_id, contact_id, trigger_event_id, properties, status, current_node,
          entered_at, exit_reason, error, engine_run_id, version, held_out, control_group, updated_at)
-    VALUES (%(id)s, %(journey)s, %(contact)s, %(trigger)s, %(properties)s::jsonb, 'active', '',
-            %(now)s, '', '', %(engine_run_id)s, %(version)s, %(held_out)s, %(control_group)s, %(now)s)
+    SELECT %(id)s, %(journey)s, %(contact)s, %(trigger)s, %(properties)s::jsonb, 'active', '',
+           %(now)s, '', '', %(engine_run_id)s, %(version)s, %(held_out)s, %(control_group)s, %(now)s
+    {where}
     ON CONFLICT DO NOTHING
     RETURNING id
-)
+"""
+_RUN_INSERT_SQL = f"""
+WITH exit_candidates AS ({_EXIT_CANDIDATES}), inserted AS ({_RUN_INSERT.format(where="")})
 SELECT EXISTS (SELECT 1 FROM inserted),
        (SELECT coalesce(json_agg(json_build_array(name, properties)), '[]') FROM exit_candidates)
 """
 
+# The guards and the insert as one statement, the insert made only if every guard says yes (the
+# conditions `_first_failing_guard` checks one by one, the trigger's `where` decided beforehand).
+# Only where no other transaction can write these tables (`enrollment_unraced`): without the lock
+# and a statement after it, an exit event committed meanwhile would go unseen.
+_ENROLL_WHERE = """FROM g WHERE coalesce(g.enabled_override, %(enabled)s) AND %(conditions_met)s
+      AND NOT (%(once)s AND g.entered_before) AND NOT (%(once_per_period)s AND g.entered_in_period)
+      AND g.subscribed AND NOT g.live AND g.replay_of IS NULL AND NOT g.duplicate"""
+_ENROLL_SQL = f"""
+WITH g AS ({_GUARDS_SELECT}), exit_candidates AS ({_EXIT_CANDIDATES}),
+inserted AS ({_RUN_INSERT.format(where=_ENROLL_WHERE)})
+SELECT g.*, EXISTS (SELECT 1 FROM inserted),
+       (SELECT coalesce(json_agg(json_build_array(name, properties)), '[]') FROM exit_candidates
+        WHERE EXISTS (SELECT 1 FROM inserted))
+FROM g
+"""
 
-def _run_insert(
-    *,
-    journey: Journey,
-    contact_id: UUID,
-    trigger_event_id: UUID | None,
-    properties: dict[str, Any],
-    engine_run_id: str | None,
-    now: datetime,
-) -> JourneyRun | None:
+_unraced: contextvars.ContextVar[bool] = contextvars.ContextVar("hogsend_enrollment_unraced", default=False)
+
+
+@contextlib.contextmanager
+def enrollment_unraced() -> Iterator[None]:
+    """Enroll in one statement (guards and insert) rather than two (lock and guards, then insert).
+
+    Only for tables no other transaction can write, such as a session's temporary tables (the
+    backtest's isolation): the two statements exist so that the insert's read of the contact's
+    exit events is taken after the contact's lock, and sees an exit event that a concurrent ingest
+    committed while the lock was awaited.
+    """
+    token = _unraced.set(True)
+    try:
+        yield
+    finally:
+        _unraced.reset(token)
+
+
+def _enroll_in_one_statement(draft: _RunDraft) -> tuple[_Guards, JourneyRun | None]:
+    journey = draft.journey
+    run = draft.run()
+    params = {**draft.guard_params(), **draft.insert_params(run)}
+    params.update(
+        enabled=journey.enabled,
+        conditions_met=all_match(journey.trigger.where, draft.properties),
+        once=journey.entry_limit is EntryLimit.ONCE,
+        once_per_period=journey.entry_limit is EntryLimit.ONCE_PER_PERIOD,
+    )
+    with prepared_cursor() as cursor:
+        cursor.execute(_ENROLL_SQL, params)
+        row = cursor.fetchone()
+    if row is None:
+        raise Contact.DoesNotExist(f"no contact {draft.contact_id}")
+    *guards, inserted, candidates = row
+    return _Guards(*guards), _run_inserted(draft, run, inserted=inserted, candidates=candidates)
+
+
+def _run_insert(draft: _RunDraft) -> JourneyRun | None:
     """Insert the run (None if a unique constraint refused it), exited at once if an `exit_on`
     event of the contact occurred at or after the trigger (a tie counts as after, so a batch sent
     without timestamps exits)."""
-    held_out = is_held_out(journey=journey, contact_id=contact_id)
-    run = unsaved(
-        JourneyRun,
-        id=uuid4(),
-        journey_id=journey.id,
-        contact_id=contact_id,
-        trigger_event_id=trigger_event_id,
-        properties=properties,
-        status=Status.ACTIVE,
-        entered_at=now,
-        engine_run_id=engine_run_id,
-        version=journey_version(journey),
-        held_out=held_out,
-        control_group=not held_out and run_in_control_group(journey=journey, contact_id=contact_id),
-        updated_at=now,
-    )
+    run = draft.run()
     with prepared_cursor() as cursor:
-        cursor.execute(
-            _RUN_INSERT_SQL,
-            {
-                "id": run.id,
-                "journey": journey.id,
-                "contact": contact_id,
-                "trigger": trigger_event_id,
-                "properties": json.dumps(properties, cls=DjangoJSONEncoder),
-                "engine_run_id": engine_run_id,
-                "version": run.version,
-                "held_out": run.held_out,
-                "control_group": run.control_group,
-                "now": now,
-                "exit_names": sorted({rule.event for rule in journey.exit_on}),
-            },
-        )
+        cursor.execute(_RUN_INSERT_SQL, draft.insert_params(run))
         inserted, candidates = cursor.fetchone()
+    return _run_inserted(draft, run, inserted=inserted, candidates=candidates)
+
+
+def _run_inserted(draft: _RunDraft, run: JourneyRun, *, inserted: bool, candidates: Any) -> JourneyRun | None:
     if not inserted:
         return None
     run._state.adding = False
     if isinstance(candidates, str):  # json arrives undecoded through Django's connection
         candidates = json.loads(candidates)
     exit_name = next(
-        (name for name, props in candidates if journey.exit_rule_for(name, props or {}) is not None), None
+        (name for name, props in candidates if draft.journey.exit_rule_for(name, props or {}) is not None),
+        None,
     )
     if exit_name is not None:
+        now = draft.now
         run.status, run.ended_at, run.exit_reason = Status.EXITED, now, f"exit_on:{exit_name}"[:200]
         JourneyRun.objects.filter(pk=run.id).update(
             status=run.status, ended_at=now, exit_reason=run.exit_reason, updated_at=now

@@ -12,6 +12,8 @@ from journeys.durations import days
 from journeys.models import EnrollmentSkip, JourneyRun
 from journeys.services import journey_enroll, journey_set_enabled
 
+pytestmark = pytest.mark.usefixtures("enrollment_statements")
+
 
 async def park(user, ctx):
     await ctx.sleep(days(30), label="parked")
@@ -153,3 +155,18 @@ def test_concurrent_enrollments_cannot_double_enroll(register):
     assert JourneyRun.objects.filter(status__in=["active", "waiting"]).count() == 1
     assert sum(o.run is not None for o in outcomes) == 1
     assert set(EnrollmentSkip.objects.values_list("reason", flat=True)) == {"already_active"}
+
+
+def test_the_isolations_enrollment_is_one_statement(journey_harness, register, enrollment_statements):
+    from django.test.utils import CaptureQueriesContext
+
+    register(journey(entry_limit="unlimited"))
+    journey_harness.emit("other.event", user_id="u1")
+    with CaptureQueriesContext(connection) as captured:
+        journey_harness.emit("thing.happened", user_id="u1")
+
+    assert journey_harness.run("guarded", "u1").status == "waiting"
+    enrollment = [
+        q["sql"] for q in captured if "journeys_journeysetting" in q["sql"] or "exit_candidates" in q["sql"]
+    ]
+    assert len(enrollment) == {"two statements": 2, "one statement": 1}[enrollment_statements], enrollment

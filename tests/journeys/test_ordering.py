@@ -5,8 +5,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from contacts.ingest import EventDraft, events_ingest
 from journeys.durations import days, hours
+
+pytestmark = pytest.mark.usefixtures(
+    "enrollment_statements"
+)  # as production enrolls, and as the backtest does
 
 CY = "cy@example.com"
 CHECKOUT = "conversion-abandoned-checkout"
