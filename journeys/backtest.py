@@ -472,7 +472,7 @@ def _replay_world(
             registry.isolated(journey),
             _run_ends_as_read(names),
             _transitions_plain(),
-            services.enrollment_unraced(),  # the isolation's tables are the session's own
+            services.unraced(),  # the isolation's tables are the session's own
             override_settings(EMAIL_BACKEND="journeys.backtest.RecordingEmailBackend", ENABLED_JOURNEYS="*"),
             JourneyHarness(
                 start=since,

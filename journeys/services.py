@@ -80,8 +80,8 @@ def journey_enroll(
        starts, so nothing is sent. The partial unique constraints settle races between concurrent
        triggers (the loser is skipped as already_active, or ignored as a duplicate).
 
-    Under `enrollment_unraced` (the backtest's isolation, which no other transaction can write)
-    statements 1 and 4 are one, with the same guards and the same outcome.
+    Under `unraced` (the backtest's isolation, which no other transaction can write) statements
+    1 and 4 are one, with the same guards and the same outcome.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -257,7 +257,7 @@ SELECT EXISTS (SELECT 1 FROM inserted),
 
 # The guards and the insert as one statement, the insert made only if every guard says yes (the
 # conditions `_first_failing_guard` checks one by one, the trigger's `where` decided beforehand).
-# Only where no other transaction can write these tables (`enrollment_unraced`): without the lock
+# Only where no other transaction can write these tables (`unraced`): without the lock
 # and a statement after it, an exit event committed meanwhile would go unseen.
 _ENROLL_WHERE = """FROM g WHERE coalesce(g.enabled_override, %(enabled)s) AND %(conditions_met)s
       AND NOT (%(once)s AND g.entered_before) AND NOT (%(once_per_period)s AND g.entered_in_period)
@@ -271,17 +271,19 @@ SELECT g.*, EXISTS (SELECT 1 FROM inserted),
 FROM g
 """
 
-_unraced: contextvars.ContextVar[bool] = contextvars.ContextVar("hogsend_enrollment_unraced", default=False)
+_unraced: contextvars.ContextVar[bool] = contextvars.ContextVar("hogsend_unraced", default=False)
 
 
 @contextlib.contextmanager
-def enrollment_unraced() -> Iterator[None]:
-    """Enroll in one statement (guards and insert) rather than two (lock and guards, then insert).
+def unraced() -> Iterator[None]:
+    """Leave out what only orders this process's writes against other transactions': enroll in
+    one statement (guards and insert) rather than two (the contact's lock and the guards, then the
+    insert), and exit a contact's runs without taking that lock first.
 
     Only for tables no other transaction can write, such as a session's temporary tables (the
-    backtest's isolation): the two statements exist so that the insert's read of the contact's
-    exit events is taken after the contact's lock, and sees an exit event that a concurrent ingest
-    committed while the lock was awaited.
+    backtest's isolation). Elsewhere the lock and the statement after it are what make an
+    enrollment's read of the contact's exit events see one that a concurrent ingest committed
+    while the lock was awaited, and an ingest's exit see a run enrolled meanwhile.
     """
     token = _unraced.set(True)
     try:
@@ -500,7 +502,8 @@ def runs_exit_for_event(*, event: Event) -> list[UUID]:
     journey_ids = [j.id for j in registry.all() if j.exit_rule_for(event.name, event.properties) is not None]
     if not journey_ids:
         return []
-    contact_lock(contact_id=event.contact_id)  # its own statement: what follows reads after the lock
+    if not _unraced.get():
+        contact_lock(contact_id=event.contact_id)  # its own statement: what follows reads after the lock
     params = {
         "contact": event.contact_id,
         "journeys": journey_ids,

@@ -11,14 +11,15 @@ def register(journey_register):
 
 @pytest.fixture(params=["two statements", "one statement"])
 def enrollment_statements(request):
-    """A test run twice: as production enrolls (the contact's lock and the guards, then the
-    insert) and as the backtest's isolation does (`enrollment_unraced`: one statement)."""
-    from journeys.services import enrollment_unraced
+    """A test run twice: as production enrolls and exits (the contact's lock, then what reads
+    after it) and as the backtest's isolation does (`unraced`: enrollment in one statement, exits
+    without the lock)."""
+    from journeys.services import unraced
 
     if request.param == "two statements":
         yield request.param
         return
     if "concurrent" in request.node.name:
         pytest.skip("one statement is only for tables no other transaction writes")
-    with enrollment_unraced():
+    with unraced():
         yield request.param
