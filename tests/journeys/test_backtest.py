@@ -359,11 +359,12 @@ def test_the_replay_costs_a_bounded_number_of_statements_per_event(history):
     with CaptureQueriesContext(connection) as captured:
         report, _ = backtest()
     assert report["events"] == 10
-    # 98 (99 with the contact's lock before an exit, 104 with each enrollment in two statements,
-    # 108 with a run's end apart from its last send's record, 196 with the replay's savepoints
-    # sent, 203 with an UPDATE marking each send sent, 213 with the harness's read when a wait
-    # begins, 234 when written)
-    assert len(captured.captured_queries) <= 98, len(captured.captured_queries)
+    # 98, and one more on a connection that used a temporary table before (the local buffers'
+    # setting is then refused, and its savepoint rolled back): 99 with the contact's lock before
+    # an exit, 104 with each enrollment in two statements, 108 with a run's end apart from its
+    # last send's record, 196 with the replay's savepoints sent, 203 with an UPDATE marking each
+    # send sent, 213 with the harness's read when a wait begins, 234 when written
+    assert len(captured.captured_queries) <= 99, len(captured.captured_queries)
 
 
 def test_what_production_did_in_the_period_does_not_change_the_replay(history):
