@@ -236,7 +236,7 @@ _CLOSE_SQL = f"""
 UPDATE journeys_digest SET status = 'closed', closed_at = %(now)s
 WHERE id = %(digest)s AND status = 'open' AND run_id = %(run)s
   AND EXISTS (SELECT 1 FROM journeys_journeyrun r WHERE r.id = %(run)s
-              AND r.status IN ({", ".join(f"'{s}'" for s in JourneyRun.LIVE_STATUSES)}))
+              AND r.status IN ({JourneyRun.LIVE_STATUSES_SQL}))
 """
 
 _ITEMS_SQL = """

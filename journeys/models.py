@@ -19,6 +19,7 @@ class JourneyRun(models.Model):
         EXITED = "exited", "Exited"
 
     LIVE_STATUSES = (Status.ACTIVE, Status.WAITING)
+    LIVE_STATUSES_SQL = ", ".join(f"'{s}'" for s in LIVE_STATUSES)  # for `status IN (...)` in SQL text
     # A status may only move along these edges; anything else is a bug worth raising.
     TRANSITIONS: dict[str, frozenset[str]] = {
         Status.ACTIVE: frozenset({Status.WAITING, Status.COMPLETED, Status.FAILED, Status.EXITED}),

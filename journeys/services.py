@@ -94,7 +94,8 @@ def journey_enroll(
             engine_run_id=engine_run_id,
             now=now,
         )
-        if _unraced.get():
+        one_statement = _unraced.get()
+        if one_statement:
             guards, run = _enroll_in_one_statement(draft)
         else:
             guards, run = _enrollment_guards(draft), None
@@ -106,7 +107,7 @@ def journey_enroll(
         if run is not None and reason is not None:  # the one statement's conditions are these guards
             raise AssertionError(f"enrolled in one statement past the guard {reason}")
         if reason is None:
-            if not _unraced.get():
+            if not one_statement:
                 run = _run_insert(draft)
             if run is not None:
                 if journey.goal is not None:  # a goal event that came before the run did
@@ -146,7 +147,6 @@ class _Guards:
     live: bool
 
 
-_LIVE_IN = ", ".join(f"'{s}'" for s in JourneyRun.LIVE_STATUSES)
 _GUARDS_SELECT = f"""
 SELECT c.unsubscribed_at IS NULL AS subscribed,
        (SELECT s.enabled FROM journeys_journeysetting s WHERE s.journey_id = %(journey)s) AS enabled_override,
@@ -159,7 +159,7 @@ SELECT c.unsubscribed_at IS NULL AS subscribed,
                WHERE r.contact_id = c.id AND r.journey_id = %(journey)s AND r.entered_at > %(since)s)
            AS entered_in_period,
        EXISTS (SELECT 1 FROM journeys_journeyrun r
-               WHERE r.contact_id = c.id AND r.journey_id = %(journey)s AND r.status IN ({_LIVE_IN})) AS live
+               WHERE r.contact_id = c.id AND r.journey_id = %(journey)s AND r.status IN ({JourneyRun.LIVE_STATUSES_SQL})) AS live
 FROM contacts_contact c
 WHERE c.id = %(contact)s
 """

@@ -29,8 +29,6 @@ def _require_live(run_id: UUID, changed: int) -> None:
         raise RunNotLive(run_id, status or "gone")
 
 
-_LIVE_SQL = ", ".join(f"'{s}'" for s in JourneyRun.LIVE_STATUSES)
-
 # The park also moves the run on its journey's map (journeys/journey_map.py) when the position is
 # new: the edge from the node it was at is counted and the sleep or wait becomes its node.
 _PARK_SQL = f"""
@@ -43,7 +41,7 @@ WITH prev AS (
         waiting_until = %(until)s, updated_at = %(now)s,
         map_node = CASE WHEN prev.fresh THEN %(node)s ELSE r.map_node END
     FROM prev
-    WHERE r.id = prev.id AND r.status IN ({_LIVE_SQL})
+    WHERE r.id = prev.id AND r.status IN ({JourneyRun.LIVE_STATUSES_SQL})
     RETURNING r.id
 ), step AS (
     INSERT INTO journeys_runstep (run_id, seq, kind, label, result, recorded_at)
@@ -77,7 +75,7 @@ WITH prev AS (
         map_node = CASE WHEN prev.fresh THEN %(node)s WHEN prev.p_moves THEN %(p_node)s
             ELSE r.map_node END
     FROM prev
-    WHERE r.id = prev.id AND r.status IN ({_LIVE_SQL})
+    WHERE r.id = prev.id AND r.status IN ({JourneyRun.LIVE_STATUSES_SQL})
     RETURNING r.id
 ), before AS (
     INSERT INTO journeys_runstep (run_id, seq, kind, label, result, recorded_at)
@@ -105,7 +103,7 @@ SELECT count(*) FROM parked
 _RESUME_SQL = f"""
 WITH resumed AS (
     UPDATE journeys_journeyrun SET status = 'active', waiting_until = NULL, updated_at = %(now)s
-    WHERE id = %(run)s AND status IN ({_LIVE_SQL})
+    WHERE id = %(run)s AND status IN ({JourneyRun.LIVE_STATUSES_SQL})
     RETURNING id
 ), step AS (
     UPDATE journeys_runstep SET result = %(result)s::jsonb
@@ -122,7 +120,7 @@ WITH run AS (
 ), recorded AS (
     INSERT INTO journeys_runstep (run_id, seq, kind, label, result, recorded_at)
     SELECT %(run)s, %(seq)s, %(kind)s, %(label)s, %(result)s::jsonb, %(now)s
-    FROM run WHERE status IN ({_LIVE_SQL})
+    FROM run WHERE status IN ({JourneyRun.LIVE_STATUSES_SQL})
     ON CONFLICT (run_id, seq) DO NOTHING
     RETURNING result
 ), moved AS (
@@ -152,7 +150,7 @@ WITH prev AS (
 ), before AS (
     INSERT INTO journeys_runstep (run_id, seq, kind, label, result, recorded_at)
     SELECT id, %(p_seq)s, %(p_kind)s, %(p_label)s, %(p_result)s::jsonb, %(now)s FROM prev
-    WHERE prev.status IN ({_LIVE_SQL})
+    WHERE prev.status IN ({JourneyRun.LIVE_STATUSES_SQL})
     ON CONFLICT (run_id, seq) DO NOTHING
 ), completed AS (
     UPDATE journeys_journeyrun r SET status = 'completed', ended_at = %(now)s, waiting_until = NULL,
